@@ -1,0 +1,486 @@
+"""HookedAIR: the AIR model as a TransformerLens ``HookedRootModule``.
+
+One shared stack of post-norm blocks updates two recurrent states. Every ACT step runs the
+schedule of :mod:`airinterp.model.schedule` (``L0_0 L0_1 H0 L1_0 L1_1 H1`` by default); the
+variant decides what each update's input sum is (:data:`RULES`). For analysis the ACT loop runs
+in eval lockstep: every row runs ``n_act`` steps from a fresh carry, halting logits are recorded,
+not obeyed (the reference's evaluation behaviour).
+"""
+
+import contextlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from airinterp.model.config import AIRConfig
+from airinterp.model.hooks import (
+    PATTERN_SITES,
+    ActHooks,
+    ActivationCache,
+    Address,
+    HookedRootModule,
+    HookPoint,
+    has_hooks,
+)
+from airinterp.model.layers import Block, Linear, rope_tables
+from airinterp.model.schedule import Update, act_schedule
+
+# (first operand, injection) of f_level(first, injection) = first + injection, per variant and
+# stage. Codes: s = the state being updated, o = the other state, x = x~, t = the stage's level
+# token, g = g(x~). The grouping is the reference's, which matters for bitwise parity.
+_FIRST = {"s": "s", "s+x": "s+x", "s+x+t": "s+x+t"}
+_INJ = ("o", "o+x", "o+g", "(o+s)*x", "o-x")
+RULES: dict[str, dict[str, tuple[str, str]]] = {
+    "Lx_H": {"L": ("s", "o+x"), "H": ("s", "o")},
+    "L_Hx": {"L": ("s", "o"), "H": ("s+x", "o")},
+    "L2x_H": {"L": ("s+x", "o+x"), "H": ("s", "o")},
+    "L_H2x": {"L": ("s", "o"), "H": ("s+x", "o+x")},
+    "Lx_H2x": {"L": ("s", "o+x"), "H": ("s+x", "o+x")},
+    "L2x_Hx": {"L": ("s+x", "o+x"), "H": ("s+x", "o")},
+    "Lx_Hx": {"L": ("s", "o+x"), "H": ("s+x", "o")},
+    "L2x_H2x": {"L": ("s+x", "o+x"), "H": ("s+x", "o+x")},
+    "L2x_H2x_input_token_addition": {"L": ("s+x+t", "o+x"), "H": ("s+x+t", "o+x")},
+    "L2x_H2x_input_token_prepend": {"L": ("s+x", "o+x"), "H": ("s+x", "o+x")},
+    "L2x_H2x_input_token_prepend_no_strip": {"L": ("s+x", "o+x"), "H": ("s+x", "o+x")},
+    "gx_linear": {"L": ("s", "o+g"), "H": ("s", "o")},
+    "gx_non_linear": {"L": ("s", "o+g"), "H": ("s", "o")},
+    "had_prod": {"L": ("s", "(o+s)*x"), "H": ("s", "o")},
+    "minus_x": {"L": ("s", "o-x"), "H": ("s", "o")},
+}
+
+
+def update_rule_text(variant: str, stage: str) -> str:
+    """Human-readable update rule, e.g. ``z_L <- f(z_L + (z_H + x))``."""
+    first, inj = RULES[variant][stage]
+    s, o = ("z_L", "z_H") if stage == "L" else ("z_H", "z_L")
+    t = f"t_{stage}"
+    f = {"s": s, "s+x": f"({s} + x)", "s+x+t": f"({s} + x + {t})"}[first]
+    i = {"o": o, "o+x": f"({o} + x)", "o+g": f"({o} + g(x))", "(o+s)*x": f"(({o} + {s}) * x)",
+         "o-x": f"({o} - x)"}[inj]  # fmt: skip
+    return f"{s} <- f({f} + {i})"
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The recurrent state between ACT steps."""
+
+    z_H: Float[Tensor, "batch pos d_model"]
+    z_L: Float[Tensor, "batch pos d_model"]
+
+
+@dataclass(frozen=True)
+class AIROutput:
+    logits: Float[Tensor, "batch cell vocab"]
+    q_halt: Float[Tensor, " batch"]
+    q_continue: Float[Tensor, " batch"]
+    carry: Carry
+
+
+@dataclass
+class _Active:
+    """Which HookPoint containers have something attached, for one forward."""
+
+    forward: set[str]
+    act: set[int]
+    update: set[tuple[int, str]]
+    block: set[tuple[int, str, int]]
+    pattern: set[tuple[int, str, int]]
+
+
+def _trunc_normal_(t: Tensor, std: float, gen: torch.Generator | None = None) -> Tensor:
+    """Truncated normal on [-2 std', 2 std'] with the JAX-style correction so the std is ``std``."""
+    if std == 0:
+        return t.zero_()
+    phi2 = math.exp(-2.0) / math.sqrt(2 * math.pi)  # standard normal pdf at 2
+    mass = math.erf(2 / math.sqrt(2))  # P(-2 < Z < 2)
+    var = 1 - 2 * 2 * phi2 / mass  # variance of the standard normal truncated to [-2, 2]
+    s = std / math.sqrt(var)
+    with torch.no_grad():
+        return nn.init.trunc_normal_(t, mean=0.0, std=s, a=-2 * s, b=2 * s, generator=gen)
+
+
+class HookedAIR(HookedRootModule):
+    """AIR with a HookPoint per (ACT step, update, layer, site); see :mod:`airinterp.model.hooks`."""
+
+    def __init__(self, config: AIRConfig, *, seed: int | None = 0) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        D = c.hidden_size
+        self.embed_tokens = nn.Embedding(c.vocab_size, D)
+        if c.pos_encodings == "learned":
+            self.embed_pos = nn.Embedding(c.seq_len + c.puzzle_emb_len, D)
+        if c.puzzle_emb_ndim > 0:
+            self.register_buffer("puzzle_emb", torch.zeros(c.num_puzzle_identifiers, c.puzzle_emb_ndim))
+        self.blocks = nn.ModuleList(
+            Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.L_layers)
+        )
+        self.lm_head = Linear(D, c.vocab_size)
+        self.q_head = Linear(D, 2, bias=True)
+        self.register_buffer("H_init", torch.zeros(D))
+        self.register_buffer("L_init", torch.zeros(D))
+        if c.has_level_tokens:
+            self.level_token_L = nn.Parameter(torch.zeros(D))
+            self.level_token_H = nn.Parameter(torch.zeros(D))
+        if c.has_g_input:
+            self.g_input = Linear(D, D)
+
+        self.schedule: tuple[Update, ...] = act_schedule(c.H_cycles, c.L_cycles)
+        for site in ("hook_embed", "hook_input", "hook_zH_init", "hook_zL_init"):
+            self.add_module(site, HookPoint())
+        if c.has_g_input:
+            self.hook_g_input = HookPoint()
+        self.act = nn.ModuleList()
+        #: attention implementation: "auto" (SDPA unless a hook needs the pattern), "eager", "sdpa"
+        self.attention: Literal["auto", "eager", "sdpa"] = "auto"
+        #: False: the reference's 1-step gradient (only the last L and H update get gradients)
+        self.full_grad = False
+        self._rope_cache: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
+        self._ensure_act_steps(c.halt_max_steps)
+        if seed is not None:
+            self.init_weights(seed)
+        self.eval()
+
+    # ---- construction ----------------------------------------------------------------------
+    def _ensure_act_steps(self, n_act: int) -> None:
+        """Grow the HookPoint tree to ``n_act`` ACT steps (rollouts may run past halt_max_steps)."""
+        if n_act <= len(self.act):
+            return
+        names = [u.name for u in self.schedule]
+        for _ in range(len(self.act), n_act):
+            self.act.append(ActHooks(names, self.config.L_layers))
+        self.setup()
+
+    def init_weights(self, seed: int) -> None:
+        """The reference initialisation (truncated LeCun normal, Q head 0 / -5, zero prefix)."""
+        gen = torch.Generator().manual_seed(seed)
+        c = self.config
+        D = c.hidden_size
+        with torch.no_grad():
+            _trunc_normal_(self.embed_tokens.weight, 1 / math.sqrt(D), gen)
+            if c.pos_encodings == "learned":
+                _trunc_normal_(self.embed_pos.weight, 1 / math.sqrt(D), gen)
+            for mod in self.modules():
+                if isinstance(mod, Linear):
+                    _trunc_normal_(mod.weight, 1 / math.sqrt(mod.weight.shape[1]), gen)
+            self.q_head.weight.zero_()
+            self.q_head.bias.fill_(-5.0)  # type: ignore[union-attr]
+            _trunc_normal_(self.H_init, 1.0, gen)
+            _trunc_normal_(self.L_init, 1.0, gen)
+            if c.puzzle_emb_ndim > 0:
+                self.puzzle_emb.zero_()
+            if c.has_level_tokens:
+                self.level_token_L.zero_()
+                self.level_token_H.zero_()
+
+    # ---- TransformerLens surface -------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.H_init.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return getattr(torch, self.config.forward_dtype)
+
+    @property
+    def cfg(self):  # -> TransformerLensConfig
+        """The TransformerLens view of the config (``n_layers`` = blocks of the shared stack)."""
+        from transformer_lens.config import TransformerLensConfig
+
+        c = self.config
+        return TransformerLensConfig(
+            d_model=c.hidden_size,
+            d_head=c.head_dim,
+            n_layers=c.L_layers,
+            n_ctx=c.n_stack_pos,
+            n_heads=c.num_heads,
+            d_mlp=c.d_mlp,
+            d_vocab=c.vocab_size,
+            device=str(self.device),
+            positional_embedding_type="rotary" if c.pos_encodings == "rope" else "standard",
+            n_key_value_heads=c.num_heads,
+            gated_mlp=True,
+            uses_rms_norm=True,
+            eps=c.rms_norm_eps,
+            act_fn="silu",
+            normalization_type="RMSPre",
+            dtype=self.dtype,
+        )
+
+    def to_tokens(
+        self, puzzles: "str | Sequence[str] | Tensor", *args: object, **kwargs: object
+    ) -> Int[Tensor, "batch cell"]:
+        """Puzzle text (one string or a list) -> token ids [batch, cell] on the model's device."""
+        from airinterp.tasks import encode_puzzles
+
+        if isinstance(puzzles, Tensor):
+            return self._check_tokens(puzzles)
+        if self.config.task is None:
+            raise ValueError(
+                f"to_tokens: the model's task is unknown (vocab_size {self.config.vocab_size}); "
+                "set AIRConfig.task or pass token ids"
+            )
+        tokens = encode_puzzles(self.config.task, puzzles, self.config.seq_len)
+        return tokens.to(self.device)
+
+    def run_with_cache(self, *model_args, return_cache_object: bool = True, **kwargs):  # type: ignore[override]
+        """As TransformerLens: ``(output, ActivationCache)``; pass ``names_filter`` to keep it small."""
+        out, cache = super().run_with_cache(*model_args, **kwargs)
+        if return_cache_object:
+            cache = ActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
+        return out, cache
+
+    def hook_point(self, addr: "Address | str") -> HookPoint:
+        return self.hook_dict[str(addr)]
+
+    # ---- input checks ----------------------------------------------------------------------
+    def _check_tokens(self, tokens: object) -> Int[Tensor, "batch cell"]:
+        c = self.config
+        if isinstance(tokens, (str, list, tuple)) and (
+            isinstance(tokens, str) or (len(tokens) > 0 and isinstance(tokens[0], str))
+        ):
+            return self.to_tokens(tokens)  # type: ignore[arg-type]
+        if not isinstance(tokens, Tensor):
+            tokens = torch.as_tensor(tokens)
+        if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
+            raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype}")
+        if tokens.ndim != 2:
+            raise ValueError(
+                f"tokens must have shape [batch, {c.seq_len}], got {tuple(tokens.shape)}"
+            )
+        if tokens.shape[1] != c.seq_len:
+            raise ValueError(
+                f"sequence length {tokens.shape[1]} does not match the model's seq_len {c.seq_len}"
+                + (f" ({c.task})" if c.task else "")
+            )
+        if tokens.numel():
+            lo, hi = int(tokens.min()), int(tokens.max())
+            if lo < 0 or hi >= c.vocab_size:
+                bad = sorted({int(v) for v in tokens.flatten().tolist() if not 0 <= v < c.vocab_size})
+                raise ValueError(
+                    f"token ids {bad[:10]} are outside the vocabulary [0, {c.vocab_size})"
+                )
+        return tokens.to(self.device, torch.long)
+
+    def _check_ids(self, ids: object, batch: int) -> Int[Tensor, " batch"]:
+        c = self.config
+        if ids is None:
+            return torch.zeros(batch, dtype=torch.long, device=self.device)
+        if not isinstance(ids, Tensor):
+            ids = torch.as_tensor(ids)
+        if ids.dtype.is_floating_point or ids.ndim != 1:
+            raise ValueError(f"puzzle_identifiers must be a 1-D integer tensor, got {ids.dtype} {tuple(ids.shape)}")
+        if ids.shape[0] != batch:
+            raise ValueError(
+                f"puzzle_identifiers has {ids.shape[0]} entries but the batch has {batch} puzzles"
+            )
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= c.num_puzzle_identifiers):
+            raise ValueError(
+                f"puzzle identifiers must lie in [0, {c.num_puzzle_identifiers}), got "
+                f"{sorted(set(ids.tolist()))[:10]}"
+            )
+        return ids.to(self.device, torch.long)
+
+    # ---- pieces of the forward -------------------------------------------------------------
+    def _rope(self) -> tuple[Tensor, Tensor] | None:
+        if self.config.pos_encodings != "rope":
+            return None
+        key = (str(self.device), self.config.n_stack_pos)
+        if key not in self._rope_cache:
+            cos, sin = rope_tables(self.config.n_stack_pos, self.config.head_dim, self.config.rope_theta)
+            self._rope_cache[key] = (cos.to(self.device), sin.to(self.device))
+        return self._rope_cache[key]
+
+    def _scan_hooks(self, n_act: int) -> _Active:
+        active = _Active(set(), set(), set(), set(), set())
+        for name, hp in self.hook_dict.items():
+            if not has_hooks(hp):
+                continue
+            addr = Address.parse(name)
+            if addr.act is None:
+                active.forward.add(name)
+            elif addr.act >= n_act:
+                continue
+            elif addr.stage is None:
+                active.act.add(addr.act)
+            elif addr.layer is None:
+                active.update.add((addr.act, addr.update))  # type: ignore[arg-type]
+            else:
+                key = (addr.act, addr.update, addr.layer)
+                active.block.add(key)  # type: ignore[arg-type]
+                if addr.site in PATTERN_SITES:
+                    active.pattern.add(key)  # type: ignore[arg-type]
+        return active
+
+    def embed(
+        self, tokens: Int[Tensor, "batch cell"], ids: Int[Tensor, " batch"], active: _Active | None = None
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """x~ = sqrt(D) * [puzzle prefix ; token embedding] (the reference's input encoding)."""
+        c, dtype = self.config, self.dtype
+        fwd = active.forward if active is not None else set()
+        emb = nn.functional.embedding(tokens, self.embed_tokens.weight.to(dtype))
+        if "hook_embed" in fwd:
+            emb = self.hook_embed(emb)
+        if c.puzzle_emb_ndim > 0:
+            prefix = self.puzzle_emb[ids].to(dtype)
+            pad = c.puzzle_emb_len * c.hidden_size - prefix.shape[-1]
+            if pad > 0:
+                prefix = nn.functional.pad(prefix, (0, pad))
+            emb = torch.cat((prefix.view(-1, c.puzzle_emb_len, c.hidden_size), emb), dim=-2)
+        if c.pos_encodings == "learned":
+            emb = 0.707106781 * (emb + self.embed_pos.weight.to(dtype))
+        x = c.embed_scale * emb
+        if "hook_input" in fwd:
+            x = self.hook_input(x)
+        return x
+
+    def initial_carry(self, batch: int, active: _Active | None = None) -> Carry:
+        """Fresh states: H_init / L_init at every position (level tokens in slot 0 for no-strip)."""
+        c, dtype = self.config, self.dtype
+        shape = (batch, c.n_pos, c.hidden_size)
+        z_H = self.H_init.to(dtype).expand(shape)
+        z_L = self.L_init.to(dtype).expand(shape)
+        if c.variant == "L2x_H2x_input_token_prepend_no_strip":
+            z_H = torch.cat((self.level_token_H.to(dtype).expand(batch, 1, -1), z_H[:, 1:]), dim=1)
+            z_L = torch.cat((self.level_token_L.to(dtype).expand(batch, 1, -1), z_L[:, 1:]), dim=1)
+        fwd = active.forward if active is not None else set()
+        if "hook_zH_init" in fwd:
+            z_H = self.hook_zH_init(z_H)
+        if "hook_zL_init" in fwd:
+            z_L = self.hook_zL_init(z_L)
+        return Carry(z_H=z_H, z_L=z_L)
+
+    def _operands(self, u: Update, s: Tensor, o: Tensor, x: Tensor, g: Tensor | None) -> tuple[Tensor, Tensor]:
+        first, inj = RULES[self.config.variant][u.stage]
+        if first == "s":
+            a = s
+        elif first == "s+x":
+            a = s + x
+        else:  # s+x+t
+            a = (s + x) + getattr(self, f"level_token_{u.stage}").to(s.dtype)
+        if inj == "o":
+            b = o
+        elif inj == "o+x":
+            b = o + x
+        elif inj == "o+g":
+            b = o + g  # type: ignore[operator]
+        elif inj == "(o+s)*x":
+            b = (o + s) * x
+        else:  # o-x
+            b = o - x
+        return a, b
+
+    def _update(
+        self, act: int, u: Update, carry: Carry, x: Tensor, g: Tensor | None, active: _Active
+    ) -> Tensor:
+        """One application of the shared stack; returns the new value of the updated state."""
+        hooks = self.act[act].update(u.name) if act < len(self.act) else None
+        hooked = (act, u.name) in active.update
+        s, o = (carry.z_L, carry.z_H) if u.stage == "L" else (carry.z_H, carry.z_L)
+        if hooked:
+            s = hooks.hook_state_in(s)  # type: ignore[union-attr]
+        a, b = self._operands(u, s, o, x, g)
+        if hooked:
+            b = hooks.hook_injection(b)  # type: ignore[union-attr]
+        h = a + b
+        if hooked:
+            h = hooks.hook_in(h)  # type: ignore[union-attr]
+        prepend = self.config.variant == "L2x_H2x_input_token_prepend"
+        if prepend:
+            token = getattr(self, f"level_token_{u.stage}").to(h.dtype)
+            h = torch.cat((token.expand(h.shape[0], 1, -1), h), dim=1)
+        rope = self._rope()
+        for i, block in enumerate(self.blocks):
+            key = (act, u.name, i)
+            bh = hooks.blocks[i] if key in active.block else None  # type: ignore[union-attr]
+            if bh is not None:
+                bh.wants_pattern = key in active.pattern
+            h = block(h, rope, bh, eager=self.attention == "eager")
+        if prepend:
+            h = h[:, 1:]
+        if hooked:
+            h = hooks.hook_out(h)  # type: ignore[union-attr]
+        return h
+
+    def act_step(
+        self, carry: Carry, x: Tensor, act: int, g: Tensor | None = None, active: _Active | None = None
+    ) -> AIROutput:
+        """One ACT step (all updates of the schedule) from ``carry``; returns outputs and new carry.
+
+        With gradients enabled and ``full_grad`` False, only the updates of the 1-step-gradient
+        segment record gradients, as in the reference.
+        """
+        if active is None:
+            active = self._scan_hooks(act + 1)
+        for u in self.schedule:
+            ctx = (
+                torch.no_grad()
+                if (not u.grad and not self.full_grad and torch.is_grad_enabled())
+                else contextlib.nullcontext()
+            )
+            with ctx:
+                new = self._update(act, u, carry, x, g, active)
+            carry = Carry(z_H=new, z_L=carry.z_L) if u.stage == "H" else Carry(z_H=carry.z_H, z_L=new)
+        z_H, z_L = carry.z_H, carry.z_L
+        hooks = self.act[act] if act in active.act else None
+        if hooks is not None:
+            z_L = hooks.hook_zL(z_L)
+            z_H = hooks.hook_zH(z_H)
+        logits = self.lm_head(z_H)[:, self.config.n_prefix :]
+        q = self.q_head(z_H[:, 0]).to(torch.float32)
+        q_halt, q_cont = q[..., 0], q[..., 1]
+        if hooks is not None:
+            logits = hooks.hook_logits(logits)
+            q_halt = hooks.hook_q_halt(q_halt)
+            q_cont = hooks.hook_q_continue(q_cont)
+        return AIROutput(logits=logits, q_halt=q_halt, q_continue=q_cont, carry=Carry(z_H=z_H, z_L=z_L))
+
+    def encode(
+        self, tokens: Int[Tensor, "batch cell"], ids: Int[Tensor, " batch"], active: _Active | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """x~ (zero-padded in front for the no-strip control) and g(x~) for the gx_* controls."""
+        x = self.embed(tokens, ids, active)
+        g = None
+        if self.config.has_g_input:
+            g = self.g_input(x)
+            if self.config.variant == "gx_non_linear":
+                g = torch.tanh(g)
+            if active is not None and "hook_g_input" in active.forward:
+                g = self.hook_g_input(g)
+        if self.config.variant == "L2x_H2x_input_token_prepend_no_strip":
+            x = nn.functional.pad(x, (0, 0, 1, 0))
+        return x, g
+
+    def forward(
+        self,
+        tokens: "Int[Tensor, 'batch cell'] | str | Sequence[str]",
+        puzzle_identifiers: Int[Tensor, " batch"] | None = None,
+        *,
+        n_act: int | None = None,
+        return_type: Literal["logits", "output"] = "logits",
+    ):
+        """Evaluation rollout: ``n_act`` ACT steps (default ``halt_max_steps``) from a fresh carry.
+
+        Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
+        (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
+        """
+        tokens = self._check_tokens(tokens)
+        ids = self._check_ids(puzzle_identifiers, tokens.shape[0])
+        n_act = self.config.halt_max_steps if n_act is None else int(n_act)
+        if n_act < 1:
+            raise ValueError(f"n_act must be >= 1, got {n_act}")
+        self._ensure_act_steps(n_act)
+        active = self._scan_hooks(n_act)
+        x, g = self.encode(tokens, ids, active)
+        out = AIROutput(
+            logits=torch.empty(0), q_halt=torch.empty(0), q_continue=torch.empty(0),
+            carry=self.initial_carry(tokens.shape[0], active),
+        )  # fmt: skip
+        for a in range(n_act):
+            out = self.act_step(out.carry, x, a, g, active)
+        return out if return_type == "output" else out.logits

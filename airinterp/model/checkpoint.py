@@ -1,0 +1,328 @@
+"""Checkpoints: our safetensors format, and import of reference AIR checkpoints.
+
+**Our format.** One ``.safetensors`` file. Tensors are the model's ``state_dict()`` under our key
+names (below); they may be stored in float32 or bfloat16 and are loaded into float32 parameters.
+The header metadata holds:
+
+- ``format``: ``"airinterp.air"``; ``format_version``: ``"1"``;
+- ``config``: the :class:`AIRConfig` as JSON (``model_dump_json``);
+- ``airinterp_version``; and optional free-form ``source`` (e.g. the imported reference file).
+
+**Key mapping from the reference** (after stripping ``_orig_mod.``, ``module.``, ``model.`` and
+the leading ``inner.``):
+
+============================================  ==============================================
+reference                                      airinterp
+============================================  ==============================================
+``embed_tokens.embedding_weight`` [V, D]       ``embed_tokens.weight``
+``embed_pos.embedding_weight`` [S+P, D]        ``embed_pos.weight`` (``pos_encodings=learned``)
+``puzzle_emb.weights`` [N, ndim] (buffer)      ``puzzle_emb``
+``lm_head.weight``, ``q_head.weight/bias``     same names
+``H_init``, ``L_init`` [D]                     same names
+``f_level.layers.{i}.self_attn.qkv_proj``      ``blocks.{i}.attn.qkv``
+``f_level.layers.{i}.self_attn.o_proj``        ``blocks.{i}.attn.o``
+``f_level.layers.{i}.mlp.gate_up_proj``        ``blocks.{i}.mlp.gate_up``
+``f_level.layers.{i}.mlp.down_proj``           ``blocks.{i}.mlp.down``
+``input_token_L`` / ``input_token_H``          ``level_token_L`` / ``level_token_H`` (as [D])
+``g_input.weight``                             ``g_input.weight``
+============================================  ==============================================
+"""
+
+import json
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from airinterp.model.air import HookedAIR
+from airinterp.model.config import AIRConfig
+
+FORMAT = "airinterp.air"
+FORMAT_VERSION = "1"
+_PREFIXES = ("_orig_mod.", "module.", "model.")
+_SIMPLE = {
+    "embed_tokens.embedding_weight": "embed_tokens.weight",
+    "embed_pos.embedding_weight": "embed_pos.weight",
+    "puzzle_emb.weights": "puzzle_emb",
+    "lm_head.weight": "lm_head.weight",
+    "q_head.weight": "q_head.weight",
+    "q_head.bias": "q_head.bias",
+    "H_init": "H_init",
+    "L_init": "L_init",
+    "input_token_L": "level_token_L",
+    "input_token_H": "level_token_H",
+    "g_input.weight": "g_input.weight",
+}
+_LAYER = re.compile(r"f_level\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
+_LAYER_PARTS = {
+    "self_attn.qkv_proj": "attn.qkv",
+    "self_attn.o_proj": "attn.o",
+    "mlp.gate_up_proj": "mlp.gate_up",
+    "mlp.down_proj": "mlp.down",
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not match its config."""
+
+
+def strip_reference_prefix(key: str) -> str:
+    """``_orig_mod.model.inner.X`` / ``model.inner.X`` / ``inner.X`` -> ``X``."""
+    changed = True
+    while changed:
+        changed = False
+        for p in _PREFIXES:
+            if key.startswith(p):
+                key, changed = key[len(p) :], True
+    if not key.startswith("inner."):
+        raise CheckpointError(f"reference key {key!r} does not lie under the AIR module's 'inner.'")
+    return key[len("inner.") :]
+
+
+def map_reference_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Reference state dict (any prefix form) -> our key names. Unknown keys are an error."""
+    out: dict[str, Tensor] = {}
+    unknown: list[str] = []
+    for raw, t in state.items():
+        key = strip_reference_prefix(raw)
+        if key in _SIMPLE:
+            new = _SIMPLE[key]
+            if new.startswith("level_token"):
+                t = t.reshape(-1)
+        elif (m := _LAYER.fullmatch(key)) is not None:
+            new = f"blocks.{m.group(1)}.{_LAYER_PARTS[m.group(2)]}.weight"
+        else:
+            unknown.append(raw)
+            continue
+        out[new] = t
+    if unknown:
+        raise CheckpointError(f"reference checkpoint has keys airinterp does not know: {unknown[:8]}")
+    return out
+
+
+def load_into(model: HookedAIR, state: Mapping[str, Tensor], source: str = "checkpoint") -> HookedAIR:
+    """Copy ``state`` (our key names) into ``model``, checking names and shapes against its config."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise CheckpointError(
+            f"{source} does not match the config (variant {model.config.variant}): "
+            + (f"missing {missing[:8]} " if missing else "")
+            + (f"unexpected {extra[:8]}" if extra else "")
+        )
+    bad = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs config {tuple(v.shape)}"
+        for k, v in expected.items()
+        if tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if bad:
+        raise CheckpointError(f"{source}: shapes disagree with the config: " + "; ".join(bad[:6]))
+    nonfinite = [k for k, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if nonfinite:
+        raise CheckpointError(f"{source}: non-finite values in {nonfinite[:6]}")
+    with torch.no_grad():
+        for k, v in expected.items():
+            v.copy_(state[k].to(v.dtype))
+    return model
+
+
+def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = None, source: str | None = None) -> Path:
+    """Write ``model`` in our format; ``dtype`` (e.g. torch.bfloat16) shrinks the file."""
+    from safetensors.torch import save_file
+
+    import airinterp
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: (v.detach().to("cpu", dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.model_dump_json(),
+        "airinterp_version": airinterp.__version__,
+    }
+    if source is not None:
+        meta["source"] = source
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def read_safetensors(path: "str | Path") -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, with a clear error for anything else."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8:
+        raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
+    header_len = int.from_bytes(head, "little")
+    if header_len <= 0 or 8 + header_len > size:
+        raise CheckpointError(f"{path}: not a safetensors file, or truncated (header says {header_len} bytes, file has {size})")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:  # safetensors raises its own error types
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({err})") from None
+    return tensors, meta
+
+
+def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtype: str | None = None) -> HookedAIR:
+    """Load our checkpoint format; ``dtype`` overrides the config's forward dtype."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: not an airinterp checkpoint (metadata format={meta.get('format')!r}); "
+            "reference checkpoints go through `airinterp import-reference`"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {meta.get('format_version')!r}, this airinterp reads {FORMAT_VERSION}")
+    try:
+        config = AIRConfig.model_validate_json(meta["config"])
+    except Exception as err:
+        raise CheckpointError(f"{path}: invalid config in metadata: {err}") from None
+    if dtype is not None:
+        config = config.model_copy(update={"forward_dtype": dtype})
+        config = AIRConfig.model_validate(config.model_dump())
+    model = HookedAIR(config, seed=None)
+    load_into(model, tensors, source=str(path))
+    if device is not None:
+        model.to(device)
+    return model
+
+
+# ---- reference import ------------------------------------------------------------------------
+
+
+def read_reference_weights(path: "str | Path") -> dict[str, Tensor]:
+    """A reference ``step_<N>`` file (torch.save state dict, loaded weights-only) or safetensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] == b"PK":  # torch.save zip archive
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(
+                f"{path}: refused to load: the pickle holds more than tensors (weights_only=True): {err}"
+            ) from None
+        except (RuntimeError, zipfile.BadZipFile, EOFError) as err:
+            raise CheckpointError(f"{path}: corrupt or truncated torch checkpoint ({err})") from None
+        if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+            raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
+        return dict(obj)
+    if magic[:1] in (b"\x80",):  # legacy (non-zip) pickle: torch.load weights_only handles it too
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise CheckpointError(f"{path}: refused to load: the pickle holds more than tensors: {err}") from None
+        except Exception as err:
+            raise CheckpointError(f"{path}: corrupt torch checkpoint ({err})") from None
+        if not isinstance(obj, Mapping):
+            raise CheckpointError(f"{path}: expected a state dict, got {type(obj).__name__}")
+        return dict(obj)
+    tensors, _ = read_safetensors(path)
+    return tensors
+
+
+def read_reference_config(path: "str | Path") -> dict[str, Any]:
+    """The ``arch`` section of a reference ``all_config.yaml`` (plus data_path for seq_len)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such config file") from None
+    except yaml.YAMLError as err:
+        raise CheckpointError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("arch"), dict):
+        raise CheckpointError(f"{path}: no 'arch' section; is this a reference all_config.yaml?")
+    return doc
+
+
+_DEFAULT_SEQ = {11: 81, 6: 900}
+
+
+def config_from_reference(
+    doc: dict[str, Any], state: Mapping[str, Tensor], *, seq_len: int | None = None, forward_dtype: str | None = None
+) -> AIRConfig:
+    """Fill the fields the reference takes from the data (vocab, ids, seq_len) from the weights."""
+    arch = dict(doc["arch"])
+    emb = state.get("embed_tokens.weight")
+    if emb is None:
+        raise CheckpointError("reference checkpoint has no token embedding")
+    arch.setdefault("vocab_size", int(emb.shape[0]))
+    if "puzzle_emb" in state:
+        arch.setdefault("num_puzzle_identifiers", int(state["puzzle_emb"].shape[0]))
+    if "embed_pos.weight" in state:
+        arch.setdefault("pos_encodings", "learned")
+    if seq_len is None and "seq_len" not in arch:
+        seq_len = _seq_len_from_data(doc.get("data_path")) or _DEFAULT_SEQ.get(int(arch["vocab_size"]))
+        if seq_len is None:
+            raise CheckpointError("cannot tell the sequence length: pass --seq-len")
+    if seq_len is not None:
+        arch["seq_len"] = seq_len
+    if forward_dtype is not None:
+        arch["forward_dtype"] = forward_dtype
+    if isinstance(arch.get("puzzle_emb_ndim"), str):  # an unresolved ${.hidden_size}
+        arch["puzzle_emb_ndim"] = arch["hidden_size"]
+    try:
+        return AIRConfig.from_reference_dict(arch)
+    except ValueError as err:
+        raise CheckpointError(f"reference config: {err}") from None
+
+
+def _seq_len_from_data(data_path: str | None) -> int | None:
+    if not data_path:
+        return None
+    meta = Path(data_path) / "train" / "dataset.json"
+    if meta.is_file():
+        try:
+            return int(json.loads(meta.read_text())["seq_len"])
+        except (KeyError, ValueError):
+            return None
+    return None
+
+
+def import_reference(
+    weights: "str | Path",
+    config: "str | Path | None" = None,
+    *,
+    seq_len: int | None = None,
+    forward_dtype: str | None = None,
+) -> HookedAIR:
+    """Build a HookedAIR from a reference checkpoint and its ``all_config.yaml``."""
+    weights = Path(weights)
+    config = Path(config) if config is not None else weights.parent / "all_config.yaml"
+    if not config.is_file():
+        raise CheckpointError(f"no config: {config} does not exist; pass --config")
+    doc = read_reference_config(config)
+    state = map_reference_state_dict(read_reference_weights(weights))
+    cfg = config_from_reference(doc, state, seq_len=seq_len, forward_dtype=forward_dtype)
+    expected_emb = (cfg.vocab_size, cfg.hidden_size)
+    if tuple(state["embed_tokens.weight"].shape) != expected_emb:
+        raise CheckpointError(f"token embedding {tuple(state['embed_tokens.weight'].shape)} vs config {expected_emb}")
+    model = HookedAIR(cfg, seed=None)
+    return load_into(model, state, source=str(weights))
+
+
+__all__ = [
+    "CheckpointError", "import_reference", "load", "load_into", "map_reference_state_dict",
+    "read_reference_weights", "read_safetensors", "save", "strip_reference_prefix",
+]  # fmt: skip

@@ -1,0 +1,185 @@
+"""AIRConfig: every field the reference AIR model takes, as a frozen pydantic model.
+
+Reference fields that do not change the model are handled by :func:`from_reference_dict`:
+``batch_size`` only sizes training buffers of the reference's sparse puzzle embedding,
+``H_layers`` is required by the reference config class but never used (the single shared stack
+has ``L_layers`` blocks), and ``causal`` is ignored by the reference (its blocks are always
+bidirectional). They are accepted there, checked, and not stored.
+"""
+
+import math
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Input-injection variants: (n_L, n_H) = copies of x~ in the L- and H-update input.
+INJECTION_VARIANTS = ("Lx_H", "L_Hx", "L2x_H", "L_H2x", "Lx_H2x", "L2x_Hx", "Lx_Hx", "L2x_H2x")
+#: Level-token controls (all on the L2x_H2x base).
+LEVEL_TOKEN_VARIANTS = (
+    "L2x_H2x_input_token_addition",
+    "L2x_H2x_input_token_prepend",
+    "L2x_H2x_input_token_prepend_no_strip",
+)
+#: Operator-form controls (the H-update stays z_H + z_L).
+OPERATOR_VARIANTS = ("gx_linear", "gx_non_linear", "had_prod", "minus_x")
+
+Variant = Literal[
+    "Lx_H", "L_Hx", "L2x_H", "L_H2x", "Lx_H2x", "L2x_Hx", "Lx_Hx", "L2x_H2x",
+    "L2x_H2x_input_token_addition", "L2x_H2x_input_token_prepend",
+    "L2x_H2x_input_token_prepend_no_strip",
+    "gx_linear", "gx_non_linear", "had_prod", "minus_x",
+]  # fmt: skip
+VARIANTS: tuple[str, ...] = get_args(Variant)
+assert set(VARIANTS) == set(INJECTION_VARIANTS + LEVEL_TOKEN_VARIANTS + OPERATOR_VARIANTS)
+
+Task = Literal["sudoku", "maze"]
+DType = Literal["float32", "bfloat16", "float16"]
+
+
+class UnknownVariantError(ValueError):
+    """A variant name that the reference does not define."""
+
+
+def normalize_variant(name: str) -> str:
+    """Map any spelling the reference uses to our variant name.
+
+    Accepts ``Lx_H``, ``air_1net_Lx_H``, ``air.air_1net_Lx_H`` and ``air.air_1net_Lx_H@AIR``.
+    """
+    short = name.split("@", 1)[0]
+    short = short.rsplit(".", 1)[-1]
+    if short.startswith("air_1net_"):
+        short = short[len("air_1net_") :]
+    if short not in VARIANTS:
+        raise UnknownVariantError(
+            f"unknown AIR variant {name!r}; valid variants are: {', '.join(VARIANTS)}"
+        )
+    return short
+
+
+def swiglu_width(hidden_size: int, expansion: float) -> int:
+    """Reference SwiGLU width: round(expansion * D * 2/3) rounded up to a multiple of 256."""
+    raw = round(expansion * hidden_size * 2 / 3)
+    return -(raw // -256) * 256
+
+
+class AIRConfig(BaseModel):
+    """The AIR model configuration (reference ``AIRConfig`` plus the variant name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variant: Variant = "Lx_H"
+    task: Task | None = Field(
+        default=None, description="puzzle family of the vocabulary; inferred from vocab_size"
+    )
+    vocab_size: int = Field(gt=1)
+    seq_len: int = Field(gt=0, description="cells per puzzle, without the puzzle-embedding prefix")
+    num_puzzle_identifiers: int = Field(default=1, gt=0)
+    puzzle_emb_ndim: int = Field(default=0, ge=0)
+    hidden_size: int = Field(gt=0)
+    num_heads: int = Field(gt=0)
+    expansion: float = Field(default=4.0, gt=0)
+    H_cycles: int = Field(default=2, gt=0)
+    L_cycles: int = Field(default=2, gt=0)
+    L_layers: int = Field(default=4, gt=0)
+    pos_encodings: Literal["rope", "learned"] = "rope"
+    rms_norm_eps: float = Field(default=1e-5, gt=0)
+    rope_theta: float = Field(default=10000.0, gt=0)
+    halt_max_steps: int = Field(default=16, gt=0)
+    halt_exploration_prob: float = Field(default=0.1, ge=0, le=1)
+    forward_dtype: DType = "bfloat16"
+
+    @field_validator("variant", mode="before")
+    @classmethod
+    def _normalize_variant(cls, value: Any) -> Any:
+        return normalize_variant(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> "AIRConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"
+            )
+        if self.head_dim % 2:
+            raise ValueError(f"head dim {self.head_dim} must be even for RoPE")
+        if self.task is None:
+            inferred = {11: "sudoku", 6: "maze"}.get(self.vocab_size)
+            if inferred is not None:
+                object.__setattr__(self, "task", inferred)
+        return self
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def d_mlp(self) -> int:
+        return swiglu_width(self.hidden_size, self.expansion)
+
+    @property
+    def puzzle_emb_len(self) -> int:
+        """Number of prefix positions (ceil(puzzle_emb_ndim / hidden_size))."""
+        return -(self.puzzle_emb_ndim // -self.hidden_size)
+
+    @property
+    def n_pos(self) -> int:
+        """Positions of the states z_L, z_H (prefix + cells; + 1 level slot for no-strip)."""
+        extra = 1 if self.variant == "L2x_H2x_input_token_prepend_no_strip" else 0
+        return self.seq_len + self.puzzle_emb_len + extra
+
+    @property
+    def n_stack_pos(self) -> int:
+        """Positions the shared stack attends over (one more for prepend-and-strip)."""
+        extra = 1 if self.variant == "L2x_H2x_input_token_prepend" else 0
+        return self.n_pos + extra
+
+    @property
+    def n_prefix(self) -> int:
+        """State positions in front of the first cell (puzzle prefix, plus the level slot)."""
+        return self.n_pos - self.seq_len
+
+    @property
+    def embed_scale(self) -> float:
+        return math.sqrt(self.hidden_size)
+
+    @property
+    def n_updates(self) -> int:
+        """Updates of the shared stack per ACT step."""
+        return self.H_cycles * (self.L_cycles + 1)
+
+    @property
+    def has_level_tokens(self) -> bool:
+        return self.variant in LEVEL_TOKEN_VARIANTS
+
+    @property
+    def has_g_input(self) -> bool:
+        return self.variant in ("gx_linear", "gx_non_linear")
+
+    # ---- reference interop ---------------------------------------------------------------
+    @classmethod
+    def from_reference_dict(cls, arch: dict[str, Any], **overrides: Any) -> "AIRConfig":
+        """Build from a reference ``AIRConfig`` dict (or the ``arch`` section of all_config.yaml).
+
+        ``name`` (``air.air_1net_Lx_H@AIR``) selects the variant; ``loss`` is a training
+        setting and is ignored here; ``batch_size``, ``H_layers`` and ``causal`` do not change the
+        model (module docstring). Unknown keys are an error.
+        """
+        data = dict(arch)
+        data.update(overrides)
+        name = data.pop("name", None)
+        if name is not None and "variant" not in data:
+            data["variant"] = normalize_variant(str(name))
+        data.pop("loss", None)
+        data.pop("batch_size", None)
+        data.pop("H_layers", None)
+        causal = data.pop("causal", False)
+        if causal not in (False, None):
+            raise ValueError(
+                "causal=True: the reference AIR ignores this field and always builds bidirectional "
+                "blocks, so a checkpoint with it set was trained non-causal; remove the key"
+            )
+        known = set(cls.model_fields)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown AIR config field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**data)

@@ -1,0 +1,312 @@
+"""Hook names for a recurrent model: Address, name catalogue, selectors, HookPoint containers.
+
+This is the only module that imports ``transformer_lens``. The shared block's weights are shared;
+its HookPoints are not: there is one HookPoint per (ACT step, update, layer, site), so every
+activation of a rollout has one stable name and ``run_with_cache`` keeps every sub-step::
+
+    hook_embed, hook_input, hook_g_input, hook_zH_init, hook_zL_init       once per forward
+    act.{a}.hook_zL | hook_zH | hook_logits | hook_q_halt | hook_q_continue  once per ACT step
+    act.{a}.{u}.hook_state_in | hook_injection | hook_in | hook_out          once per update
+    act.{a}.{u}.blocks.{i}.{site}                                            once per block call
+
+``u`` is ``L{h}_{l}`` (L-update ``l`` inside H-cycle ``h``) or ``H{h}`` (the H-update closing
+H-cycle ``h``); see :mod:`airinterp.model.schedule`. ``hook_injection`` is the second operand of
+the reference's sum (``f_level(first, injection)`` computes ``first + injection``), ``hook_in``
+that sum, i.e. the input of block 0.
+"""
+
+import fnmatch
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+from transformer_lens import ActivationCache, HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from airinterp.model.schedule import Stage, act_schedule, parse_update_name
+
+if TYPE_CHECKING:
+    from airinterp.model.config import AIRConfig
+
+__all__ = [
+    "ActivationCache",
+    "HookPoint",
+    "HookedRootModule",
+    "Address",
+    "select",
+    "glob",
+    "hook_catalogue",
+    "hook_names",
+    "FORWARD_SITES",
+    "ACT_SITES",
+    "UPDATE_SITES",
+    "BLOCK_SITES",
+]
+
+#: Sites fired once per forward, with the shape of their activation.
+FORWARD_SITES: dict[str, str] = {
+    "hook_embed": "batch cell d_model",  # token embedding rows, before the prefix and the scale
+    "hook_input": "batch pos d_model",  # x~: sqrt(D) * [prefix ; token embedding]
+    "hook_g_input": "batch pos d_model",  # g(x~) of the gx_* operator controls only
+    "hook_zH_init": "batch pos d_model",  # z_H after the reset (H_init at every position)
+    "hook_zL_init": "batch pos d_model",
+}
+#: Sites fired once per ACT step.
+ACT_SITES: dict[str, str] = {
+    "hook_zL": "batch pos d_model",  # z_L carried out of the ACT step
+    "hook_zH": "batch pos d_model",  # z_H carried out of the ACT step (decoded into logits)
+    "hook_logits": "batch cell vocab",
+    "hook_q_halt": "batch",
+    "hook_q_continue": "batch",
+}
+#: Sites fired once per update of the shared stack.
+UPDATE_SITES: dict[str, str] = {
+    "hook_state_in": "batch pos d_model",  # the state this update overwrites
+    "hook_injection": "batch pos d_model",  # second operand of the input sum
+    "hook_in": "batch pos d_model",  # the summed input of block 0
+    "hook_out": "batch pos d_model",  # the stack output, the new state
+}
+#: Sites fired once per block call, in firing order (TransformerLens suffixes).
+BLOCK_SITES: dict[str, str] = {
+    "hook_resid_pre": "batch pos d_model",
+    "attn.hook_q": "batch pos head d_head",
+    "attn.hook_k": "batch pos head d_head",
+    "attn.hook_v": "batch pos head d_head",
+    "attn.hook_rot_q": "batch pos head d_head",
+    "attn.hook_rot_k": "batch pos head d_head",
+    "attn.hook_attn_scores": "batch head pos_q pos_k",  # q.k / sqrt(d_head), float32
+    "attn.hook_pattern": "batch head pos_q pos_k",  # softmax over keys, float32
+    "attn.hook_z": "batch pos head d_head",
+    "hook_attn_out": "batch pos d_model",
+    "hook_resid_mid": "batch pos d_model",  # after the first RMSNorm (post-norm block)
+    "mlp.hook_pre": "batch pos d_mlp",  # SwiGLU gate pre-activation
+    "mlp.hook_pre_linear": "batch pos d_mlp",  # SwiGLU up projection
+    "mlp.hook_post": "batch pos d_mlp",  # silu(gate) * up
+    "hook_mlp_out": "batch pos d_model",
+    "hook_resid_post": "batch pos d_model",  # after the second RMSNorm
+}
+PATTERN_SITES = ("attn.hook_attn_scores", "attn.hook_pattern")
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a hook sits: ``str(addr)`` is its name and ``Address.parse(name)`` inverts it.
+
+    ``act`` is the 0-based ACT step; ``stage``/``cycle``/``step`` identify the update
+    (``step`` is None for H-updates); ``layer`` the block. Fields that do not apply are None.
+    """
+
+    site: str
+    act: int | None = None
+    stage: Stage | None = None
+    cycle: int | None = None
+    step: int | None = None
+    layer: int | None = None
+
+    @property
+    def update(self) -> str | None:
+        """The update's name (``L0_1``, ``H1``) or None above update level."""
+        if self.stage is None:
+            return None
+        return f"L{self.cycle}_{self.step}" if self.stage == "L" else f"H{self.cycle}"
+
+    @property
+    def level(self) -> str:
+        """``forward``, ``act``, ``update`` or ``block``."""
+        if self.act is None:
+            return "forward"
+        if self.stage is None:
+            return "act"
+        return "update" if self.layer is None else "block"
+
+    def substep(self, cfg: "AIRConfig") -> int | None:
+        """Flat 0-based sub-step index ``n_updates * act + update index`` (plot x-axes)."""
+        if self.stage is None or self.act is None:
+            return None
+        for u in act_schedule(cfg.H_cycles, cfg.L_cycles):
+            if u.name == self.update:
+                return cfg.n_updates * self.act + u.index
+        raise ValueError(f"update {self.update} is not in the schedule of {cfg.variant}")
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        if self.act is not None:
+            parts.append(f"act.{self.act}")
+            if self.stage is not None:
+                parts.append(self.update)  # type: ignore[arg-type]
+                if self.layer is not None:
+                    parts.append(f"blocks.{self.layer}")
+        parts.append(self.site)
+        return ".".join(parts)
+
+    @classmethod
+    def parse(cls, name: str) -> "Address":
+        return _parse(name)
+
+
+@lru_cache(maxsize=65536)
+def _parse(name: str) -> Address:
+    def bad(why: str) -> ValueError:
+        return ValueError(f"not an airinterp hook name: {name!r} ({why})")
+
+    if not name.startswith("act."):
+        if name not in FORWARD_SITES:
+            raise bad("unknown forward-level site")
+        return Address(site=name)
+    parts = name.split(".")
+    if len(parts) < 3 or not parts[1].isdigit():
+        raise bad("expected act.<step>.…")
+    act = int(parts[1])
+    rest = parts[2:]
+    if rest[0].startswith("hook_"):
+        site = ".".join(rest)
+        if site not in ACT_SITES:
+            raise bad(f"unknown ACT-step site {site!r}")
+        return Address(site=site, act=act)
+    try:
+        stage, cycle, step = parse_update_name(rest[0])
+    except ValueError as err:
+        raise bad(str(err)) from None
+    rest = rest[1:]
+    if rest and rest[0] == "blocks":
+        if len(rest) < 3 or not rest[1].isdigit():
+            raise bad("expected blocks.<layer>.<site>")
+        site = ".".join(rest[2:])
+        if site not in BLOCK_SITES:
+            raise bad(f"unknown block site {site!r}")
+        return Address(site=site, act=act, stage=stage, cycle=cycle, step=step, layer=int(rest[1]))
+    site = ".".join(rest)
+    if site not in UPDATE_SITES:
+        raise bad(f"unknown update site {site!r}")
+    return Address(site=site, act=act, stage=stage, cycle=cycle, step=step)
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    if wanted is None:
+        return True
+    if isinstance(wanted, (str, int)) or wanted is True or wanted is False:
+        return value == wanted
+    if isinstance(wanted, Collection):
+        return value in wanted
+    if callable(wanted):
+        return bool(wanted(value))
+    return value == wanted
+
+
+def select(
+    *,
+    site: str | Collection[str] | None = None,
+    act: int | Collection[int] | None = None,
+    stage: Stage | None = None,
+    update: str | Collection[str] | None = None,
+    layer: int | Collection[int] | None = None,
+    level: str | Collection[str] | None = None,
+) -> Callable[[str], bool]:
+    """A ``names_filter`` predicate on address fields; None means any value.
+
+    ``select(stage="H", layer=3, site="attn.hook_pattern")`` keeps every H-update's layer-3
+    pattern. Values may be single values, collections or predicates (``act=lambda a: a % 2``).
+    """
+
+    def predicate(name: str) -> bool:
+        try:
+            addr = _parse(name)
+        except ValueError:
+            return False
+        return (
+            _matches(addr.site, site)
+            and _matches(addr.act, act)
+            and _matches(addr.stage, stage)
+            and _matches(addr.update, update)
+            and _matches(addr.layer, layer)
+            and _matches(addr.level, level)
+        )
+
+    return predicate
+
+
+def glob(*patterns: str) -> Callable[[str], bool]:
+    """A ``names_filter`` from shell-style patterns: ``glob("act.*.H*.blocks.3.attn.hook_pattern")``."""
+    return lambda name: any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def hook_catalogue(cfg: "AIRConfig", n_act: int) -> Iterator[tuple[str, str]]:
+    """Every hook name of an ``n_act``-step rollout with its shape, in firing order."""
+    for site, shape in FORWARD_SITES.items():
+        if site == "hook_g_input" and not cfg.has_g_input:
+            continue
+        yield site, shape
+    schedule = act_schedule(cfg.H_cycles, cfg.L_cycles)
+    for a in range(n_act):
+        for u in schedule:
+            prefix = f"act.{a}.{u.name}"
+            for site in ("hook_state_in", "hook_injection", "hook_in"):
+                yield f"{prefix}.{site}", UPDATE_SITES[site]
+            for i in range(cfg.L_layers):
+                for site, shape in BLOCK_SITES.items():
+                    yield f"{prefix}.blocks.{i}.{site}", shape
+            yield f"{prefix}.hook_out", UPDATE_SITES["hook_out"]
+        for site, shape in ACT_SITES.items():
+            yield f"act.{a}.{site}", shape
+
+
+def hook_names(cfg: "AIRConfig", n_act: int) -> list[str]:
+    return [name for name, _ in hook_catalogue(cfg, n_act)]
+
+
+# ---- HookPoint containers (module tree whose paths are the names above) ------------------------
+
+
+class _Sites(nn.Module):
+    def __init__(self, names: Collection[str]) -> None:
+        super().__init__()
+        for n in names:
+            self.add_module(n, HookPoint())
+
+
+class BlockHooks(nn.Module):
+    """The HookPoints of one block call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for site in BLOCK_SITES:
+            if "." in site:
+                group, leaf = site.split(".")
+                if not hasattr(self, group):
+                    self.add_module(group, _Sites([]))
+                getattr(self, group).add_module(leaf, HookPoint())
+            else:
+                self.add_module(site, HookPoint())
+        self.wants_pattern = False  # set by HookedAIR before each forward
+
+    def site(self, site: str) -> HookPoint:
+        return self.get_submodule(site)  # type: ignore[return-value]
+
+
+class UpdateHooks(nn.Module):
+    def __init__(self, n_layers: int) -> None:
+        super().__init__()
+        for site in UPDATE_SITES:
+            self.add_module(site, HookPoint())
+        self.blocks = nn.ModuleList(BlockHooks() for _ in range(n_layers))
+
+
+class ActHooks(nn.Module):
+    def __init__(self, update_names: Collection[str], n_layers: int) -> None:
+        super().__init__()
+        for site in ACT_SITES:
+            self.add_module(site, HookPoint())
+        for u in update_names:
+            self.add_module(u, UpdateHooks(n_layers))
+
+    def update(self, name: str) -> UpdateHooks:
+        return getattr(self, name)
+
+
+def has_hooks(hp: nn.Module) -> bool:
+    """True if anything is attached to this HookPoint (TransformerLens or raw torch hooks)."""
+    return bool(
+        hp._forward_hooks or hp._forward_pre_hooks or hp._backward_hooks or hp._backward_pre_hooks
+    )

@@ -1,0 +1,149 @@
+"""The shared post-norm block: RMSNorm without weight, RoPE, bidirectional attention, SwiGLU.
+
+Numerics follow the reference exactly (same operation order, fp32 RMSNorm and RoPE, SDPA on the
+same tensor layouts), so a float32 rollout is bitwise equal to the reference on the same build.
+The eager attention path (explicit q.k softmax, float32) runs when a hook needs the scores or
+the pattern; it agrees with SDPA to about 1e-6 in float32.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from airinterp.model.hooks import BlockHooks
+
+
+def rms_norm(h: Tensor, eps: float) -> Tensor:
+    """y = h / sqrt(mean(h^2) + eps), computed in float32, cast back; no learnable gain."""
+    dtype = h.dtype
+    h32 = h.to(torch.float32)
+    var = h32.square().mean(-1, keepdim=True)
+    return (h32 * torch.rsqrt(var + eps)).to(dtype)
+
+
+def rope_tables(n_pos: int, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
+    """cos/sin tables [n_pos, head_dim]: angles duplicated along the last axis (rotate-half)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    pos = torch.arange(n_pos, dtype=torch.float32)
+    angles = torch.outer(pos, inv_freq)
+    table = torch.cat((angles, angles), dim=-1)
+    return table.cos(), table.sin()
+
+
+def _rotate_half(x: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rope(
+    x: Float[Tensor, "batch pos head d_head"], cos: Tensor, sin: Tensor
+) -> Float[Tensor, "batch pos head d_head"]:
+    """GPT-NeoX pairing (channel c with c + d/2), in float32, cast back."""
+    dtype = x.dtype
+    x = x.to(cos.dtype)
+    return ((x * cos.unsqueeze(-2)) + (_rotate_half(x) * sin.unsqueeze(-2))).to(dtype)
+
+
+class Linear(nn.Module):
+    """Bias-optional linear layer whose fp32 weight is cast to the input dtype at use."""
+
+    def __init__(self, d_in: int, d_out: int, bias: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(d_out, d_in))
+        self.bias = nn.Parameter(torch.zeros(d_out)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        return F.linear(x, self.weight.to(x.dtype), bias)
+
+
+class Attention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.d_head = d_model // n_heads
+        self.qkv = Linear(d_model, 3 * d_model)  # rows: [all q heads | all k heads | all v heads]
+        self.o = Linear(d_model, d_model)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d_model: int, d_mlp: int) -> None:
+        super().__init__()
+        self.gate_up = Linear(d_model, 2 * d_mlp)  # first d_mlp rows: gate; last d_mlp: up
+        self.down = Linear(d_mlp, d_model)
+
+
+class Block(nn.Module):
+    """One post-norm block: h <- N(h + Attn(h)); h <- N(h + MLP(h)). Shared by L and H updates."""
+
+    def __init__(self, d_model: int, n_heads: int, d_mlp: int, eps: float) -> None:
+        super().__init__()
+        self.attn = Attention(d_model, n_heads)
+        self.mlp = SwiGLU(d_model, d_mlp)
+        self.eps = eps
+
+    def forward(
+        self,
+        h: Float[Tensor, "batch pos d_model"],
+        rope: tuple[Tensor, Tensor] | None,
+        hooks: BlockHooks | None = None,
+        eager: bool = False,
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """``hooks`` is this call's HookPoints, passed only when one of them is in use."""
+        if hooks is not None:
+            eager = eager or hooks.wants_pattern
+            h = hooks.hook_resid_pre(h)
+        B, T, _ = h.shape
+        H, d = self.attn.n_heads, self.attn.d_head
+
+        qkv = self.attn.qkv(h).view(B, T, 3 * H, d)
+        q, k, v = qkv[:, :, :H], qkv[:, :, H : 2 * H], qkv[:, :, 2 * H :]
+        if hooks is not None:
+            q = hooks.attn.hook_q(q)
+            k = hooks.attn.hook_k(k)
+            v = hooks.attn.hook_v(v)
+        if rope is not None:
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if hooks is not None:
+            q = hooks.attn.hook_rot_q(q)
+            k = hooks.attn.hook_rot_k(k)
+
+        qh, kh, vh = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
+        if eager:
+            scores = (qh.float() @ kh.float().transpose(-1, -2)) / math.sqrt(d)
+            if hooks is not None:
+                scores = hooks.attn.hook_attn_scores(scores)
+            pattern = scores.softmax(dim=-1)
+            if hooks is not None:
+                pattern = hooks.attn.hook_pattern(pattern)
+            zh = (pattern @ vh.float()).to(vh.dtype)
+        else:
+            zh = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=None, dropout_p=0.0)
+        z = zh.permute(0, 2, 1, 3)
+        if hooks is not None:
+            z = hooks.attn.hook_z(z)
+        attn_out = self.attn.o(z.reshape(B, T, H * d))
+        if hooks is not None:
+            attn_out = hooks.hook_attn_out(attn_out)
+        h = rms_norm(h + attn_out, self.eps)
+        if hooks is not None:
+            h = hooks.hook_resid_mid(h)
+
+        gate, up = self.mlp.gate_up(h).chunk(2, dim=-1)
+        if hooks is not None:
+            gate = hooks.mlp.hook_pre(gate)
+            up = hooks.mlp.hook_pre_linear(up)
+        post = F.silu(gate) * up
+        if hooks is not None:
+            post = hooks.mlp.hook_post(post)
+        mlp_out = self.mlp.down(post)
+        if hooks is not None:
+            mlp_out = hooks.hook_mlp_out(mlp_out)
+        h = rms_norm(h + mlp_out, self.eps)
+        if hooks is not None:
+            h = hooks.hook_resid_post(h)
+        return h

@@ -1,0 +1,130 @@
+"""Verify HookedAIR against a reference dump (the format of ``shared/fixtures/air_reference``).
+
+A dump is a JSON manifest beside a ``.safetensors`` file holding the reference weights under their
+original key names and ``ref.*`` tensors: inputs, the RoPE tables, x~, the initial states, the
+state after every sub-step of the recorded ACT steps, the logits and Q logits at the end of each
+recorded ACT step and attention probabilities. ``tools/dump_reference.py`` writes such dumps from a
+checkpoint of the reference repository.
+
+Two rollouts are compared: one with hooks only on states and outputs (fused SDPA attention, the
+reference's kernel, so float32 agreement can be bitwise) and one with ``attn.hook_pattern`` hooks
+(our eager path) for the attention tensors.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from airinterp.model.air import HookedAIR
+from airinterp.model.checkpoint import CheckpointError, load_into, map_reference_state_dict, read_safetensors
+from airinterp.model.config import AIRConfig
+from airinterp.model.layers import rope_tables
+from airinterp.model.schedule import act_schedule
+
+_STATE = re.compile(r"ref\.act(\d+)\.sub(\d+)\.(z_L|z_H)")
+_ACT_OUT = re.compile(r"ref\.act(\d+)\.(logits|q_halt_logits|q_continue_logits)")
+_ATTN = re.compile(r"ref\.act(\d+)\.sub(\d+)\.attn_probs\.layer(\d+)")
+_INPUTS = {"ref.inputs", "ref.labels", "ref.puzzle_identifiers", "ref.attn_query_index"}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    tensor: str  # name in the dump
+    hook: str  # our name (or what we computed)
+    shape: tuple[int, ...]
+    max_abs_diff: float
+    bitwise: bool
+
+
+@dataclass(frozen=True)
+class Fixture:
+    case: str
+    config: AIRConfig
+    model: HookedAIR
+    tensors: dict[str, Tensor]
+    n_act: int
+
+
+def load_fixture(manifest_path: "str | Path") -> Fixture:
+    manifest_path = Path(manifest_path)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{manifest_path}: no such file") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{manifest_path}: not valid JSON ({err})") from None
+    for key in ("config_dict_passed_to_AIR", "safetensors_file", "reference"):
+        if key not in manifest:
+            raise CheckpointError(f"{manifest_path}: not a reference dump manifest (no {key!r})")
+    tensors, _ = read_safetensors(manifest_path.parent / manifest["safetensors_file"])
+    arch = dict(manifest["config_dict_passed_to_AIR"])
+    arch["name"] = manifest["reference"].get("arch_name") or manifest["reference"]["model_module"]
+    config = AIRConfig.from_reference_dict(arch)
+    weights = {k: v for k, v in tensors.items() if not k.startswith("ref.")}
+    model = load_into(HookedAIR(config, seed=None), map_reference_state_dict(weights), source=str(manifest_path))
+    acts = manifest.get("act_steps_recorded") or sorted(
+        {int(m.group(1)) for k in tensors if (m := _STATE.fullmatch(k))}
+    )
+    return Fixture(manifest.get("case", manifest_path.stem), config, model, tensors, max(acts))
+
+
+def our_name(ref_name: str, config: AIRConfig) -> str | None:
+    """The hook holding the same tensor as ``ref_name`` (None for inputs and computed tables)."""
+    updates = act_schedule(config.H_cycles, config.L_cycles)
+    if ref_name == "ref.input_embeddings":
+        return "hook_input"
+    if ref_name in ("ref.init.z_L", "ref.init.z_H"):
+        return f"hook_{ref_name[-3:].replace('_', '')}_init"
+    if m := _STATE.fullmatch(ref_name):
+        return f"act.{int(m.group(1)) - 1}.{updates[int(m.group(2)) - 1].name}.hook_out"
+    if m := _ACT_OUT.fullmatch(ref_name):
+        site = {"logits": "hook_logits", "q_halt_logits": "hook_q_halt", "q_continue_logits": "hook_q_continue"}
+        return f"act.{int(m.group(1)) - 1}.{site[m.group(2)]}"
+    if m := _ATTN.fullmatch(ref_name):
+        u = updates[int(m.group(2)) - 1].name
+        return f"act.{int(m.group(1)) - 1}.{u}.blocks.{m.group(3)}.attn.hook_pattern"
+    return None
+
+
+def verify(fx: Fixture, *, device: str = "cpu") -> list[Comparison]:
+    """Run our model on the dump's inputs and compare every output tensor it holds."""
+    model = fx.model.to(device).eval()
+    t = fx.tensors
+    tokens = t["ref.inputs"].to(device)
+    ids = t["ref.puzzle_identifiers"].to(device) if "ref.puzzle_identifiers" in t else None
+    names = {k: our_name(k, fx.config) for k in t if k.startswith("ref.") and k not in _INPUTS}
+    state_hooks = [n for k, n in names.items() if n is not None and not _ATTN.fullmatch(k)]
+    attn_hooks = [n for k, n in names.items() if n is not None and _ATTN.fullmatch(k)]
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(tokens, ids, n_act=fx.n_act, names_filter=state_hooks)
+        got = dict(cache.cache_dict)
+        if attn_hooks:
+            _, cache = model.run_with_cache(tokens, ids, n_act=fx.n_act, names_filter=attn_hooks)
+            got.update(cache.cache_dict)
+    cos, sin = rope_tables(fx.config.n_stack_pos, fx.config.head_dim, fx.config.rope_theta)
+    query_rows = t.get("ref.attn_query_index")
+    results = []
+    for ref_name, hook in sorted(names.items()):
+        want = t[ref_name]
+        if ref_name == "ref.rope_cos":
+            ours, hook = cos, "rope_tables(cos)"
+        elif ref_name == "ref.rope_sin":
+            ours, hook = sin, "rope_tables(sin)"
+        elif hook is None:
+            raise CheckpointError(f"dump tensor {ref_name!r} has no airinterp counterpart")
+        else:
+            ours = got[hook]
+            if _ATTN.fullmatch(ref_name) and query_rows is not None and ours.shape[-2] != want.shape[-2]:
+                ours = ours[..., query_rows.to(ours.device).long(), :]
+        ours = ours.detach().cpu()
+        if tuple(ours.shape) != tuple(want.shape):
+            raise CheckpointError(f"{ref_name}: shape {tuple(want.shape)} in the dump, ours {tuple(ours.shape)}")
+        diff = (ours.double() - want.double()).abs().max().item() if want.numel() else 0.0
+        results.append(
+            Comparison(ref_name, hook, tuple(want.shape), diff, bool(torch.equal(ours.to(want.dtype), want)))
+        )
+    return results
