@@ -1,0 +1,1 @@
+"""Analyses: model + batch + config -> tidy DataFrames (and the hooks they attach)."""

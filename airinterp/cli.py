@@ -1,0 +1,151 @@
+"""The ``airinterp`` command line. Thin: parse options, call the library, print tables.
+
+Heavy imports (torch, transformer_lens) live inside the commands so ``--help`` stays fast.
+"""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    help="Mechanistic interpretability for AIR (Asymmetric Input Recurrence) models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(message: str) -> "typer.Exit":
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+@app.command("import-reference")
+def import_reference_cmd(
+    weights: Annotated[Path, typer.Argument(help="reference checkpoint: a step_<N> file or .safetensors")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="airinterp checkpoint to write (.safetensors)")],
+    config: Annotated[
+        Optional[Path], typer.Option(help="reference all_config.yaml (default: beside WEIGHTS)")
+    ] = None,
+    seq_len: Annotated[Optional[int], typer.Option(help="cells per puzzle, if not derivable")] = None,
+    dtype: Annotated[
+        Optional[str], typer.Option(help="forward dtype to record (default: the config's; reference default bfloat16)")
+    ] = None,
+    store_bf16: Annotated[bool, typer.Option(help="store weights as bfloat16 (half the size)")] = False,
+) -> None:
+    """Convert a reference AIR checkpoint into an airinterp checkpoint."""
+    import torch
+
+    from airinterp.model.checkpoint import CheckpointError, import_reference, save
+
+    try:
+        model = import_reference(weights, config, seq_len=seq_len, forward_dtype=dtype)
+    except (CheckpointError, ValueError) as err:
+        raise _fail(str(err)) from None
+    save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=str(weights))
+    c = model.config
+    typer.echo(
+        f"wrote {out}: variant {c.variant}, task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
+        f"layers={c.L_layers}, seq_len={c.seq_len}, vocab={c.vocab_size}, dtype={c.forward_dtype}"
+    )
+
+
+@app.command("verify-reference")
+def verify_reference_cmd(
+    fixture: Annotated[Path, typer.Argument(help="reference dump manifest (.json beside its .safetensors)")],
+    tol: Annotated[float, typer.Option(help="max absolute difference allowed per tensor")] = 1e-4,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option(help="run this airinterp checkpoint instead of the dump's own weights"),
+    ] = None,
+) -> None:
+    """Run airinterp on a reference dump and print the max |difference| of every tensor in it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    import airinterp
+    from airinterp.model.checkpoint import CheckpointError
+    from airinterp.model.reference import Fixture, load_fixture, verify
+
+    try:
+        fx = load_fixture(fixture)
+        if checkpoint is not None:
+            model = airinterp.load(checkpoint, dtype=fx.config.forward_dtype)
+            if model.config.model_dump(exclude={"task"}) != fx.config.model_dump(exclude={"task"}):
+                raise CheckpointError(f"{checkpoint}: config differs from the dump's: {model.config} vs {fx.config}")
+            fx = Fixture(fx.case, fx.config, model, fx.tensors, fx.n_act)
+        results = verify(fx, device=device)
+    except (CheckpointError, ValueError) as err:
+        raise _fail(str(err)) from None
+    table = Table(title=f"{fx.case}: {fx.config.variant}, {fx.n_act} ACT steps, tol {tol:g}")
+    for col in ("tensor", "airinterp hook", "shape", "max |diff|", "bitwise", "ok"):
+        table.add_column(col)
+    failed = 0
+    for r in results:
+        ok = r.max_abs_diff <= tol
+        failed += not ok
+        table.add_row(r.tensor, r.hook, str(list(r.shape)), f"{r.max_abs_diff:.3g}", "yes" if r.bitwise else "no",
+                      "[green]ok[/]" if ok else "[red]FAIL[/]")  # fmt: skip
+    Console(width=160).print(table)
+    worst = max(results, key=lambda r: r.max_abs_diff)
+    typer.echo(
+        f"{len(results)} tensors, {sum(r.bitwise for r in results)} bitwise, worst {worst.tensor} "
+        f"{worst.max_abs_diff:.3g}: {'FAIL' if failed else 'PASS'}"
+    )
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command("hooks")
+def hooks_cmd(
+    checkpoint: Annotated[Optional[Path], typer.Argument(help="airinterp checkpoint (default: paper config)")] = None,
+    n_act: Annotated[int, typer.Option(help="ACT steps of the rollout")] = 1,
+    pattern: Annotated[Optional[str], typer.Option("--filter", help="glob on names, e.g. 'act.*.H*.blocks.3.*'")] = None,
+    markdown: Annotated[bool, typer.Option(help="print the markdown catalogue (docs/hooks.md)")] = False,
+) -> None:
+    """List hook names with their shapes."""
+    from airinterp.model.hooks import glob, hook_catalogue
+
+    if markdown:
+        from airinterp.model.catalogue import markdown_catalogue
+
+        typer.echo(markdown_catalogue(), nl=False)
+        return
+    if checkpoint is not None:
+        from airinterp.model.checkpoint import CheckpointError, load
+
+        try:
+            cfg = load(checkpoint).config
+        except CheckpointError as err:
+            raise _fail(str(err)) from None
+    else:
+        from airinterp.model.catalogue import paper_config
+
+        cfg = paper_config()
+    keep = glob(pattern) if pattern else (lambda _: True)
+    for name, shape in hook_catalogue(cfg, n_act):
+        if keep(name):
+            typer.echo(f"{name}\t[{shape}]")
+
+
+@app.command("info")
+def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint")]) -> None:
+    """Print a checkpoint's config, update rules and parameter count."""
+    from airinterp.model.air import update_rule_text
+    from airinterp.model.checkpoint import CheckpointError, load
+
+    try:
+        model = load(checkpoint)
+    except CheckpointError as err:
+        raise _fail(str(err)) from None
+    for k, v in model.config.model_dump().items():
+        typer.echo(f"{k}: {v}")
+    typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
+    typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
+    typer.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
