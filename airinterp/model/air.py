@@ -141,14 +141,18 @@ class HookedAIR(HookedRootModule):
         #: False: the reference's 1-step gradient (only the last L and H update get gradients)
         self.full_grad = False
         self._rope_cache: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
-        self._ensure_act_steps(c.halt_max_steps)
+        self.ensure_act_steps(c.halt_max_steps)
         if seed is not None:
             self.init_weights(seed)
         self.eval()
 
     # ---- construction ----------------------------------------------------------------------
-    def _ensure_act_steps(self, n_act: int) -> None:
-        """Grow the HookPoint tree to ``n_act`` ACT steps (rollouts may run past halt_max_steps)."""
+    def ensure_act_steps(self, n_act: int) -> None:
+        """Grow the HookPoint tree to ``n_act`` ACT steps (rollouts may run past halt_max_steps).
+
+        ``run_with_hooks``/``run_with_cache`` do this for their ``n_act``; call it yourself before
+        attaching hooks to steps beyond ``halt_max_steps`` by other means (``model.hooks(...)``).
+        """
         if n_act <= len(self.act):
             return
         names = [u.name for u in self.schedule]
@@ -228,8 +232,13 @@ class HookedAIR(HookedRootModule):
         tokens = encode_puzzles(self.config.task, puzzles, self.config.seq_len)
         return tokens.to(self.device)
 
+    def run_with_hooks(self, *model_args, **kwargs):  # type: ignore[override]
+        self.ensure_act_steps(kwargs.get("n_act") or 0)
+        return super().run_with_hooks(*model_args, **kwargs)
+
     def run_with_cache(self, *model_args, return_cache_object: bool = True, **kwargs):  # type: ignore[override]
         """As TransformerLens: ``(output, ActivationCache)``; pass ``names_filter`` to keep it small."""
+        self.ensure_act_steps(kwargs.get("n_act") or 0)
         out, cache = super().run_with_cache(*model_args, **kwargs)
         if return_cache_object:
             cache = ActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
@@ -458,13 +467,16 @@ class HookedAIR(HookedRootModule):
 
     def forward(
         self,
-        tokens: "Int[Tensor, 'batch cell'] | str | Sequence[str]",
-        puzzle_identifiers: Int[Tensor, " batch"] | None = None,
+        tokens: "Tensor | str | Sequence[str]",
+        puzzle_identifiers: "Tensor | None" = None,
         *,
         n_act: int | None = None,
         return_type: Literal["logits", "output"] = "logits",
     ):
         """Evaluation rollout: ``n_act`` ACT steps (default ``halt_max_steps``) from a fresh carry.
+
+        ``tokens`` are ids [batch, cell] (or puzzle text, see :meth:`to_tokens`), validated here
+        (length, vocabulary, dtype); ``puzzle_identifiers`` [batch] default to 0.
 
         Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
         (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
@@ -474,13 +486,11 @@ class HookedAIR(HookedRootModule):
         n_act = self.config.halt_max_steps if n_act is None else int(n_act)
         if n_act < 1:
             raise ValueError(f"n_act must be >= 1, got {n_act}")
-        self._ensure_act_steps(n_act)
+        self.ensure_act_steps(n_act)
         active = self._scan_hooks(n_act)
         x, g = self.encode(tokens, ids, active)
-        out = AIROutput(
-            logits=torch.empty(0), q_halt=torch.empty(0), q_continue=torch.empty(0),
-            carry=self.initial_carry(tokens.shape[0], active),
-        )  # fmt: skip
+        carry = self.initial_carry(tokens.shape[0], active)
         for a in range(n_act):
-            out = self.act_step(out.carry, x, a, g, active)
+            out = self.act_step(carry, x, a, g, active)
+            carry = out.carry
         return out if return_type == "output" else out.logits

@@ -197,12 +197,12 @@ def _matches(value: Any, wanted: Any) -> bool:
 
 def select(
     *,
-    site: str | Collection[str] | None = None,
-    act: int | Collection[int] | None = None,
+    site: "str | Collection[str] | Callable[[str], bool] | None" = None,
+    act: "int | Collection[int] | Callable[[int], bool] | None" = None,
     stage: Stage | None = None,
-    update: str | Collection[str] | None = None,
-    layer: int | Collection[int] | None = None,
-    level: str | Collection[str] | None = None,
+    update: "str | Collection[str] | Callable[[str], bool] | None" = None,
+    layer: "int | Collection[int] | Callable[[int], bool] | None" = None,
+    level: "str | Collection[str] | None" = None,
 ) -> Callable[[str], bool]:
     """A ``names_filter`` predicate on address fields; None means any value.
 

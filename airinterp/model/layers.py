@@ -2,8 +2,10 @@
 
 Numerics follow the reference exactly (same operation order, fp32 RMSNorm and RoPE, SDPA on the
 same tensor layouts), so a float32 rollout is bitwise equal to the reference on the same build.
-The eager attention path (explicit q.k softmax, float32) runs when a hook needs the scores or
-the pattern; it agrees with SDPA to about 1e-6 in float32.
+When a hook needs the attention scores or pattern they are computed explicitly in float32
+(softmax(q.k / sqrt(d)), as the reference's analysis scripts do). If the hooks only read them,
+the attention output still comes from SDPA, so caching patterns never changes the rollout; if a
+hook edits them, that call's output is pattern @ v (the eager path, ~1e-6 from SDPA in float32).
 """
 
 import math
@@ -45,6 +47,31 @@ def apply_rope(
     dtype = x.dtype
     x = x.to(cos.dtype)
     return ((x * cos.unsqueeze(-2)) + (_rotate_half(x) * sin.unsqueeze(-2))).to(dtype)
+
+
+def _read_only(hook_point: nn.Module) -> bool:
+    """True if every hook attached is known not to edit: TransformerLens' cache hook, or a hook
+    function marked ``fn.read_only = True``."""
+    for handle in getattr(hook_point, "fwd_hooks", []):
+        fn = handle.user_hook
+        fn = getattr(fn, "func", fn)  # functools.partial
+        if not (getattr(fn, "read_only", False) or getattr(fn, "__name__", "") == "save_hook"):
+            return False
+    return len(hook_point._forward_hooks) == len(getattr(hook_point, "fwd_hooks", []))
+
+
+def _call_tracking_edits(hook_point: nn.Module, x: Tensor) -> tuple[Tensor, bool]:
+    """Run a HookPoint; report whether its hooks replaced ``x`` or may have modified it in place.
+
+    In-place edits are seen through the version counter; inference tensors have none, so there
+    only hooks known to be read-only count as not editing.
+    """
+    if x.is_inference():
+        out = hook_point(x)
+        return out, out is not x or not _read_only(hook_point)
+    version = x._version
+    out = hook_point(x)
+    return out, out is not x or x._version != version
 
 
 class Linear(nn.Module):
@@ -94,7 +121,6 @@ class Block(nn.Module):
     ) -> Float[Tensor, "batch pos d_model"]:
         """``hooks`` is this call's HookPoints, passed only when one of them is in use."""
         if hooks is not None:
-            eager = eager or hooks.wants_pattern
             h = hooks.hook_resid_pre(h)
         B, T, _ = h.shape
         H, d = self.attn.n_heads, self.attn.d_head
@@ -113,14 +139,24 @@ class Block(nn.Module):
             k = hooks.attn.hook_rot_k(k)
 
         qh, kh, vh = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
-        if eager:
+        if eager or (hooks is not None and hooks.wants_pattern):
+            # Explicit scores and pattern in float32. Hooks that only read them (caching) leave
+            # the fused kernel in charge of the output, so the trajectory stays bitwise that of
+            # a hooks-off run; a hook that returns a new tensor or edits one in place switches
+            # this call to pattern @ v.
             scores = (qh.float() @ kh.float().transpose(-1, -2)) / math.sqrt(d)
+            edited = eager
             if hooks is not None:
-                scores = hooks.attn.hook_attn_scores(scores)
+                scores, changed = _call_tracking_edits(hooks.attn.hook_attn_scores, scores)
+                edited = edited or changed
             pattern = scores.softmax(dim=-1)
             if hooks is not None:
-                pattern = hooks.attn.hook_pattern(pattern)
-            zh = (pattern @ vh.float()).to(vh.dtype)
+                pattern, changed = _call_tracking_edits(hooks.attn.hook_pattern, pattern)
+                edited = edited or changed
+            if edited:
+                zh = (pattern @ vh.float()).to(vh.dtype)
+            else:
+                zh = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=None, dropout_p=0.0)
         else:
             zh = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=None, dropout_p=0.0)
         z = zh.permute(0, 2, 1, 3)

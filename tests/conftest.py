@@ -1,0 +1,58 @@
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from airinterp.model import AIRConfig, HookedAIR
+
+DATA = Path(__file__).parent / "data"
+FIXTURES = DATA / "air_reference"
+VARIANT_DUMPS = DATA / "variants"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="device to run the model tests on (cpu or cuda)")
+
+
+@pytest.fixture
+def device(request) -> str:
+    dev = request.config.getoption("--device")
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("CUDA not available")
+    return dev
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+def make_config(**overrides) -> AIRConfig:
+    """Tiny float32 config: d_model 32, 2 heads, 2 layers, 2x2 cycles, 3 ACT steps, 4x4 Sudoku."""
+    base = dict(
+        vocab_size=11, seq_len=16, puzzle_emb_ndim=32, hidden_size=32, num_heads=2, L_layers=2,
+        H_cycles=2, L_cycles=2, halt_max_steps=3, forward_dtype="float32",
+    )  # fmt: skip
+    base.update(overrides)
+    return AIRConfig(**base)
+
+
+def make_model(seed: int = 0, perturb: bool = True, **overrides) -> HookedAIR:
+    """A tiny model; ``perturb`` makes the zero-initialised Q head and prefix non-trivial."""
+    model = HookedAIR(make_config(**overrides), seed=seed)
+    if perturb:
+        gen = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for t in model.state_dict().values():
+                if t.is_floating_point():
+                    t.add_(0.1 * torch.randn(t.shape, generator=gen))
+    return model.eval()
+
+
+def make_tokens(batch: int = 2, seq: int = 16, vocab: int = 11, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(1, vocab, (batch, seq), generator=gen)
