@@ -59,6 +59,7 @@ _SIMPLE = {
     "g_input.weight": "g_input.weight",
 }
 _LAYER = re.compile(r"f_level\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
+_OUR_LAYER = re.compile(r"blocks\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down)\.weight")
 _LAYER_PARTS = {
     "self_attn.qkv_proj": "attn.qkv",
     "self_attn.o_proj": "attn.o",
@@ -102,6 +103,25 @@ def map_reference_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out[new] = t
     if unknown:
         raise CheckpointError(f"reference checkpoint has keys airinterp does not know: {unknown[:8]}")
+    return out
+
+
+def to_reference_state_dict(model: HookedAIR, prefix: str = "inner.") -> dict[str, Tensor]:
+    """Our state dict under the reference's key names (the bare AIR module's, by default)."""
+    inverse = {v: k for k, v in _SIMPLE.items()}
+    parts = {v: k for k, v in _LAYER_PARTS.items()}
+    out: dict[str, Tensor] = {}
+    for key, t in model.state_dict().items():
+        if key in inverse:
+            new = inverse[key]
+            if key.startswith("level_token") and model.config.variant.endswith(("prepend", "prepend_no_strip")):
+                t = t.view(1, 1, -1)
+        else:
+            m = _OUR_LAYER.fullmatch(key)
+            if m is None:
+                raise CheckpointError(f"no reference name for {key!r}")
+            new = f"f_level.layers.{m.group(1)}.{parts[m.group(2)]}.weight"
+        out[prefix + new] = t
     return out
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from airinterp.model.hooks import BlockHooks
+from airinterp.model.hooks import BlockHooks, has_hooks
 
 
 def rms_norm(h: Tensor, eps: float) -> Tensor:
@@ -47,6 +47,12 @@ def apply_rope(
     dtype = x.dtype
     x = x.to(cos.dtype)
     return ((x * cos.unsqueeze(-2)) + (_rotate_half(x) * sin.unsqueeze(-2))).to(dtype)
+
+
+def _softmax_(x: Tensor) -> Tensor:
+    """In-place softmax over the last axis: exp(x - max) / sum."""
+    x.sub_(x.amax(dim=-1, keepdim=True)).exp_()
+    return x.div_(x.sum(dim=-1, keepdim=True))
 
 
 def _read_only(hook_point: nn.Module) -> bool:
@@ -144,12 +150,16 @@ class Block(nn.Module):
             # the fused kernel in charge of the output, so the trajectory stays bitwise that of
             # a hooks-off run; a hook that returns a new tensor or edits one in place switches
             # this call to pattern @ v.
-            scores = (qh.float() @ kh.float().transpose(-1, -2)) / math.sqrt(d)
+            # q * d^-1/2 before the product: exact for power-of-4 head dims (16, 64, 256)
+            scores = (qh.float() * (1.0 / math.sqrt(d))) @ kh.float().transpose(-1, -2)
             edited = eager
-            if hooks is not None:
+            scores_hooked = hooks is not None and has_hooks(hooks.attn.hook_attn_scores)
+            if scores_hooked:
                 scores, changed = _call_tracking_edits(hooks.attn.hook_attn_scores, scores)
                 edited = edited or changed
-            pattern = scores.softmax(dim=-1)
+                pattern = scores.softmax(dim=-1)
+            else:  # nobody holds the scores: normalise in place (saves a [B, H, T, T] buffer)
+                pattern = _softmax_(scores)
             if hooks is not None:
                 pattern, changed = _call_tracking_edits(hooks.attn.hook_pattern, pattern)
                 edited = edited or changed
