@@ -49,6 +49,24 @@ def apply_rope(
     return ((x * cos.unsqueeze(-2)) + (_rotate_half(x) * sin.unsqueeze(-2))).to(dtype)
 
 
+def _scores(qh: Tensor, kh: Tensor) -> Tensor:
+    """q.k / sqrt(d) in float32 [batch, head, pos_q, pos_k]. Scaling q first is exact when
+    sqrt(d) is a power of two (d = 16, 64, 256)."""
+    return (qh.float() * (1.0 / math.sqrt(qh.shape[-1]))) @ kh.float().transpose(-1, -2)
+
+
+def _pattern(qh: Tensor, kh: Tensor, rows: int = 64) -> Tensor:
+    """softmax(q.k / sqrt(d)) built in blocks of query rows, so each block's softmax runs while it
+    is still in cache (bitwise equal to softmax of :func:`_scores`)."""
+    B, H, T, d = qh.shape
+    q = qh.float() * (1.0 / math.sqrt(d))
+    kt = kh.float().transpose(-1, -2).contiguous()
+    out = torch.empty(B, H, T, kh.shape[-2], dtype=torch.float32, device=qh.device)
+    for i in range(0, T, rows):
+        out[:, :, i : i + rows] = _softmax_(q[:, :, i : i + rows] @ kt)
+    return out
+
+
 def _softmax_(x: Tensor) -> Tensor:
     """In-place softmax over the last axis: exp(x - max) / sum."""
     x.sub_(x.amax(dim=-1, keepdim=True)).exp_()
@@ -150,16 +168,13 @@ class Block(nn.Module):
             # the fused kernel in charge of the output, so the trajectory stays bitwise that of
             # a hooks-off run; a hook that returns a new tensor or edits one in place switches
             # this call to pattern @ v.
-            # q * d^-1/2 before the product: exact for power-of-4 head dims (16, 64, 256)
-            scores = (qh.float() * (1.0 / math.sqrt(d))) @ kh.float().transpose(-1, -2)
             edited = eager
-            scores_hooked = hooks is not None and has_hooks(hooks.attn.hook_attn_scores)
-            if scores_hooked:
-                scores, changed = _call_tracking_edits(hooks.attn.hook_attn_scores, scores)
+            if hooks is not None and has_hooks(hooks.attn.hook_attn_scores):
+                scores, changed = _call_tracking_edits(hooks.attn.hook_attn_scores, _scores(qh, kh))
                 edited = edited or changed
                 pattern = scores.softmax(dim=-1)
-            else:  # nobody holds the scores: normalise in place (saves a [B, H, T, T] buffer)
-                pattern = _softmax_(scores)
+            else:  # nobody holds the scores: build the pattern directly
+                pattern = _pattern(qh, kh)
             if hooks is not None:
                 pattern, changed = _call_tracking_edits(hooks.attn.hook_pattern, pattern)
                 edited = edited or changed
