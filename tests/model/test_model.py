@@ -50,9 +50,10 @@ def test_eager_attention_matches_sdpa():
     out_eager = model(tokens, n_act=1)
     model.attention = "auto"
     for name, z in fused.items():
-        scale = z.abs().max()
-        assert (eager[name] - z).abs().max() <= 1e-6 * scale, name  # relative to the magnitude
-    torch.testing.assert_close(out_eager, model(tokens, n_act=1), rtol=0, atol=1e-5)
+        rel = ((eager[name] - z).abs().max() / z.abs().max()).item()
+        assert rel <= 1e-6, (name, rel)  # relative to the magnitude: float32 rounding
+    # differences of that size, carried through one ACT step (6 updates x 2 blocks)
+    torch.testing.assert_close(out_eager, model(tokens, n_act=1), rtol=0, atol=1e-4)
 
 
 def test_reading_patterns_never_changes_the_rollout():
