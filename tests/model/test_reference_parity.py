@@ -49,13 +49,22 @@ def test_every_fixture_tensor_within_tolerance(case):
 
 @pytest.mark.parametrize("case", VARIANT_CASES)
 def test_variant_matches_reference_dump(case):
-    """Dumps of every variant made with tools/dump_reference.py from the reference code."""
+    """Dumps of every variant made with tools/dump_reference.py from the reference code.
+
+    Bitwise equal on the machine that made them. These random models amplify last-bit kernel
+    differences between CPUs over the rollout (up to 8e-4 seen on a Xeon, torch 2.11, 16 threads),
+    so the free rollout is held to 1e-4 relative to each tensor's magnitude on this project's
+    machines, and every update is also checked teacher-forced (one update's error) at 1e-5.
+    """
     fx = load_fixture(VARIANT_DUMPS / f"{case}.json")
     assert fx.config.variant == case
-    results = verify(fx)
-    assert len(results) == 27
-    for r in results:
+    forced = verify(fx, teacher_forced=True)
+    assert len(forced) == 27
+    for r in forced:
         assert r.max_abs_diff <= 1e-5, r
+    for r in verify(fx):
+        scale = max(1.0, fx.tensors[r.tensor].abs().max().item())
+        assert r.max_abs_diff <= 1e-4 * scale, r
 
 
 def test_verify_reference_fails_above_tolerance():
