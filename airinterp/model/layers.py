@@ -78,7 +78,10 @@ def _pattern(qh: Tensor, kh: Tensor, rows: int | None = None) -> Tensor:
 
 
 def _softmax_(x: Tensor) -> Tensor:
-    """Softmax over the last axis, written in place (ATen's own kernel: bitwise ``x.softmax(-1)``)."""
+    """Softmax over the last axis, written in place (ATen's own kernel: bitwise ``x.softmax(-1)``);
+    out of place when autograd needs the graph."""
+    if x.requires_grad:
+        return x.softmax(dim=-1)
     return torch.ops.aten._softmax.out(x, -1, False, out=x)
 
 
