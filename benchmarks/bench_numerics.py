@@ -41,7 +41,7 @@ def main() -> None:
                             hidden_size=args.hidden, num_heads=args.heads, forward_dtype=dtype)  # fmt: skip
             models[dtype] = HookedAIR(cfg, seed=0).to(args.device).eval()
         tokens = torch.randint(1, case["vocab_size"], (case["batch"], case["seq_len"]), device=args.device)
-        per_step = select(level="act", site="hook_logits")
+        per_step = select(scope="act", site="hook_logits")
         with torch.inference_mode():
             _, c32 = models["float32"].run_with_cache(tokens, n_act=args.n_act, names_filter=per_step)
             _, c16 = models["bfloat16"].run_with_cache(tokens, n_act=args.n_act, names_filter=per_step)

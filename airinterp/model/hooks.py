@@ -113,13 +113,27 @@ class Address:
         return f"L{self.cycle}_{self.step}" if self.stage == "L" else f"H{self.cycle}"
 
     @property
-    def level(self) -> str:
-        """``forward``, ``act``, ``update`` or ``block``."""
+    def scope(self) -> str:
+        """``forward``, ``act``, ``update`` or ``block``: how often the hook fires."""
         if self.act is None:
             return "forward"
         if self.stage is None:
             return "act"
         return "update" if self.layer is None else "block"
+
+    def coords(self, cfg: "AIRConfig") -> tuple[int | None, int | None, Stage | None, int | None]:
+        """(ACT step, flat sub-step, level L/H, layer); None where the hook sits above it."""
+        return self.act, self.substep(cfg), self.stage, self.layer
+
+    @classmethod
+    def at(cls, cfg: "AIRConfig", substep: int, site: str, layer: int | None = None) -> "Address":
+        """The address of ``site`` at flat sub-step ``substep`` (inverse of :meth:`coords`)."""
+        if substep < 0:
+            raise ValueError(f"sub-step must be >= 0, got {substep}")
+        act, index = divmod(substep, cfg.n_updates)
+        u = act_schedule(cfg.H_cycles, cfg.L_cycles)[index]
+        addr = cls(site=site, act=act, stage=u.stage, cycle=u.cycle, step=u.step, layer=layer)
+        return _parse(str(addr))  # validates site against layer
 
     def substep(self, cfg: "AIRConfig") -> int | None:
         """Flat 0-based sub-step index ``n_updates * act + update index`` (plot x-axes)."""
@@ -202,7 +216,7 @@ def select(
     stage: Stage | None = None,
     update: "str | Collection[str] | Callable[[str], bool] | None" = None,
     layer: "int | Collection[int] | Callable[[int], bool] | None" = None,
-    level: "str | Collection[str] | None" = None,
+    scope: "str | Collection[str] | None" = None,
 ) -> Callable[[str], bool]:
     """A ``names_filter`` predicate on address fields; None means any value.
 
@@ -221,7 +235,7 @@ def select(
             and _matches(addr.stage, stage)
             and _matches(addr.update, update)
             and _matches(addr.layer, layer)
-            and _matches(addr.level, level)
+            and _matches(addr.scope, scope)
         )
 
     return predicate

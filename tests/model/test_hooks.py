@@ -107,7 +107,7 @@ def test_select_on_fields():
     cfg = make_config()
     names = hook_names(cfg, 3)
     assert sum(map(select(act=[0, 2], update="L0_1", site="hook_out"), names)) == 2
-    assert sum(map(select(level="act", site="hook_zL"), names)) == 3
+    assert sum(map(select(scope="act", site="hook_zL"), names)) == 3
     assert sum(map(select(act=lambda a: a >= 1, stage="L", layer=0, site="attn.hook_z"), names)) == 2 * 4
 
 
@@ -130,6 +130,18 @@ def test_docs_hooks_md_is_current():
 def test_act_steps_beyond_halt_max_steps_grow_the_tree():
     model = make_model()
     assert model.config.halt_max_steps == 3
-    out, cache = model.run_with_cache(make_tokens(), n_act=5, names_filter=select(site="hook_zH", level="act"))
+    out, cache = model.run_with_cache(make_tokens(), n_act=5, names_filter=select(site="hook_zH", scope="act"))
     assert list(cache.cache_dict) == [f"act.{a}.hook_zH" for a in range(5)]
     torch.testing.assert_close(model.lm_head(cache["act.4.hook_zH"])[:, 1:], out, rtol=0, atol=0)
+
+
+@given(st.integers(0, 6 * 16 - 1), st.sampled_from(sorted(BLOCK_SITES)), st.integers(0, 1))
+def test_coords_round_trip(substep, site, layer):
+    cfg = make_config()
+    addr = Address.at(cfg, substep, site, layer)
+    act, k, stage, lay = addr.coords(cfg)
+    assert (k, lay) == (substep, layer) and act == substep // 6
+    assert stage == act_schedule(2, 2)[substep % 6].stage
+    assert Address.parse(str(addr)) == addr
+    with pytest.raises(ValueError):
+        Address.at(cfg, substep, "hook_out", layer)  # an update site has no layer

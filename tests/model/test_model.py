@@ -102,7 +102,7 @@ def test_identity_hook_everywhere_is_bit_identical():
     def identity(x, hook):
         return x
 
-    out = model.run_with_hooks(tokens, fwd_hooks=[(select(level=["forward", "act", "update"]), identity)], return_type="output")
+    out = model.run_with_hooks(tokens, fwd_hooks=[(select(scope=["forward", "act", "update"]), identity)], return_type="output")
     assert torch.equal(out.logits, base.logits) and torch.equal(out.q_halt, base.q_halt)
     # block sites except the pattern ones (which choose the eager path) also leave it bit-identical
     keep = lambda n: "hook_pattern" not in n and "hook_attn_scores" not in n  # noqa: E731
