@@ -59,8 +59,8 @@ def test_examples_from_the_style_guide_parse():
     assert (a.act, a.stage, a.cycle, a.step, a.layer, a.site) == (7, "H", 1, None, 3, "attn.hook_pattern")
     assert a.substep(make_config()) == 6 * 7 + 5
     b = Address.parse("act.0.L0_1.hook_out")
-    assert (b.update, b.level) == ("L0_1", "update")
-    assert Address.parse("act.15.hook_zH").level == "act"
+    assert (b.update, b.scope) == ("L0_1", "update")
+    assert Address.parse("act.15.hook_zH").scope == "act"
     for bad in ("act.x.H1.hook_out", "act.0.Q1.hook_out", "act.0.H1.blocks.2.hook_nope", "blocks.0.hook_resid_pre"):
         with pytest.raises(ValueError, match="not an airinterp hook name"):
             Address.parse(bad)
