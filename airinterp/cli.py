@@ -4,7 +4,7 @@ Heavy imports (torch, transformer_lens) live inside the commands so ``--help`` s
 """
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,11 +26,11 @@ def import_reference_cmd(
     weights: Annotated[Path, typer.Argument(help="reference checkpoint: a step_<N> file or .safetensors")],
     out: Annotated[Path, typer.Option("-o", "--out", help="airinterp checkpoint to write (.safetensors)")],
     config: Annotated[
-        Optional[Path], typer.Option(help="reference all_config.yaml (default: beside WEIGHTS)")
+        Path | None, typer.Option(help="reference all_config.yaml (default: beside WEIGHTS)")
     ] = None,
-    seq_len: Annotated[Optional[int], typer.Option(help="cells per puzzle, if not derivable")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="cells per puzzle, if not derivable")] = None,
     dtype: Annotated[
-        Optional[str], typer.Option(help="forward dtype to record (default: the config's; reference default bfloat16)")
+        str | None, typer.Option(help="forward dtype to record (default: the config's; reference default bfloat16)")
     ] = None,
     store_bf16: Annotated[bool, typer.Option(help="store weights as bfloat16 (half the size)")] = False,
 ) -> None:
@@ -57,7 +57,7 @@ def verify_reference_cmd(
     tol: Annotated[float, typer.Option(help="max absolute difference allowed per tensor")] = 1e-4,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     checkpoint: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="run this airinterp checkpoint instead of the dump's own weights"),
     ] = None,
 ) -> None:
@@ -100,9 +100,9 @@ def verify_reference_cmd(
 
 @app.command("hooks")
 def hooks_cmd(
-    checkpoint: Annotated[Optional[Path], typer.Argument(help="airinterp checkpoint (default: paper config)")] = None,
+    checkpoint: Annotated[Path | None, typer.Argument(help="airinterp checkpoint (default: paper config)")] = None,
     n_act: Annotated[int, typer.Option(help="ACT steps of the rollout")] = 1,
-    pattern: Annotated[Optional[str], typer.Option("--filter", help="glob on names, e.g. 'act.*.H*.blocks.3.*'")] = None,
+    pattern: Annotated[str | None, typer.Option("--filter", help="glob on names, e.g. 'act.*.H*.blocks.3.*'")] = None,
     markdown: Annotated[bool, typer.Option(help="print the markdown catalogue (docs/hooks.md)")] = False,
 ) -> None:
     """List hook names with their shapes."""

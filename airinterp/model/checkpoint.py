@@ -31,7 +31,6 @@ reference                                      airinterp
 import json
 import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -234,27 +233,17 @@ def read_reference_weights(path: "str | Path") -> dict[str, Tensor]:
         raise CheckpointError(f"{path}: no such file")
     with open(path, "rb") as f:
         magic = f.read(4)
-    if magic[:2] == b"PK":  # torch.save zip archive
+    if magic[:2] == b"PK" or magic[:1] == b"\x80":  # torch.save zip archive, or a legacy pickle
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as err:
             raise CheckpointError(
                 f"{path}: refused to load: the pickle holds more than tensors (weights_only=True): {err}"
             ) from None
-        except (RuntimeError, zipfile.BadZipFile, EOFError) as err:
+        except Exception as err:  # truncated archives raise RuntimeError, EOFError, BadZipFile...
             raise CheckpointError(f"{path}: corrupt or truncated torch checkpoint ({err})") from None
         if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
             raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
-        return dict(obj)
-    if magic[:1] in (b"\x80",):  # legacy (non-zip) pickle: torch.load weights_only handles it too
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise CheckpointError(f"{path}: refused to load: the pickle holds more than tensors: {err}") from None
-        except Exception as err:
-            raise CheckpointError(f"{path}: corrupt torch checkpoint ({err})") from None
-        if not isinstance(obj, Mapping):
-            raise CheckpointError(f"{path}: expected a state dict, got {type(obj).__name__}")
         return dict(obj)
     tensors, _ = read_safetensors(path)
     return tensors

@@ -8,7 +8,7 @@ from transformer_lens.patching import generic_activation_patch, layer_pos_patch_
 
 from airinterp.analysis.freeze import freeze_hooks
 from airinterp.analysis.patching import UpdateLens
-from airinterp.model import VARIANTS, HookedAIR, select
+from airinterp.model import VARIANTS, select
 from airinterp.model.air import RULES, update_rule_text
 from tests.conftest import make_config, make_model, make_tokens
 

@@ -101,7 +101,7 @@ def test_import_reference_reproduces_sudoku_default(tmp_path):
 def test_import_reference_equals_fixture_weights():
     imported = import_reference(CKPT)
     fixture = load_fixture(FIXTURES / "sudoku_default.json").model
-    for (k, a), (k2, b) in zip(imported.state_dict().items(), fixture.state_dict().items()):
+    for (k, a), (k2, b) in zip(imported.state_dict().items(), fixture.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(a, b), k
 
 
