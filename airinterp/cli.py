@@ -147,5 +147,92 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
     typer.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
 
 
+data_app = typer.Typer(help="Build Sudoku-Extreme-like and Maze-Hard-like datasets (reference on-disk format).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _progress():
+    """A rich progress display and a factory of advance callbacks, one task per phase."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    display = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
+    )
+
+    def factory(name: str, total: int):
+        task = display.add_task(name, total=total)
+        return lambda n=1: display.advance(task, n)
+
+    return display, factory
+
+
+def _summary(stats: dict, out: Path) -> None:
+    import json
+
+    typer.echo(json.dumps(stats, indent=1, sort_keys=True, default=str)[:4000])
+    typer.echo(f"wrote {out} (airinterp_build.json has the config and these statistics)")
+
+
+@data_app.command("sudoku")
+def data_sudoku_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="dataset directory to write")],
+    train: Annotated[int, typer.Option(help="train puzzles (groups)")] = 1000,
+    aug: Annotated[int, typer.Option(help="random symmetry transforms per train puzzle")] = 1000,
+    test: Annotated[int, typer.Option(help="test puzzles")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
+    size: Annotated[str, typer.Option(help="9x9, 6x6 (2x3 boxes) or 4x4; 4x4/6x6 are generated")] = "9x9",
+    source: Annotated[
+        list[Path] | None, typer.Option(help="puzzle collection (one per line); repeat; default: the tdoku lists in --data-dir")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="folder with the public collections")] = Path("../shared/data/sudoku"),
+    hub_train_csv: Annotated[Path | None, typer.Option(help="the hub's train.csv (source,question,answer,rating)")] = None,
+    hub_test_csv: Annotated[Path | None, typer.Option(help="the hub's test.csv")] = None,
+    min_rating: Annotated[int, typer.Option(help="keep puzzles needing at least this many guesses")] = 0,
+) -> None:
+    """Sudoku dataset: solve, rate, split (no symmetry-equivalent puzzles across splits), augment."""
+    from airinterp.tasks.build import DEFAULT_COLLECTIONS, SudokuDataRun, build_sudoku
+
+    sources = tuple(source or ())
+    if not sources and size == "9x9" and hub_train_csv is None:
+        sources = tuple(data_dir / name for name in DEFAULT_COLLECTIONS)
+        missing = [str(p) for p in sources if not p.is_file()]
+        if missing:
+            raise _fail(f"puzzle collections not found: {missing}; pass --source or --data-dir")
+    try:
+        run = SudokuDataRun(out=out, train=train, aug=aug, test=test, seed=seed, size=size, sources=sources,  # type: ignore[arg-type]
+                            hub_train_csv=hub_train_csv, hub_test_csv=hub_test_csv, min_rating=min_rating)  # fmt: skip
+        display, factory = _progress()
+        with display:
+            stats = build_sudoku(run, factory)
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail(str(err)) from None
+    _summary(stats, out)
+
+
+@data_app.command("maze")
+def data_maze_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="dataset directory to write")],
+    train: Annotated[int, typer.Option(help="train mazes")] = 1000,
+    test: Annotated[int, typer.Option(help="test mazes")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of every random choice")] = 0,
+    size: Annotated[int, typer.Option(help="grid side")] = 30,
+    min_path: Annotated[int | None, typer.Option(help="minimum shortest-path cells incl. S and G (default 110 x size/30)")] = None,
+    tie_break: Annotated[str, typer.Option(help="BFS neighbour order that picks the labelled shortest path")] = "down,left,right,up",
+    max_draws: Annotated[int, typer.Option(help="S/G draws per wall layout (Searchformer: 100)")] = 100,
+) -> None:
+    """Maze dataset: random walls (30-50 %), random S/G, long shortest paths; distinct layouts."""
+    from airinterp.tasks.build import MazeDataRun, build_maze
+
+    try:
+        run = MazeDataRun(out=out, train=train, test=test, seed=seed, size=size, min_path_cells=min_path,
+                          tie_break=tie_break, max_draws=max_draws)  # fmt: skip
+        display, factory = _progress()
+        with display:
+            stats = build_maze(run, factory)
+    except (ValueError, RuntimeError) as err:
+        raise _fail(str(err)) from None
+    _summary(stats, out)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

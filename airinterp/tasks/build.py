@@ -1,0 +1,126 @@
+"""Build datasets on disk (the reference's format, :mod:`airinterp.tasks.dataset`).
+
+Every random choice comes from the run's ``seed``; the same run config gives the same bytes.
+``airinterp_build.json`` beside the splits records the config, the package version and statistics
+(sources, rating and path-length distributions).
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+import airinterp
+from airinterp.tasks import maze as maze_rules
+from airinterp.tasks.dataset import write_split
+from airinterp.tasks.maze_data import describe, generate_mazes
+from airinterp.tasks.sudoku import VOCAB_SIZE as SUDOKU_VOCAB
+from airinterp.tasks.sudoku import SudokuSpec
+from airinterp.tasks.sudoku_data import augment, read_collection, read_hub_csv, select_puzzles, to_arrays
+
+DEFAULT_COLLECTIONS = (
+    "puzzles2_17_clue.txt",
+    "puzzles3_magictour_top1465.txt",
+    "puzzles5_forum_hardest_1905_11+.txt",
+    "puzzles6_forum_hardest_1106.txt",
+)  # puzzles7_serg_benchmark: every puzzle has several solutions by design
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+class SudokuDataRun(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    out: Path
+    train: int = Field(1000, ge=0)
+    aug: int = Field(1000, ge=0)
+    test: int = Field(1000, ge=0)
+    seed: int = 0
+    size: Literal["4x4", "6x6", "9x9"] = "9x9"
+    sources: tuple[Path, ...] = ()  # puzzle-per-line collections (9x9); empty + size<9: generated
+    hub_train_csv: Path | None = None  # the hub's train.csv / test.csv, used instead of sources
+    hub_test_csv: Path | None = None
+    min_rating: int = Field(0, ge=0)
+
+
+class MazeDataRun(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    out: Path
+    train: int = Field(1000, ge=0)
+    test: int = Field(1000, ge=0)
+    seed: int = 0
+    size: int = Field(30, ge=4, le=64)
+    min_path_cells: int | None = None  # default: 110 scaled by size / 30
+    tie_break: str = maze_rules.DEFAULT_TIE_BREAK
+    max_draws: int = Field(100, ge=1)
+
+
+def _ratings(puzzles) -> dict:
+    r = np.array([p.rating for p in puzzles]) if puzzles else np.zeros(1)
+    return {k: float(v) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(r, [0, 10, 50, 90, 100]))}
+
+
+def _write_record(run: BaseModel, out: Path, stats: dict) -> None:
+    record = {"airinterp_version": airinterp.__version__, "config": json.loads(run.model_dump_json()), "stats": stats}
+    (out / "airinterp_build.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) -> dict:
+    spec = SudokuSpec.parse(run.size)
+    bar = (lambda name, total: progress(name, total)) if progress else (lambda name, total: None)
+    stats: dict = {"size": spec.name}
+    if run.hub_train_csv or run.hub_test_csv:
+        if not (run.hub_train_csv and run.hub_test_csv):
+            raise ValueError("give both hub_train_csv and hub_test_csv")
+        rng = np.random.default_rng(run.seed)
+        picked = {}
+        for split, path, n in (("train", run.hub_train_csv, run.train), ("test", run.hub_test_csv, run.test)):
+            rows, bad = read_hub_csv(path, spec)
+            stats[f"{split}_bad_rows"] = [{"row": b.row, "reason": b.reason} for b in bad[:100]]
+            stats[f"{split}_bad_row_count"] = len(bad)
+            rows = [p for p in rows if p.rating >= run.min_rating]
+            if len(rows) < n:
+                raise ValueError(f"{path}: only {len(rows)} usable rows, asked for {n}")
+            picked[split] = [rows[i] for i in np.sort(rng.choice(len(rows), n, replace=False))]
+        train, test = picked["train"], picked["test"]
+    else:
+        candidates = None
+        if run.sources:
+            candidates = []
+            for src in run.sources:
+                grids, bad = read_collection(src, spec)
+                stats.setdefault("source_bad_lines", {})[Path(src).name] = len(bad)
+                candidates += [(g, Path(src).stem) for g in grids]
+            stats["candidates"] = len(candidates)
+        elif spec.side == 9:
+            raise ValueError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
+        sel = select_puzzles(candidates, run.train, run.test, run.seed, spec, run.min_rating, bar("select puzzles", run.train + run.test))
+        train, test = sel.train, sel.test
+        stats["selection"] = sel.stats
+    stats["train_rating"], stats["test_rating"] = _ratings(train), _ratings(test)
+    stats["train_sources"] = {s: sum(p.source == s for p in train) for s in sorted({p.source for p in train})}
+    stats["test_sources"] = {s: sum(p.source == s for p in test) for s in sorted({p.source for p in test})}
+    inputs, labels, groups = augment(train, run.aug, run.seed + 1, spec, bar("augment train", len(train)))
+    write_split(run.out, "train", inputs, labels, groups, SUDOKU_VOCAB)
+    t_in, t_lab = to_arrays(test) if test else (np.zeros((0, spec.n_cells), np.uint8),) * 2
+    write_split(run.out, "test", t_in, t_lab, [1] * len(test), SUDOKU_VOCAB)
+    stats["train_examples"], stats["test_examples"] = int(inputs.shape[0]), len(test)
+    _write_record(run, Path(run.out), stats)
+    return stats
+
+
+def build_maze(run: MazeDataRun, progress: ProgressFactory | None = None) -> dict:
+    spec = maze_rules.MazeSpec(run.size)
+    seen: set[bytes] = set()
+    stats: dict = {"size": spec.side}
+    for split, n, seed in (("train", run.train, run.seed), ("test", run.test, run.seed + 1)):
+        bar = progress(f"generate {split} mazes", n) if progress else None
+        mazes, gen = generate_mazes(n, seed, spec, run.min_path_cells, run.tie_break, run.max_draws, seen, bar)
+        q = np.stack([m.question.reshape(-1) for m in mazes]) if mazes else np.zeros((0, spec.n_cells), np.uint8)
+        a = np.stack([m.answer.reshape(-1) for m in mazes]) if mazes else np.zeros((0, spec.n_cells), np.uint8)
+        write_split(run.out, split, q, a, [1] * len(mazes), maze_rules.VOCAB_SIZE)
+        stats[split] = gen | (describe(mazes, spec) if mazes else {})
+    _write_record(run, Path(run.out), stats)
+    return stats
