@@ -4,6 +4,8 @@ Everything here works on flat int arrays; the typed wrappers live in ``sudoku.py
 ``cache=True`` keeps the compiled code between runs (first call compiles, a few seconds).
 """
 
+from typing import no_type_check
+
 import numpy as np
 from numba import njit
 
@@ -11,6 +13,7 @@ from numba import njit
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def _popcount(x: int) -> int:
     n = 0
     while x:
@@ -20,6 +23,7 @@ def _popcount(x: int) -> int:
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def sudoku_search(grid, box_rows, box_cols, limit, solution, order):
     """Depth-first search with minimum-remaining-values; counts solutions up to ``limit``.
 
@@ -126,6 +130,7 @@ def sudoku_search(grid, box_rows, box_cols, limit, solution, order):
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def sudoku_search_many(grids, box_rows, box_cols, limit, solutions, out):
     """:func:`sudoku_search` over rows of ``grids`` [m, n]; ``out`` [m, 3] gets its results."""
     side = box_rows * box_cols
@@ -141,6 +146,7 @@ def sudoku_search_many(grids, box_rows, box_cols, limit, solutions, out):
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def bfs(open_cells, height, width, start, order, dist, parent):
     """BFS over open cells (4-neighbourhood) from ``start``; ``order`` [4] lists the neighbour
     directions tried (0 = row+1, 1 = col-1, 2 = col+1, 3 = row-1); ``parent`` records the first
@@ -186,6 +192,7 @@ def bfs(open_cells, height, width, start, order, dist, parent):
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def count_shortest_paths(open_cells, height, width, start, goal):
     """Number of distinct shortest start->goal paths (float64: they can exceed 2**63)."""
     n = height * width
@@ -219,6 +226,7 @@ def count_shortest_paths(open_cells, height, width, start, goal):
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def _may_reach(open_cells, height, width, members, min_moves, order, dist, parent):
     """False only if the component's diameter is surely below ``min_moves``: double sweep for a
     lower bound, then the eccentricity of the sweep path's midpoint m gives diameter <= 2 ecc(m)."""
@@ -246,6 +254,7 @@ def _may_reach(open_cells, height, width, members, min_moves, order, dist, paren
 
 
 @njit(cache=True)
+@no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def far_pairs(open_cells, height, width, min_moves, cap, out_s, out_g):
     """All ordered pairs (s, g) of open cells whose shortest path has >= ``min_moves`` moves.
 

@@ -63,7 +63,8 @@ def _ratings(puzzles) -> dict:
 
 
 def _write_record(run: BaseModel, out: Path, stats: dict) -> None:
-    record = {"airinterp_version": airinterp.__version__, "config": json.loads(run.model_dump_json()), "stats": stats}
+    config = json.loads(run.model_dump_json(exclude={"out"}))  # where it lies is not part of what it is
+    record = {"airinterp_version": airinterp.__version__, "config": config, "stats": stats}
     (out / "airinterp_build.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
