@@ -25,7 +25,9 @@ def _popcount(x: int) -> int:
 @njit(cache=True)
 @no_type_check  # keeps the jaxtyping test-time import hook away from compiled code
 def sudoku_search(grid, box_rows, box_cols, limit, solution, order):
-    """Depth-first search with minimum-remaining-values; counts solutions up to ``limit``.
+    """Depth-first search counting solutions up to ``limit``. Each node first places forced digits
+    (naked singles, then hidden singles of rows/columns/boxes) and otherwise branches on the cell with
+    the fewest candidates.
 
     ``grid``: int8/int32 [n] digits (0 = blank). ``order``: the digit order tried at each branch
     ([side] permutation of 0..side-1, for generators; identity for solving). Returns
@@ -53,6 +55,15 @@ def sudoku_search(grid, box_rows, box_cols, limit, solution, order):
         cols[c] |= bit
         boxes[b] |= bit
         g[i] = v
+    cand = np.zeros(n, np.int32)
+    units = np.empty((3 * side, side), np.int32)  # rows, columns, boxes
+    for k in range(side):
+        for j in range(side):
+            units[k, j] = k * side + j
+            units[side + k, j] = j * side + k
+            br = (k // box_rows) * box_rows
+            bc = (k % box_rows) * box_cols
+            units[2 * side + k, j] = (br + j // box_cols) * side + bc + j % box_cols
     stack_cell = np.empty(n, np.int32)
     stack_left = np.empty(n, np.int32)  # candidates not yet tried
     stack_multi = np.empty(n, np.bool_)
@@ -72,11 +83,43 @@ def sudoku_search(grid, box_rows, box_cols, limit, solution, order):
                     c = i % side
                     b = (r // box_rows) * box_rows + c // box_cols
                     m = full & ~(rows[r] | cols[c] | boxes[b])
+                    cand[i] = m
                     cnt = _popcount(m)
                     if cnt < best_cnt:
                         best, best_cnt, best_mask = i, cnt, m
-                        if cnt <= 1:
+                        if cnt == 0:
                             break
+                else:
+                    cand[i] = 0
+            if best_cnt >= 2:
+                # hidden singles: a digit with one place left in a row, column or box is forced;
+                # a digit with no place left is a contradiction
+                for u in range(3 * side):
+                    if u < side:
+                        used = rows[u]
+                    elif u < 2 * side:
+                        used = cols[u - side]
+                    else:
+                        used = boxes[u - 2 * side]
+                    once = 0
+                    twice = 0
+                    for k in range(side):
+                        m = cand[units[u, k]]
+                        twice |= once & m
+                        once |= m
+                    if (once | used) != full:
+                        best_cnt = 0
+                        break
+                    single = once & ~twice
+                    if single:
+                        d = 0
+                        while not (single >> d) & 1:
+                            d += 1
+                        for k in range(side):
+                            if cand[units[u, k]] & (1 << d):
+                                best, best_cnt, best_mask = units[u, k], 1, 1 << d
+                                break
+                        break
             if best == -1:  # every cell filled: a solution
                 count += 1
                 if count == 1:
