@@ -187,7 +187,9 @@ def data_sudoku_cmd(
     data_dir: Annotated[Path, typer.Option(help="folder with the public collections")] = Path("../shared/data/sudoku"),
     hub_train_csv: Annotated[Path | None, typer.Option(help="the hub's train.csv (source,question,answer,rating)")] = None,
     hub_test_csv: Annotated[Path | None, typer.Option(help="the hub's test.csv")] = None,
-    min_rating: Annotated[int, typer.Option(help="keep puzzles needing at least this many guesses")] = 0,
+    min_rating: Annotated[
+        int | None, typer.Option(help="keep puzzles rated at least this (default: 1 for the 9x9 collections, 0 for hub CSVs and 4x4/6x6)")
+    ] = None,
 ) -> None:
     """Sudoku dataset: solve, rate, split (no symmetry-equivalent puzzles across splits), augment."""
     from airinterp.tasks.build import DEFAULT_COLLECTIONS, SudokuDataRun, build_sudoku

@@ -42,7 +42,15 @@ class SudokuDataRun(BaseModel):
     sources: tuple[Path, ...] = ()  # puzzle-per-line collections (9x9); empty + size<9: generated
     hub_train_csv: Path | None = None  # the hub's train.csv / test.csv, used instead of sources
     hub_test_csv: Path | None = None
-    min_rating: int = Field(0, ge=0)
+    # None: 0 for the hub CSVs (the reference filters nothing) and generated grids; 1 for the 9x9
+    # collections (drop puzzles that singles alone solve: "keep the hard ones")
+    min_rating: int | None = Field(None, ge=0)
+
+    @property
+    def effective_min_rating(self) -> int:
+        if self.min_rating is not None:
+            return self.min_rating
+        return 1 if self.size == "9x9" and self.hub_train_csv is None else 0
 
 
 class MazeDataRun(BaseModel):
@@ -71,7 +79,7 @@ def _write_record(run: BaseModel, out: Path, stats: dict) -> None:
 def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) -> dict:
     spec = SudokuSpec.parse(run.size)
     bar = (lambda name, total: progress(name, total)) if progress else (lambda name, total: None)
-    stats: dict = {"size": spec.name}
+    stats: dict = {"size": spec.name, "min_rating": run.effective_min_rating}
     if run.hub_train_csv or run.hub_test_csv:
         if not (run.hub_train_csv and run.hub_test_csv):
             raise ValueError("give both hub_train_csv and hub_test_csv")
@@ -81,7 +89,7 @@ def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) ->
             rows, bad = read_hub_csv(path, spec)
             stats[f"{split}_bad_rows"] = [{"row": b.row, "reason": b.reason} for b in bad[:100]]
             stats[f"{split}_bad_row_count"] = len(bad)
-            rows = [p for p in rows if p.rating >= run.min_rating]
+            rows = [p for p in rows if p.rating >= run.effective_min_rating]
             if len(rows) < n:
                 raise ValueError(f"{path}: only {len(rows)} usable rows, asked for {n}")
             picked[split] = [rows[i] for i in np.sort(rng.choice(len(rows), n, replace=False))]
@@ -97,7 +105,7 @@ def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) ->
             stats["candidates"] = len(candidates)
         elif spec.side == 9:
             raise ValueError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
-        sel = select_puzzles(candidates, run.train, run.test, run.seed, spec, run.min_rating, bar("select puzzles", run.train + run.test))
+        sel = select_puzzles(candidates, run.train, run.test, run.seed, spec, run.effective_min_rating, bar("select puzzles", run.train + run.test))
         train, test = sel.train, sel.test
         stats["selection"] = sel.stats
     stats["train_rating"], stats["test_rating"] = _ratings(train), _ratings(test)
