@@ -97,3 +97,13 @@ def test_data_cli_bad_input(tmp_path):
     assert res.exit_code == 2
     res = runner.invoke(app, ["data", "maze", "--out", str(tmp_path), "--size", "6", "--train", "1", "--test", "0", "--min-path", "40"])
     assert res.exit_code == 2 and "lower --min-path" in res.output
+
+
+def test_data_maze_same_seed_same_bytes(tmp_path):
+    args = ["data", "maze", "--size", "8", "--train", "2", "--test", "2", "--min-path", "18", "--seed", "9"]
+    for name in ("a", "b"):
+        assert runner.invoke(app, [*args, "--out", str(tmp_path / name)]).exit_code == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 14
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
