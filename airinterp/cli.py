@@ -236,5 +236,93 @@ def data_maze_cmd(
     _summary(stats, out)
 
 
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option("--data", help="dataset directory (airinterp data ... or the reference's)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="run directory (checkpoints, metrics, card)")],
+    task: Annotated[str | None, typer.Option(help="sudoku or maze (checked against the data)")] = None,
+    variant: Annotated[str, typer.Option(help="AIR variant")] = "Lx_H",
+    preset: Annotated[str, typer.Option(help="paper, gpu-short, cpu-small or tiny")] = "paper",
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    epochs: Annotated[int | None, typer.Option(help="override the preset's epochs")] = None,
+    eval_interval: Annotated[int | None, typer.Option(help="epochs per iteration (evaluate + checkpoint)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="override the global batch size")] = None,
+    lr: Annotated[float | None, typer.Option(help="override the learning rate")] = None,
+    hidden: Annotated[int | None, typer.Option(help="override the width")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="stop after this many optimizer steps")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="stop after this many minutes of training")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="also checkpoint every N steps")] = 0,
+    eval_limit: Annotated[int | None, typer.Option(help="test puzzles per evaluation")] = 1000,
+    dtype: Annotated[str | None, typer.Option(help="forward dtype: float32 or bfloat16")] = None,
+    compile: Annotated[bool, typer.Option(help="torch.compile the blocks")] = False,
+    resume: Annotated[bool, typer.Option(help="continue from OUT/latest")] = False,
+) -> None:
+    """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from airinterp.train.config import TrainRun
+    from airinterp.train.loop import Trainer
+
+    try:
+        run = TrainRun.from_preset(
+            preset, data=data, out=out, variant=variant, seed=seed, device=device, epochs=epochs,
+            eval_interval=eval_interval, global_batch_size=batch_size, lr=lr, hidden_size=hidden, max_steps=max_steps,
+            max_minutes=max_minutes,
+            checkpoint_every=checkpoint_every, eval_limit=eval_limit, forward_dtype=dtype, compile=compile,
+        )  # fmt: skip
+        trainer = Trainer(run, log=typer.echo)
+        if task is not None and trainer.config.task != task:
+            raise ValueError(f"--task {task}, but {data} holds {trainer.config.task} data")
+        if resume and not trainer.resume():
+            typer.echo(f"no checkpoint in {out}; starting fresh")
+        elif not resume and (out / "latest").is_file():
+            raise ValueError(f"{out} already holds a run; pass --resume or another --out")
+    except (ValueError, FileNotFoundError) as err:
+        raise _fail(str(err)) from None
+    columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns) as bar:
+        task_id = bar.add_task("train", total=trainer.stop_at, completed=trainer.pos.step, info="")
+
+        def show(step: int, v: dict) -> None:
+            info = f"loss {v['lm_loss']:.3f} acc {v['accuracy']:.3f} exact {v['exact_accuracy']:.3f} {v['steps_per_s']:.2f} it/s"
+            bar.update(task_id, completed=step, info=info)
+
+        summary = trainer.fit(show)
+    typer.echo(f"wrote {out}/model.safetensors and card.json after {trainer.pos.step} steps")
+    if summary:
+        typer.echo(f"exact_accuracy={summary['exact_accuracy']:.6f} token_accuracy={summary['token_accuracy']:.6f} n={summary['n']}")
+
+
+@app.command("eval")
+def eval_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint")],
+    data: Annotated[Path, typer.Option("--data", help="dataset directory")],
+    split: Annotated[str, typer.Option(help="train or test")] = "test",
+    n: Annotated[int | None, typer.Option("--n", help="first N puzzles of the split (default: all)")] = None,
+    batch_size: Annotated[int, typer.Option(help="puzzles per forward")] = 256,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="per-puzzle table (.csv or .parquet)")] = None,
+) -> None:
+    """Evaluate as the reference (all ACT steps, decoded from z_H); last line: exact_accuracy=... token_accuracy=... n=..."""
+    from airinterp.model.checkpoint import CheckpointError, load
+    from airinterp.train.evaluate import evaluate
+
+    try:
+        model = load(checkpoint, device=device)
+        display, factory = _progress()
+        with display:
+            df, summary = evaluate(model, data, split, n, batch_size, factory(f"eval {split}", n or 0))
+    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        raise _fail(str(err)) from None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(out) if out.suffix == ".parquet" else df.to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
+    typer.echo(f"nongiven_accuracy={summary['nongiven_accuracy']:.6f} q_halt_accuracy={summary['q_halt_accuracy']:.6f}")
+    typer.echo(f"exact_accuracy={summary['exact_accuracy']:.6f} token_accuracy={summary['token_accuracy']:.6f} n={summary['n']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -327,16 +327,20 @@ class HookedAIR(HookedRootModule):
         return active
 
     def embed(
-        self, tokens: Int[Tensor, "batch cell"], ids: Int[Tensor, " batch"], active: _Active | None = None
+        self, tokens: Int[Tensor, "batch cell"], ids: Int[Tensor, " batch"], active: _Active | None = None,
+        prefix_rows: Tensor | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
-        """x~ = sqrt(D) * [puzzle prefix ; token embedding] (the reference's input encoding)."""
+        """x~ = sqrt(D) * [puzzle prefix ; token embedding] (the reference's input encoding).
+
+        ``prefix_rows`` [batch, puzzle_emb_ndim] replaces ``puzzle_emb[ids]`` (training passes a
+        leaf tensor to collect the puzzle-embedding gradients, as the reference's sparse embedding)."""  # fmt: skip
         c, dtype = self.config, self.dtype
         fwd = active.forward if active is not None else set()
         emb = nn.functional.embedding(tokens, self.embed_tokens.weight.to(dtype))
         if "hook_embed" in fwd:
             emb = self.hook_embed(emb)
         if c.puzzle_emb_ndim > 0:
-            prefix = self.puzzle_emb[ids].to(dtype)
+            prefix = (self.puzzle_emb[ids] if prefix_rows is None else prefix_rows).to(dtype)
             pad = c.puzzle_emb_len * c.hidden_size - prefix.shape[-1]
             if pad > 0:
                 prefix = nn.functional.pad(prefix, (0, pad))
@@ -450,10 +454,11 @@ class HookedAIR(HookedRootModule):
         return AIROutput(logits=logits, q_halt=q_halt, q_continue=q_cont, carry=Carry(z_H=z_H, z_L=z_L))
 
     def encode(
-        self, tokens: Int[Tensor, "batch cell"], ids: Int[Tensor, " batch"], active: _Active | None = None
+        self, tokens: Int[Tensor, "batch cell"], ids: Int[Tensor, " batch"], active: _Active | None = None,
+        prefix_rows: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """x~ (zero-padded in front for the no-strip control) and g(x~) for the gx_* controls."""
-        x = self.embed(tokens, ids, active)
+        x = self.embed(tokens, ids, active, prefix_rows)
         g = None
         if self.config.has_g_input:
             g = self.g_input(x)

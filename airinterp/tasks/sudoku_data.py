@@ -166,7 +166,10 @@ def select_puzzles(
         while len(test) < n_test or len(train) < n_train:
             attempts += 1
             if attempts > 50 * (n_train + n_test) + 1000:
-                raise RuntimeError(f"could not generate enough distinct {spec.name} puzzles (rating >= {min_rating})")
+                raise ValueError(
+                    f"could not generate {n_train} + {n_test} {spec.name} puzzles of distinct symmetry classes "
+                    f"(rating >= {min_rating}); the {spec.name} space is small: ask for fewer"
+                )
             p = generate_puzzle(rng, spec)
             stats["solved"] += 1
             if p.rating < min_rating:

@@ -1,0 +1,1 @@
+"""Training: the reference recipe (spec 2), resumable, CPU to multi-GPU. Analysis never imports this."""

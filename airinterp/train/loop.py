@@ -1,0 +1,317 @@
+"""The reference training loop (spec 2.1-2.5), resumable and distributable.
+
+One optimizer step = one ACT step for every row of the global batch: halted rows load the next
+puzzle and reset their states, the others continue their puzzle (deep supervision with carried
+state); only the last L- and H-update record gradients; the loss is computed on every row.
+Randomness: the data stream is the reference's (Philox keyed by seed + iteration); exploration
+draws come from one torch.Generator seeded ``seed + rank``, saved with every checkpoint, so a
+killed run resumed from a checkpoint reaches the same weights as an uninterrupted one.
+"""
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+import airinterp
+from airinterp.model.air import Carry, HookedAIR, _Active
+from airinterp.model.checkpoint import load as load_model
+from airinterp.model.checkpoint import save as save_model
+from airinterp.model.config import AIRConfig
+from airinterp.tasks.dataset import PuzzleDataset
+from airinterp.train.config import TrainRun
+from airinterp.train.evaluate import evaluate
+from airinterp.train.losses import IGNORE_LABEL_ID, act_losses
+from airinterp.train.optim import AdamATan2, learning_rate, sign_sgd_rows_
+
+CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "ids")
+
+
+def _no_hooks() -> _Active:
+    return _Active(set(), set(), set(), set(), set())
+
+
+class ACTTrainStep(nn.Module):
+    """One training call of the reference's ACT wrapper plus its loss head (a module, so that
+    DistributedDataParallel can wrap it)."""
+
+    def __init__(self, model: HookedAIR) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, carry: dict[str, Tensor], new: dict[str, Tensor], explore: tuple[Tensor, Tensor], emb_grad: bool):
+        m = self.model
+        c = m.config
+        reset = carry["halted"]
+        cur = {k: torch.where(reset.view(-1, *([1] * (new[k].ndim - 1))), new[k], carry[k]) for k in ("inputs", "labels", "ids")}
+        init = m.initial_carry(reset.shape[0])
+        r3 = reset.view(-1, 1, 1)
+        z_H = torch.where(r3, init.z_H, carry["z_H"])
+        z_L = torch.where(r3, init.z_L, carry["z_L"])
+        steps = torch.where(reset, 0, carry["steps"])
+        prefix_rows = None
+        if c.puzzle_emb_ndim > 0 and emb_grad:
+            prefix_rows = m.puzzle_emb[cur["ids"]].clone().requires_grad_(True)
+        x, g = m.encode(cur["inputs"], cur["ids"], _no_hooks(), prefix_rows)
+        out = m.act_step(Carry(z_H=z_H, z_L=z_L), x, 0, g, _no_hooks())
+        new_carry = Carry(z_H=out.carry.z_H.detach(), z_L=out.carry.z_L.detach())
+        with torch.no_grad():
+            steps = steps + 1
+            is_last = steps >= c.halt_max_steps
+            halted = is_last
+            target = None
+            if c.halt_max_steps > 1:
+                halted = halted | (out.q_halt > out.q_continue)
+                u, draw = explore
+                min_steps = (u < c.halt_exploration_prob) * draw
+                halted = halted & (steps >= min_steps)
+                nxt = m.act_step(new_carry, x.detach(), 0, None if g is None else g.detach(), _no_hooks())
+                target = torch.sigmoid(torch.where(is_last, nxt.q_halt, torch.maximum(nxt.q_halt, nxt.q_continue)))
+        loss, parts, exact = act_losses(out.logits, cur["labels"], out.q_halt, out.q_continue, target)
+        with torch.no_grad():
+            labels = cur["labels"]
+            mask = labels != IGNORE_LABEL_ID
+            counts = mask.sum(-1)
+            valid = halted & (counts > 0)
+            correct = (mask & (out.logits.argmax(-1) == labels)).sum(-1) / counts.clamp_min(1)
+            stats = {
+                "count": valid.sum().float(),
+                "accuracy": torch.where(valid, correct, 0).sum().float(),
+                "exact_accuracy": (valid & exact).sum().float(),
+                "q_halt_accuracy": (valid & ((out.q_halt >= 0) == exact)).sum().float(),
+                "steps": torch.where(valid, steps, 0).sum().float(),
+            }
+        new_state = {"z_H": new_carry.z_H, "z_L": new_carry.z_L, "steps": steps, "halted": halted, **cur}
+        return loss, {k: v.detach() for k, v in parts.items()}, stats, new_state, prefix_rows
+
+
+@dataclass
+class Position:
+    step: int = 0  # optimizer steps done
+    iteration: int = 1  # current iteration of the data stream (1-based, as the reference)
+    batch: int = 0  # batches of this iteration already consumed
+
+
+class Trainer:
+    def __init__(self, run: TrainRun, log: Callable[[str], None] = print) -> None:
+        self.run = run
+        self.log = log
+        self.rank, self.world = 0, 1
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if run.device.startswith("cuda") else "gloo")
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.device = torch.device(run.device if not run.device.startswith("cuda") or self.world == 1
+                                   else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")  # fmt: skip
+        self.train_set = PuzzleDataset(run.data, "train")
+        self.has_test = (Path(run.data) / "test" / "dataset.json").is_file()
+        meta = self.train_set.metadata
+        self.config = AIRConfig(
+            variant=run.variant, vocab_size=meta["vocab_size"], seq_len=meta["seq_len"],
+            num_puzzle_identifiers=meta.get("num_puzzle_identifiers", 1), puzzle_emb_ndim=run.hidden_size,
+            hidden_size=run.hidden_size, num_heads=run.num_heads, L_layers=run.L_layers, H_cycles=run.H_cycles,
+            L_cycles=run.L_cycles, halt_max_steps=run.halt_max_steps, halt_exploration_prob=run.halt_exploration_prob,
+            forward_dtype=run.forward_dtype,
+        )  # fmt: skip
+        self.model = HookedAIR(self.config, seed=run.seed).to(self.device).train()
+        if run.compile:
+            for block in self.model.blocks:
+                block.compile()
+        self.step_module: nn.Module = ACTTrainStep(self.model)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.step_module = DistributedDataParallel(self.step_module, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.optimizer = AdamATan2(self.model.parameters(), lr=run.lr, betas=(run.beta1, run.beta2),
+                                   weight_decay=run.weight_decay, a=run.atan2_scale)  # fmt: skip
+        self.generator = torch.Generator(self.device).manual_seed(run.seed + self.rank)
+        groups = meta["total_groups"] * meta.get("mean_puzzle_examples", 1)
+        self.total_steps = int(run.epochs * groups / run.global_batch_size)
+        self.stop_at = min(self.total_steps, run.max_steps or self.total_steps)
+        self.pos = Position()
+        self.carry: dict[str, Tensor] | None = None
+        self.out = Path(run.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.wall_before = 0.0  # training seconds of earlier sessions (resume)
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self, tag: str | None = None) -> Path:
+        """Atomically write checkpoints/step_N/{model.safetensors, state.pt} and update ``latest``."""
+        tag = tag or f"step_{self.pos.step}"
+        final = self.out / "checkpoints" / tag
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_model(self.model, tmp / "model.safetensors", source=f"airinterp train, step {self.pos.step}")
+        state = {
+            "position": [self.pos.step, self.pos.iteration, self.pos.batch],
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
+            "wall_s": self.wall_before + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0),
+            "run": self.run.model_dump_json(),
+        }
+        torch.save(state, tmp / "state.pt")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        latest_tmp = self.out / "latest.tmp"
+        latest_tmp.write_text(tag + "\n")
+        os.replace(latest_tmp, self.out / "latest")
+        return final
+
+    def resume(self) -> bool:
+        """Load the checkpoint named in ``latest``; False if there is none."""
+        latest = self.out / "latest"
+        if not latest.is_file():
+            return False
+        ckpt = self.out / "checkpoints" / latest.read_text().strip()
+        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+        saved_run = TrainRun.model_validate_json(state["run"])
+        differs = {k for k, v in saved_run.model_dump().items() if k not in ("max_steps", "out", "data") and v != getattr(self.run, k)}
+        if differs:
+            raise ValueError(f"cannot resume {ckpt}: the run settings differ in {sorted(differs)}")
+        model = load_model(ckpt / "model.safetensors")
+        self.model.load_state_dict(model.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.pos = Position(*state["position"])
+        self.carry = None if state["carry"] is None else {k: v.to(self.device) for k, v in state["carry"].items()}
+        self.wall_before = float(state["wall_s"])
+        self.log(f"resumed from {ckpt} (step {self.pos.step})")
+        return True
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def _empty_carry(self, batch_size: int, like: dict[str, Tensor]) -> dict[str, Tensor]:
+        c = self.config
+        z = torch.zeros(batch_size, c.n_pos, c.hidden_size, dtype=self.model.dtype, device=self.device)
+        return {"z_H": z, "z_L": z.clone(), "steps": torch.zeros(batch_size, dtype=torch.int64, device=self.device),
+                "halted": torch.ones(batch_size, dtype=torch.bool, device=self.device),
+                **{k: torch.zeros_like(v) for k, v in like.items()}}  # fmt: skip
+
+    def train_step(self, batch) -> dict[str, float]:
+        run = self.run
+        new = {
+            "inputs": torch.from_numpy(batch.inputs).long().to(self.device),
+            "labels": torch.from_numpy(batch.labels).long().to(self.device),
+            "ids": torch.from_numpy(batch.puzzle_identifiers).long().to(self.device),
+        }
+        if self.carry is None:
+            self.carry = self._empty_carry(new["inputs"].shape[0], new)
+        n = new["inputs"].shape[0]
+        u = torch.rand(n, generator=self.generator, device=self.device)
+        draw = torch.randint(2, self.config.halt_max_steps + 1, (n,), generator=self.generator, device=self.device)
+        emb_grad = run.puzzle_emb_lr > 0
+        loss, parts, stats, self.carry, prefix_rows = self.step_module(self.carry, new, (u, draw), emb_grad)
+        (loss / run.global_batch_size).backward()
+        self.pos.step += 1
+        lr = learning_rate(self.pos.step, run.lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if prefix_rows is not None and prefix_rows.grad is not None:
+            ids, grads = self.carry["ids"], prefix_rows.grad
+            if self.world > 1:
+                import torch.distributed as dist
+
+                all_ids = [torch.empty_like(ids) for _ in range(self.world)]
+                all_grads = [torch.empty_like(grads) for _ in range(self.world)]
+                dist.all_gather(all_ids, ids)
+                dist.all_gather(all_grads, grads)
+                ids, grads = torch.cat(all_ids), torch.cat(all_grads)
+            emb_lr = learning_rate(self.pos.step, run.puzzle_emb_lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
+            sign_sgd_rows_(self.model.puzzle_emb, ids, grads, emb_lr, run.puzzle_emb_weight_decay)
+        values = {k: float(v) for k, v in {**parts, **stats}.items()}
+        count = max(values.pop("count"), 1.0)
+        out = {k: v / (run.global_batch_size if k.endswith("loss") else count) for k, v in values.items()}
+        out["halted_rows"] = count
+        out["lr"] = lr
+        return out
+
+    def _out_of_time(self) -> bool:
+        limit = self.run.max_minutes
+        return limit is not None and time.perf_counter() - self._t0 >= 60 * limit
+
+    def evaluate(self) -> dict:
+        if not self.has_test:
+            return {}
+        _, summary = evaluate(self.model, self.run.data, "test", self.run.eval_limit)
+        return summary
+
+    def fit(self, progress: Callable[[int, dict], None] | None = None) -> dict:
+        run = self.run
+        metrics_path = self.out / "metrics.jsonl"
+        if self.pos.step == 0:
+            (self.out / "config.json").write_text(run.model_dump_json(indent=2) + "\n")
+            metrics_path.write_text("")
+        self._t0 = time.perf_counter()
+        last_eval: dict = {}
+        window_t, window_steps = time.perf_counter(), 0
+        with open(metrics_path, "a") as log_file:
+            while self.pos.step < self.stop_at and not self._out_of_time():
+                batches = self.train_set.train_batches(run.global_batch_size, run.seed, self.pos.iteration,
+                                                       run.eval_interval, self.rank, self.world)  # fmt: skip
+                for i, batch in enumerate(batches):
+                    if i < self.pos.batch:
+                        continue  # consumed before a resume
+                    values = self.train_step(batch)
+                    self.pos.batch = i + 1
+                    window_steps += 1
+                    if self.pos.step % run.log_every == 0 or self.pos.step == self.stop_at:
+                        now = time.perf_counter()
+                        values["steps_per_s"] = window_steps / max(now - window_t, 1e-9)
+                        window_t, window_steps = now, 0
+                        record = {"step": self.pos.step, "split": "train", **values}
+                        if self.rank == 0:
+                            log_file.write(json.dumps(record) + "\n")
+                            log_file.flush()
+                        if progress:
+                            progress(self.pos.step, values)
+                    if run.checkpoint_every and self.pos.step % run.checkpoint_every == 0 and self.rank == 0:
+                        self.save()
+                    if self.pos.step >= self.stop_at or self._out_of_time():
+                        break
+                else:  # iteration finished: evaluate and checkpoint, as the reference
+                    self.pos.iteration += 1
+                    self.pos.batch = 0
+                    last_eval = self.evaluate()
+                    if self.rank == 0:
+                        log_file.write(json.dumps({"step": self.pos.step, "split": "test", **last_eval}) + "\n")
+                        self.save()
+                    continue
+                break
+        last_eval = self.evaluate()
+        wall = self.wall_before + time.perf_counter() - self._t0
+        if self.rank == 0:
+            with open(metrics_path, "a") as log_file:
+                log_file.write(json.dumps({"step": self.pos.step, "split": "test", **last_eval}) + "\n")
+            self.save()
+            save_model(self.model, self.out / "model.safetensors", source=f"airinterp train {run.preset}, step {self.pos.step}")
+            card = {
+                "airinterp_version": airinterp.__version__,
+                "preset": run.preset, "variant": run.variant, "data": str(run.data),
+                "data_build": _read_json(Path(run.data) / "airinterp_build.json"),
+                "steps": self.pos.step, "schedule_total_steps": self.total_steps, "wall_time_s": round(wall, 1),
+                "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+                "final_eval": last_eval, "config": self.config.model_dump(),
+                "run": json.loads(run.model_dump_json()),
+            }  # fmt: skip
+            (self.out / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+        return last_eval
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())["config"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+

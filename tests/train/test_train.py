@@ -1,0 +1,127 @@
+"""Training: optimizer and loss formulas, learning on a tiny task, resume after SIGKILL, eval CLI."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import airinterp
+from airinterp.cli import app
+from airinterp.train.losses import stablemax, stablemax_cross_entropy
+from airinterp.train.optim import AdamATan2, learning_rate, sign_sgd_rows_
+
+runner = CliRunner()
+
+
+def test_adam_atan2_matches_its_formula():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = AdamATan2([p], lr=0.1, betas=(0.9, 0.95), weight_decay=0.5, a=1.27, b=1.0)
+    grads = [torch.tensor([0.5, -1.0]), torch.tensor([-0.25, 2.0])]
+    want = [1.0, -2.0]
+    m, v = [0.0, 0.0], [0.0, 0.0]
+    for t, g in enumerate(grads, start=1):
+        p.grad = g.clone()
+        opt.step()
+        for i in range(2):
+            want[i] *= 1 - 0.1 * 0.5
+            m[i] = 0.9 * m[i] + 0.1 * g[i].item()
+            v[i] = 0.95 * v[i] + 0.05 * g[i].item() ** 2
+            m_hat, v_hat = m[i] / (1 - 0.9**t), v[i] / (1 - 0.95**t)
+            want[i] -= 0.1 * 1.27 * math.atan2(m_hat, math.sqrt(v_hat))
+        assert torch.allclose(p.detach(), torch.tensor(want), atol=1e-6), (t, p, want)
+    # first step: atan2(g, |g|) = +-pi/4 whatever the gradient's size
+    q = torch.nn.Parameter(torch.zeros(1))
+    q.grad = torch.tensor([1e-8])
+    AdamATan2([q], lr=1.0, a=1.0).step()
+    assert q.item() == pytest.approx(-math.pi / 4)
+
+
+def test_stablemax_matches_its_definition():
+    x = torch.tensor([[-2.0, 0.0, 3.0]])
+    s = [1 / (1 + 2), 1.0, 4.0]
+    assert torch.allclose(stablemax(x), torch.tensor([s]))
+    loss = stablemax_cross_entropy(x.unsqueeze(0), torch.tensor([[2]]))
+    assert loss.dtype == torch.float64
+    assert loss.item() == pytest.approx(-math.log(4.0 / sum(s)))
+    ignored = stablemax_cross_entropy(x.unsqueeze(0), torch.tensor([[-100]]))
+    assert ignored.item() == 0
+
+
+def test_schedule_and_sign_sgd():
+    assert learning_rate(1, 1e-4, 2000, 26041) == pytest.approx(5e-8)
+    assert learning_rate(2000, 1e-4, 2000, 26041) == learning_rate(26040, 1e-4, 2000, 26041) == pytest.approx(1e-4)
+    assert learning_rate(26041, 1.0, 0, 26041, min_ratio=0.0) == pytest.approx(0.0)
+    table = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    sign_sgd_rows_(table, torch.tensor([0, 0, 2]), torch.tensor([[1.0, -3.0], [1.0, 1.0], [0.0, -1.0]]), lr=0.5, weight_decay=0.1)
+    assert torch.allclose(table, torch.tensor([[0.45, 1.45], [2.0, 2.0], [2.85, 3.35]]))
+
+
+@pytest.fixture(scope="module")
+def sudoku4(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "s4"
+    res = runner.invoke(app, ["data", "sudoku", "--size", "4x4", "--train", "24", "--aug", "30", "--test", "12", "--seed", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _train(data: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "airinterp.cli", "train", "--data", str(data), "--out", str(out), "--preset", "tiny",
+            "--eval-limit", "12", "--epochs", "1000", *extra]  # fmt: skip
+
+
+def test_tiny_model_learns(sudoku4, tmp_path):
+    res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(tmp_path / "run"), "--preset", "tiny",
+                              "--max-steps", "200", "--epochs", "1000", "--eval-limit", "12", "--task", "sudoku"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"]
+    assert train[-1]["lm_loss"] < 0.7 * train[0]["lm_loss"]
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert card["steps"] == 200 and card["final_eval"]["n"] == 12
+    assert card["final_eval"]["nongiven_accuracy"] > 0.33  # chance is 1/4 on a 4x4 Sudoku (0.42 measured)
+    # `airinterp eval` reproduces the card
+    res = runner.invoke(app, ["eval", str(tmp_path / "run" / "model.safetensors"), "--data", str(sudoku4), "--n", "12",
+                              "--out", str(tmp_path / "per_puzzle.csv")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    last = res.output.strip().splitlines()[-1]
+    ev = card["final_eval"]
+    assert last == f"exact_accuracy={ev['exact_accuracy']:.6f} token_accuracy={ev['token_accuracy']:.6f} n=12"
+    assert len((tmp_path / "per_puzzle.csv").read_text().splitlines()) == 13
+
+
+def test_resume_after_sigkill_equals_uninterrupted(sudoku4, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    args = ("--max-steps", "40", "--checkpoint-every", "5")
+    subprocess.run(_train(sudoku4, tmp_path / "whole", *args), env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(_train(sudoku4, tmp_path / "killed", *args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "killed" / "latest"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (latest.is_file() and latest.read_text().strip() in ("step_10", "step_15")):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert latest.read_text().strip() != "step_40", "the run finished before it could be killed"
+    subprocess.run(_train(sudoku4, tmp_path / "killed", *args, "--resume"), env=env, check=True, capture_output=True)
+    a = airinterp.load(tmp_path / "whole" / "model.safetensors").state_dict()
+    b = airinterp.load(tmp_path / "killed" / "model.safetensors").state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    state = torch.load(tmp_path / "killed" / "checkpoints" / "step_40" / "state.pt", weights_only=True)
+    assert state["position"][0] == 40
+
+
+def test_train_refuses_bad_setups(sudoku4, tmp_path):
+    res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(tmp_path), "--preset", "huge"])
+    assert res.exit_code == 2 and "unknown preset" in res.output
+    res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(tmp_path), "--preset", "tiny", "--task", "maze"])
+    assert res.exit_code == 2 and "holds sudoku data" in res.output
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path), "--preset", "tiny"])
+    assert res.exit_code == 2
