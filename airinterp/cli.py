@@ -290,6 +290,8 @@ def train_cmd(
             bar.update(task_id, completed=step, info=info)
 
         summary = trainer.fit(show)
+    if trainer.rank != 0:
+        return
     typer.echo(f"wrote {out}/model.safetensors and card.json after {trainer.pos.step} steps")
     if summary:
         typer.echo(f"exact_accuracy={summary['exact_accuracy']:.6f} token_accuracy={summary['token_accuracy']:.6f} n={summary['n']}")

@@ -210,7 +210,9 @@ class Trainer:
         draw = torch.randint(2, self.config.halt_max_steps + 1, (n,), generator=self.generator, device=self.device)
         emb_grad = run.puzzle_emb_lr > 0
         loss, parts, stats, self.carry, prefix_rows = self.step_module(self.carry, new, (u, draw), emb_grad)
-        (loss / run.global_batch_size).backward()
+        # the reference sums gradients over ranks of loss / global batch; DDP averages them, so each
+        # rank divides by its local batch instead (the same gradient)
+        (loss / (run.global_batch_size // self.world)).backward()
         self.pos.step += 1
         lr = learning_rate(self.pos.step, run.lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
         for group in self.optimizer.param_groups:
@@ -229,7 +231,15 @@ class Trainer:
                 ids, grads = torch.cat(all_ids), torch.cat(all_grads)
             emb_lr = learning_rate(self.pos.step, run.puzzle_emb_lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
             sign_sgd_rows_(self.model.puzzle_emb, ids, grads, emb_lr, run.puzzle_emb_weight_decay)
-        values = {k: float(v) for k, v in {**parts, **stats}.items()}
+        merged = {**parts, **stats}
+        if self.world > 1:  # metrics of the whole global batch, as the reference reduces them
+            import torch.distributed as dist
+
+            keys = sorted(merged)
+            stacked = torch.stack([merged[k].float() for k in keys])
+            dist.all_reduce(stacked)
+            merged = dict(zip(keys, stacked, strict=True))
+        values = {k: float(v) for k, v in merged.items()}
         count = max(values.pop("count"), 1.0)
         out = {k: v / (run.global_batch_size if k.endswith("loss") else count) for k, v in values.items()}
         out["halted_rows"] = count

@@ -125,3 +125,15 @@ def test_train_refuses_bad_setups(sudoku4, tmp_path):
     assert res.exit_code == 2 and "holds sudoku data" in res.output
     res = runner.invoke(app, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path), "--preset", "tiny"])
     assert res.exit_code == 2
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_ranks_match_one_process(sudoku4, tmp_path):
+    """torchrun with 2 gloo ranks on CPU: DistributedDataParallel gives the single-process result."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "airinterp.cli"]
+    subprocess.run([*torchrun, *_train(sudoku4, tmp_path / "ddp", "--max-steps", "6")[3:]], env=env, check=True, capture_output=True)
+    subprocess.run(_train(sudoku4, tmp_path / "one", "--max-steps", "6"), env=env, check=True, capture_output=True)
+    a = airinterp.load(tmp_path / "ddp" / "model.safetensors").state_dict()
+    b = airinterp.load(tmp_path / "one" / "model.safetensors").state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
