@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Set up, import the shipped reference-format checkpoint and verify it against the reference
-# implementation's tensors (every sub-step's z_L/z_H, logits, Q logits, attention).
+# Set up, then the main job on the shipped default checkpoint: evaluate it on its test split
+# (the accuracy in checkpoints/sudoku6_Lx_H/card.json), list its hooks at one update, and verify
+# the model against the reference implementation's tensors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
-mkdir -p out
-airinterp import-reference tests/data/air_reference/checkpoint_format/Sudoku/air_Lx_H_fixture_sudoku_default/step_0 \
-  -o out/sudoku_default.safetensors
-airinterp verify-reference tests/data/air_reference/sudoku_default.json --checkpoint out/sudoku_default.safetensors
-for case in sudoku_symmetric_Lx_Hx maze_default; do
-  airinterp verify-reference "tests/data/air_reference/$case.json"
+airinterp info checkpoints/sudoku6_Lx_H/model.safetensors
+airinterp eval checkpoints/sudoku6_Lx_H/model.safetensors --data checkpoints/data/sudoku6 --out out/eval/sudoku6_Lx_H.csv
+airinterp hooks checkpoints/sudoku6_Lx_H/model.safetensors --filter 'act.0.H0.*' | head -5
+for case in sudoku_default sudoku_symmetric_Lx_Hx maze_default; do
+  airinterp verify-reference "tests/data/air_reference/$case.json" | tail -1
 done

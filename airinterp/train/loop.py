@@ -175,7 +175,8 @@ class Trainer:
         ckpt = self.out / "checkpoints" / latest.read_text().strip()
         state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
         saved_run = TrainRun.model_validate_json(state["run"])
-        differs = {k for k, v in saved_run.model_dump().items() if k not in ("max_steps", "out", "data") and v != getattr(self.run, k)}
+        free = ("max_steps", "max_minutes", "out", "data", "eval_limit", "log_every", "checkpoint_every")
+        differs = {k for k, v in saved_run.model_dump().items() if k not in free and v != getattr(self.run, k)}
         if differs:
             raise ValueError(f"cannot resume {ckpt}: the run settings differ in {sorted(differs)}")
         model = load_model(ckpt / "model.safetensors")
