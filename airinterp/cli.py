@@ -153,7 +153,14 @@ app.add_typer(data_app, name="data")
 
 def _progress():
     """A rich progress display and a factory of advance callbacks, one task per phase."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     display = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
@@ -259,7 +266,14 @@ def train_cmd(
     resume: Annotated[bool, typer.Option(help="continue from OUT/latest")] = False,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from airinterp.train.config import TrainRun
     from airinterp.train.loop import Trainer
@@ -312,10 +326,13 @@ def eval_cmd(
     from airinterp.train.evaluate import evaluate
 
     try:
+        from airinterp.tasks.dataset import PuzzleDataset
+
         model = load(checkpoint, device=device)
+        available = PuzzleDataset(data, split).n_examples
         display, factory = _progress()
         with display:
-            df, summary = evaluate(model, data, split, n, batch_size, factory(f"eval {split}", n or 0))
+            df, summary = evaluate(model, data, split, n, batch_size, factory(f"eval {split}", min(n or available, available)))
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         raise _fail(str(err)) from None
     if out is not None:

@@ -45,7 +45,7 @@ def main() -> None:
         run = TrainRun.from_preset(args.preset, data=Path(args.data), out=Path(tmp), device=args.device,
                                    global_batch_size=args.batch, forward_dtype=args.dtype, epochs=100000)  # fmt: skip
         trainer = Trainer(run, log=lambda s: None)
-        batches = list(b for _, b in zip(range(args.steps + 2), trainer.train_set.train_batches(run.global_batch_size, 0, 1, 100)))
+        batches = list(b for _, b in zip(range(args.steps + 2), trainer.train_set.train_batches(run.global_batch_size, 0, 1, 100), strict=False))
         times = {"ours": [], "reference": []}
         ref = None
         if args.reference:

@@ -8,7 +8,7 @@ bash scripts/setup.sh
 . .venv/bin/activate
 airinterp info checkpoints/sudoku6_Lx_H/model.safetensors
 airinterp eval checkpoints/sudoku6_Lx_H/model.safetensors --data checkpoints/data/sudoku6 --out out/eval/sudoku6_Lx_H.csv
-airinterp hooks checkpoints/sudoku6_Lx_H/model.safetensors --filter 'act.0.H0.*' | head -5
+airinterp hooks checkpoints/sudoku6_Lx_H/model.safetensors --filter 'act.0.H0.hook_*'
 for case in sudoku_default sudoku_symmetric_Lx_Hx maze_default; do
   airinterp verify-reference "tests/data/air_reference/$case.json" | tail -1
 done

@@ -4,6 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# the same examples on every run: CI must not depend on luck
+settings.register_profile("airinterp", derandomize=True, deadline=None)
+settings.load_profile("airinterp")
 
 from airinterp.model import AIRConfig, HookedAIR
 

@@ -67,7 +67,7 @@ class MazeDataRun(BaseModel):
 
 def _ratings(puzzles) -> dict:
     r = np.array([p.rating for p in puzzles]) if puzzles else np.zeros(1)
-    return {k: float(v) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(r, [0, 10, 50, 90, 100]))}
+    return {k: float(v) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(r, [0, 10, 50, 90, 100]), strict=True)}
 
 
 def _write_record(run: BaseModel, out: Path, stats: dict) -> None:

@@ -18,7 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from airinterp.tasks import _kernels
-from airinterp.tasks.maze import DEFAULT_TIE_BREAK, GOAL, OPEN, START, WALL, MazeSpec, n_shortest_paths, solve
+from airinterp.tasks.maze import (
+    DEFAULT_TIE_BREAK,
+    GOAL,
+    MAZE_30,
+    OPEN,
+    START,
+    WALL,
+    MazeSpec,
+    n_shortest_paths,
+    solve,
+)
 
 
 @dataclass
@@ -33,7 +43,7 @@ class Maze:
 def generate_mazes(
     n: int,
     seed: int,
-    spec: MazeSpec = MazeSpec(30),
+    spec: MazeSpec = MAZE_30,
     min_path_cells: int | None = None,
     tie_break: str = DEFAULT_TIE_BREAK,
     max_draws: int = 100,
@@ -43,8 +53,8 @@ def generate_mazes(
     """``n`` mazes with distinct wall layouts (also distinct from ``exclude_layouts``)."""
     side, N = spec.side, spec.n_cells
     min_cells = spec.default_min_path_cells if min_path_cells is None else min_path_cells
-    if min_cells < 2:
-        raise ValueError("min_path_cells must be >= 2")
+    if not 2 <= min_cells <= N:
+        raise ValueError(f"min_path_cells must lie in [2, {N}] for a {side}x{side} maze, got {min_cells}: lower --min-path")
     lo, hi = 3 * (N // 10), 5 * (N // 10)
     rng = np.random.default_rng(seed)
     cap = N * N
@@ -54,7 +64,7 @@ def generate_mazes(
     layouts = 0
     while len(out) < n:
         layouts += 1
-        if layouts > 2000 * (n + 10) and not out:
+        if layouts > 200_000 and not out:  # ~25x the layouts one 10x10 maze needs
             raise RuntimeError(f"no {side}x{side} maze with a {min_cells}-cell path in {layouts - 1} layouts: lower --min-path")
         k = int(rng.integers(lo, hi + 1))
         open_cells = np.ones(N, np.bool_)
@@ -88,7 +98,7 @@ def describe(mazes: list[Maze], spec: MazeSpec) -> dict:
     multi = np.array([m.n_shortest > 1 for m in mazes])
 
     def q(x: np.ndarray) -> dict:
-        return {k: float(v) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(x, [0, 10, 50, 90, 100]))}
+        return {k: float(v) for k, v in zip(("min", "p10", "median", "p90", "max"), np.percentile(x, [0, 10, 50, 90, 100]), strict=True)}
 
     return {
         "n": len(mazes),

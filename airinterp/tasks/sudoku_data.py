@@ -179,7 +179,7 @@ def select_puzzles(
                 break
     else:
         pairs = list(candidates)
-        grids, sources = (tuple(x) for x in zip(*pairs)) if pairs else ((), ())
+        grids, sources = (tuple(x) for x in zip(*pairs, strict=True)) if pairs else ((), ())
         order = rng.permutation(len(grids))
         done = False
         for start in range(0, len(order), chunk):

@@ -6,7 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airinterp.tasks import sudoku as S
-from airinterp.tasks.sudoku_data import augment, generate_puzzle, read_collection, read_hub_csv, select_puzzles
+from airinterp.tasks.sudoku_data import (
+    augment,
+    generate_puzzle,
+    read_collection,
+    read_hub_csv,
+    select_puzzles,
+)
 from tests.conftest import DATA, FIXTURES
 
 SPECS = [S.SudokuSpec.parse(n) for n in ("4x4", "6x6", "9x9")]
