@@ -173,9 +173,17 @@ def _progress():
     return display, factory
 
 
-def _summary(stats: dict, out: Path) -> None:
+def _build(make_run, build, out: Path) -> None:
+    """Validate a data run config, build it with progress bars, print its statistics."""
     import json
 
+    try:
+        run = make_run()
+        display, factory = _progress()
+        with display:
+            stats = build(run, factory)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
+        raise _fail(str(err)) from None
     typer.echo(json.dumps(stats, indent=1, sort_keys=True, default=str)[:4000])
     typer.echo(f"wrote {out} (airinterp_build.json has the config and these statistics)")
 
@@ -207,15 +215,9 @@ def data_sudoku_cmd(
         missing = [str(p) for p in sources if not p.is_file()]
         if missing:
             raise _fail(f"puzzle collections not found: {missing}; pass --source or --data-dir")
-    try:
-        run = SudokuDataRun(out=out, train=train, aug=aug, test=test, seed=seed, size=size, sources=sources,  # type: ignore[arg-type]
-                            hub_train_csv=hub_train_csv, hub_test_csv=hub_test_csv, min_rating=min_rating)  # fmt: skip
-        display, factory = _progress()
-        with display:
-            stats = build_sudoku(run, factory)
-    except (ValueError, FileNotFoundError) as err:
-        raise _fail(str(err)) from None
-    _summary(stats, out)
+    _build(lambda: SudokuDataRun(out=out, train=train, aug=aug, test=test, seed=seed, size=size, sources=sources,  # type: ignore[arg-type]
+                                 hub_train_csv=hub_train_csv, hub_test_csv=hub_test_csv, min_rating=min_rating),
+           build_sudoku, out)  # fmt: skip
 
 
 @data_app.command("maze")
@@ -232,15 +234,8 @@ def data_maze_cmd(
     """Maze dataset: random walls (30-50 %), random S/G, long shortest paths; distinct layouts."""
     from airinterp.tasks.build import MazeDataRun, build_maze
 
-    try:
-        run = MazeDataRun(out=out, train=train, test=test, seed=seed, size=size, min_path_cells=min_path,
-                          tie_break=tie_break, max_draws=max_draws)  # fmt: skip
-        display, factory = _progress()
-        with display:
-            stats = build_maze(run, factory)
-    except (ValueError, RuntimeError) as err:
-        raise _fail(str(err)) from None
-    _summary(stats, out)
+    _build(lambda: MazeDataRun(out=out, train=train, test=test, seed=seed, size=size, min_path_cells=min_path,
+                               tie_break=tie_break, max_draws=max_draws), build_maze, out)  # fmt: skip
 
 
 @app.command("train")

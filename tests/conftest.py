@@ -6,11 +6,11 @@ import pytest
 import torch
 from hypothesis import settings
 
+from airinterp.model import AIRConfig, HookedAIR
+
 # the same examples on every run: CI must not depend on luck
 settings.register_profile("airinterp", derandomize=True, deadline=None)
 settings.load_profile("airinterp")
-
-from airinterp.model import AIRConfig, HookedAIR
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = DATA / "air_reference"

@@ -92,6 +92,12 @@ class _Active:
     pattern: set[tuple[int, str, int]]
 
 
+def no_hooks() -> _Active:
+    """Hook state that fires nothing: for callers of :meth:`HookedAIR.act_step` that never hook
+    (training), so no scan of the HookPoint tree is needed."""
+    return _Active(set(), set(), set(), set(), set())
+
+
 def _trunc_normal_(t: Tensor, std: float, gen: torch.Generator | None = None) -> Tensor:
     """Truncated normal on [-2 std', 2 std'] with the JAX-style correction so the std is ``std``."""
     if std == 0:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 import airinterp
-from airinterp.model.air import Carry, HookedAIR, _Active
+from airinterp.model.air import Carry, HookedAIR, no_hooks
 from airinterp.model.checkpoint import load as load_model
 from airinterp.model.checkpoint import save as save_model
 from airinterp.model.config import AIRConfig
@@ -31,10 +31,6 @@ from airinterp.train.losses import IGNORE_LABEL_ID, act_losses
 from airinterp.train.optim import AdamATan2, learning_rate, sign_sgd_rows_
 
 CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "ids")
-
-
-def _no_hooks() -> _Active:
-    return _Active(set(), set(), set(), set(), set())
 
 
 class ACTTrainStep(nn.Module):
@@ -58,8 +54,8 @@ class ACTTrainStep(nn.Module):
         prefix_rows = None
         if c.puzzle_emb_ndim > 0 and emb_grad:
             prefix_rows = m.puzzle_emb[cur["ids"]].clone().requires_grad_(True)
-        x, g = m.encode(cur["inputs"], cur["ids"], _no_hooks(), prefix_rows)
-        out = m.act_step(Carry(z_H=z_H, z_L=z_L), x, 0, g, _no_hooks())
+        x, g = m.encode(cur["inputs"], cur["ids"], no_hooks(), prefix_rows)
+        out = m.act_step(Carry(z_H=z_H, z_L=z_L), x, 0, g, no_hooks())
         new_carry = Carry(z_H=out.carry.z_H.detach(), z_L=out.carry.z_L.detach())
         with torch.no_grad():
             steps = steps + 1
@@ -71,7 +67,7 @@ class ACTTrainStep(nn.Module):
                 u, draw = explore
                 min_steps = (u < c.halt_exploration_prob) * draw
                 halted = halted & (steps >= min_steps)
-                nxt = m.act_step(new_carry, x.detach(), 0, None if g is None else g.detach(), _no_hooks())
+                nxt = m.act_step(new_carry, x.detach(), 0, None if g is None else g.detach(), no_hooks())
                 target = torch.sigmoid(torch.where(is_last, nxt.q_halt, torch.maximum(nxt.q_halt, nxt.q_continue)))
         loss, parts, exact = act_losses(out.logits, cur["labels"], out.q_halt, out.q_continue, target)
         with torch.no_grad():
