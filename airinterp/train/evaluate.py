@@ -46,24 +46,26 @@ def evaluate(
             out = model(inputs, ids, return_type="output")
             pred = out.logits.argmax(-1).cpu().numpy()
             q_halt = out.q_halt.float().cpu().numpy()
-            for j in range(take):
-                mask = labels[j] != IGNORE_LABEL_ID
-                ok = (pred[j] == labels[j]) & mask
-                free = mask & ~given_mask(batch.inputs[j], c.task)
-                exact = bool(ok.sum() == mask.sum()) and mask.any()
-                rows.append({
-                    "index": done + j,
-                    "token_accuracy": float(ok.sum() / max(1, mask.sum())),
-                    "nongiven_accuracy": float(ok[free].sum() / max(1, free.sum())),
-                    "exact": exact,
-                    "q_halt_logit": float(q_halt[j]),
-                    "q_halt_correct": bool((q_halt[j] >= 0) == exact),
-                })  # fmt: skip
+            mask = labels != IGNORE_LABEL_ID
+            ok = (pred == labels) & mask
+            free = mask & ~given_mask(batch.inputs[:take], c.task)
+            n_lab, n_ok = mask.sum(1), ok.sum(1)
+            exact = (n_ok == n_lab) & (n_lab > 0)
+            rows.append(pd.DataFrame({
+                "index": np.arange(done, done + take),
+                "token_accuracy": n_ok / np.maximum(1, n_lab),
+                "nongiven_accuracy": (ok & free).sum(1) / np.maximum(1, free.sum(1)),
+                "exact": exact,
+                "q_halt_logit": q_halt.astype(np.float64),
+                "q_halt_correct": (q_halt >= 0) == exact,
+            }))  # fmt: skip
             done += take
             if progress:
                 progress(take)
     model.train(was_training)
-    df = pd.DataFrame(rows)
+    df = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["index", "token_accuracy", "nongiven_accuracy", "exact", "q_halt_logit", "q_halt_correct"]
+    )
     summary = {
         "exact_accuracy": float(df["exact"].mean()) if len(df) else 0.0,
         "token_accuracy": float(df["token_accuracy"].mean()) if len(df) else 0.0,
