@@ -13,13 +13,6 @@ PRESETS: dict[str, dict] = {
         lr_min_ratio=1.0, weight_decay=1.0, puzzle_emb_weight_decay=1.0, beta1=0.9, beta2=0.95, epochs=20000,
         eval_interval=2000, forward_dtype="bfloat16",
     ),
-    # a few GPU minutes: the exact architecture, fewer epochs
-    "gpu-short": dict(
-        hidden_size=512, num_heads=8, L_layers=4, H_cycles=2, L_cycles=2, halt_max_steps=16,
-        halt_exploration_prob=0.1, global_batch_size=768, lr=1e-4, puzzle_emb_lr=1e-4, lr_warmup_steps=200,
-        lr_min_ratio=1.0, weight_decay=1.0, puzzle_emb_weight_decay=1.0, beta1=0.9, beta2=0.95, epochs=2000,
-        eval_interval=500, forward_dtype="bfloat16",
-    ),
     # CPU: smaller width, fewer ACT steps, for the 4x4 / 6x6 Sudoku and 10x10 mazes
     "cpu-small": dict(
         hidden_size=64, num_heads=4, L_layers=4, H_cycles=2, L_cycles=2, halt_max_steps=4,
@@ -35,6 +28,8 @@ PRESETS: dict[str, dict] = {
         eval_interval=25, forward_dtype="float32",
     ),
 }  # fmt: skip
+# a few GPU minutes: the exact architecture and recipe, fewer epochs
+PRESETS["gpu-short"] = {**PRESETS["paper"], "lr_warmup_steps": 200, "epochs": 2000, "eval_interval": 500}
 
 
 class TrainRun(BaseModel):

@@ -137,6 +137,7 @@ class Trainer:
         self.out = Path(run.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.wall_before = 0.0  # training seconds of earlier sessions (resume)
+        self._t0 = time.perf_counter()  # restarted by fit()
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save(self, tag: str | None = None) -> Path:
@@ -152,7 +153,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
-            "wall_s": self.wall_before + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0),
+            "wall_s": self.wall_before + time.perf_counter() - self._t0,
             "run": self.run.model_dump_json(),
         }
         torch.save(state, tmp / "state.pt")
