@@ -9,8 +9,8 @@ not obeyed (the reference's evaluation behaviour).
 
 import contextlib
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -20,12 +20,15 @@ from torch import Tensor, nn
 from airinterp.model.config import AIRConfig
 from airinterp.model.hooks import (
     PATTERN_SITES,
-    ActHooks,
     ActivationCache,
     Address,
     HookedRootModule,
     HookPoint,
+    HookTree,
+    air_key,
+    check_name,
     has_hooks,
+    step_names,
 )
 from airinterp.model.layers import Block, Linear, rope_tables
 from airinterp.model.schedule import Update, act_schedule
@@ -81,21 +84,40 @@ class AIROutput:
     carry: Carry
 
 
+Sites = dict[str, HookPoint]
+
+
 @dataclass
 class _Active:
-    """Which HookPoint containers have something attached, for one forward."""
+    """The HookPoints that have something attached, for one forward, by where they fire."""
 
-    forward: set[str]
-    act: set[int]
-    update: set[tuple[int, str]]
-    block: set[tuple[int, str, int]]
-    pattern: set[tuple[int, str, int]]
+    forward: Sites = field(default_factory=dict)
+    act: dict[int, Sites] = field(default_factory=dict)
+    update: dict[tuple[int, str], Sites] = field(default_factory=dict)
+    block: dict[tuple[int, str, int], Sites] = field(default_factory=dict)
 
 
 def no_hooks() -> _Active:
     """Hook state that fires nothing: for callers of :meth:`HookedAIR.act_step` that never hook
     (training), so no scan of the HookPoint tree is needed."""
-    return _Active(set(), set(), set(), set(), set())
+    return _Active()
+
+
+def _fire(sites: Sites | None, site: str, x: Tensor) -> Tensor:
+    hp = sites.get(site) if sites else None
+    return x if hp is None else hp(x)
+
+
+def _hook_names(hooks: object, what: str) -> list:
+    """The names of a TransformerLens hook list, checked: strings or predicates on names."""
+    names = []
+    for entry in hooks or ():  # type: ignore[attr-defined]
+        if not (isinstance(entry, tuple) and len(entry) == 2 and callable(entry[1])):
+            raise ValueError(f"{what}: expected (name, hook function) pairs, got {entry!r:.80}")
+        if not (isinstance(entry[0], str) or callable(entry[0])):
+            raise ValueError(f"{what}: a hook name must be a string or a predicate on names, got {entry[0]!r:.80}")
+        names.append(entry[0])
+    return names
 
 
 def _trunc_normal_(t: Tensor, std: float, gen: torch.Generator | None = None) -> Tensor:
@@ -141,30 +163,95 @@ class HookedAIR(HookedRootModule):
             self.add_module(site, HookPoint())
         if c.has_g_input:
             self.hook_g_input = HookPoint()
-        self.act = nn.ModuleList()
+        self.act = HookTree()  # act.{a}.…: see airinterp.model.hooks, "the HookPoint tree"
         #: attention implementation: "auto" (SDPA unless a hook needs the pattern), "eager", "sdpa"
         self.attention: Literal["auto", "eager", "sdpa"] = "auto"
         #: False: the reference's 1-step gradient (only the last L and H update get gradients)
         self.full_grad = False
         self._rope_cache: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
+        self._full_steps: set[int] = set()
+        self.setup()
+        for name, hp in self.hook_dict.items():
+            hp.air_key = (None, None, None, name)
         self.ensure_act_steps(c.halt_max_steps)
         if seed is not None:
             self.init_weights(seed)
         self.eval()
 
-    # ---- construction ----------------------------------------------------------------------
+    # ---- the HookPoint tree ------------------------------------------------------------------
     def ensure_act_steps(self, n_act: int) -> None:
-        """Grow the HookPoint tree to ``n_act`` ACT steps (rollouts may run past halt_max_steps).
+        """Build every HookPoint of ACT steps ``0..n_act-1`` for good.
 
-        ``run_with_hooks``/``run_with_cache`` do this for their ``n_act``; call it yourself before
-        attaching hooks to steps beyond ``halt_max_steps`` by other means (``model.hooks(...)``).
+        Steps up to ``halt_max_steps`` exist from the start. ``run_with_hooks``, ``run_with_cache``,
+        ``hooks()``, ``add_hook`` and :meth:`hook_point` create the HookPoints they address on
+        steps beyond (the first three only for the call); this is for code that wants whole later
+        steps to stay in ``hook_dict``. Memory grows with ``n_act`` (about 0.5k modules a step).
         """
-        if n_act <= len(self.act):
-            return
-        names = [u.name for u in self.schedule]
-        for _ in range(len(self.act), n_act):
-            self.act.append(ActHooks(names, self.config.L_layers))
-        self.setup()
+        for a in range(n_act):
+            if a in self._full_steps:
+                continue
+            for name, _ in step_names(self.config, a):
+                if name not in self.hook_dict:
+                    self._add_point(name)
+            self._full_steps.add(a)
+
+    def _add_point(self, name: str) -> list[str]:
+        """Create the HookPoint ``name`` (and its containers); returns the module paths created."""
+        addr = check_name(self.config, name)
+        if addr.act is None:
+            raise ValueError(f"hook {name!r} does not exist in this model")
+        parts = name.split(".")
+        node: nn.Module = self
+        created: list[str] = []
+        for i, part in enumerate(parts):
+            child = node._modules.get(part)
+            if child is None:
+                child = HookPoint() if i == len(parts) - 1 else HookTree()
+                node.add_module(part, child)
+                path = ".".join(parts[: i + 1])
+                child.name = path
+                child.train(self.training)
+                self.mod_dict[path] = child
+                created.append(path)
+            node = child
+        if not isinstance(node, HookPoint):
+            raise ValueError(f"{name!r} names a container of the hook tree, not a hook")
+        node.air_key = air_key(addr)
+        self.hook_dict[name] = node
+        return created
+
+    def _remove_points(self, created: list[str]) -> None:
+        """Undo :meth:`_add_point` (children first; a container that has gained others stays)."""
+        for path in reversed(created):
+            module = self.mod_dict.get(path)
+            if module is None or (isinstance(module, HookTree) and module._modules):
+                continue
+            parent, _, leaf = path.rpartition(".")
+            del self.get_submodule(parent)._modules[leaf]
+            del self.mod_dict[path]
+            self.hook_dict.pop(path, None)
+
+    @contextlib.contextmanager
+    def _on_demand(self, names: Sequence, n_act: object = None, keep: bool = False) -> Iterator[None]:
+        """HookPoints for the string ``names`` and, on steps ``< n_act`` beyond the built ones,
+        for every name a predicate in ``names`` accepts; removed on exit unless ``keep``."""
+        created: list[str] = []
+        try:
+            for name in names:
+                if isinstance(name, str) and name not in self.hook_dict:
+                    created += self._add_point(name)
+            predicates: list[Callable[[str], bool]] = [n for n in names if callable(n)]
+            if predicates and isinstance(n_act, int):
+                for a in range(n_act):
+                    if a in self._full_steps:
+                        continue
+                    for name, _ in step_names(self.config, a):
+                        if name not in self.hook_dict and any(p(name) for p in predicates):
+                            created += self._add_point(name)
+            yield
+        finally:
+            if not keep:
+                self._remove_points(created)
 
     def init_weights(self, seed: int) -> None:
         """The reference initialisation (truncated LeCun normal, Q head 0 / -5, zero prefix)."""
@@ -223,50 +310,114 @@ class HookedAIR(HookedRootModule):
         )
 
     def to_tokens(
-        self, puzzles: "str | Sequence[str] | Tensor", *args: object, **kwargs: object
+        self, puzzles: object, *args: object, **kwargs: object
     ) -> Int[Tensor, "batch cell"]:
-        """Puzzle text (one string or a list) -> token ids [batch, cell] on the model's device."""
-        from airinterp.tasks import encode_puzzles
+        """Puzzle text (one string or a list) -> token ids [batch, cell] on the model's device.
 
-        if isinstance(puzzles, Tensor):
-            return self._check_tokens(puzzles)
-        if self.config.task is None:
-            raise ValueError(
-                f"to_tokens: the model's task is unknown (vocab_size {self.config.vocab_size}); "
-                "set AIRConfig.task or pass token ids"
-            )
-        tokens = encode_puzzles(self.config.task, puzzles, self.config.seq_len)
-        return tokens.to(self.device)
+        Token ids (an integer tensor, array or nested list [batch, seq_len]) are checked and
+        passed through."""
+        if isinstance(puzzles, str) or (
+            isinstance(puzzles, (list, tuple)) and len(puzzles) > 0 and any(isinstance(p, str) for p in puzzles)
+        ):
+            from airinterp.tasks import encode_puzzles
 
-    def run_with_hooks(self, *model_args, **kwargs):  # type: ignore[override]
-        self.ensure_act_steps(kwargs.get("n_act") or 0)
-        return super().run_with_hooks(*model_args, **kwargs)
+            if self.config.task is None:
+                raise ValueError(
+                    f"to_tokens: the model's task is unknown (vocab_size {self.config.vocab_size}); "
+                    "set AIRConfig.task or pass token ids"
+                )
+            if not isinstance(puzzles, str):
+                bad = [i for i, p in enumerate(puzzles) if not isinstance(p, str)]
+                if bad:
+                    raise ValueError(f"puzzle {bad[0]}: expected puzzle text (str), got {type(puzzles[bad[0]]).__name__}")
+            tokens = encode_puzzles(self.config.task, puzzles, self.config.seq_len)
+            return tokens.to(self.device)
+        return self._check_tokens(puzzles)
 
-    def run_with_cache(self, *model_args, return_cache_object: bool = True, **kwargs):  # type: ignore[override]
-        """As TransformerLens: ``(output, ActivationCache)``; pass ``names_filter`` to keep it small."""
-        self.ensure_act_steps(kwargs.get("n_act") or 0)
-        out, cache = super().run_with_cache(*model_args, **kwargs)
+    @contextlib.contextmanager
+    def hooks(self, fwd_hooks=(), bwd_hooks=(), reset_hooks_end: bool = True, clear_contexts: bool = False):  # type: ignore[override]
+        """As TransformerLens; hooks named on ACT steps beyond the built ones get HookPoints for
+        the duration (kept if ``reset_hooks_end`` is False, as the hooks are)."""
+        names = _hook_names(fwd_hooks, "fwd_hooks") + _hook_names(bwd_hooks, "bwd_hooks")
+        with self._on_demand(names, keep=not reset_hooks_end), super().hooks(
+            list(fwd_hooks), list(bwd_hooks), reset_hooks_end, clear_contexts
+        ) as model:
+            yield model
+
+    def run_with_hooks(self, *model_args, fwd_hooks=(), bwd_hooks=(), reset_hooks_end: bool = True,
+                       clear_contexts: bool = False, **kwargs):  # type: ignore[override]  # fmt: skip
+        """As TransformerLens. Predicates among the hook names also reach ACT steps beyond
+        ``halt_max_steps`` when ``n_act`` asks for them (their HookPoints live for this call)."""
+        names = _hook_names(fwd_hooks, "fwd_hooks") + _hook_names(bwd_hooks, "bwd_hooks")
+        with self._on_demand(names, kwargs.get("n_act"), keep=not reset_hooks_end):
+            return super().run_with_hooks(*model_args, fwd_hooks=list(fwd_hooks), bwd_hooks=list(bwd_hooks),
+                                          reset_hooks_end=reset_hooks_end, clear_contexts=clear_contexts, **kwargs)  # fmt: skip
+
+    def run_with_cache(self, *model_args, names_filter=None, return_cache_object: bool = True, **kwargs):  # type: ignore[override]
+        """As TransformerLens: ``(output, ActivationCache)``; pass ``names_filter`` to keep it small.
+        Steps beyond ``halt_max_steps`` (``n_act=...``) are cached too, their HookPoints made for
+        this call only."""
+        if names_filter is None:
+            names: list = [lambda name: True]
+        elif isinstance(names_filter, str):
+            names = [names_filter]
+        elif isinstance(names_filter, (list, tuple, set, frozenset)):
+            names = list(names_filter)
+            names_filter = list(names_filter)
+            bad = [n for n in names if not isinstance(n, str)]
+            if bad:
+                raise ValueError(f"names_filter: a list of hook names must hold strings, got {bad[0]!r:.80}")
+        elif callable(names_filter):
+            names = [names_filter]
+        else:
+            raise ValueError(f"names_filter must be None, a hook name, a list of names or a predicate, got {names_filter!r:.80}")
+        with self._on_demand(names, kwargs.get("n_act"), keep=not kwargs.get("reset_hooks_end", True)):
+            out, cache = super().run_with_cache(*model_args, names_filter=names_filter, **kwargs)
         if return_cache_object:
             cache = ActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
         return out, cache
 
+    def add_hook(self, name, hook, dir="fwd", is_permanent=False, level=None, prepend=False):  # type: ignore[override]
+        """As TransformerLens; a named HookPoint on a step beyond the built ones is created (and stays)."""
+        if isinstance(name, str) and name not in self.hook_dict:
+            self._add_point(name)
+        return super().add_hook(name, hook, dir=dir, is_permanent=is_permanent, level=level, prepend=prepend)
+
     def hook_point(self, addr: "Address | str") -> HookPoint:
-        return self.hook_dict[str(addr)]
+        """The HookPoint at ``addr`` (created, and kept, on ACT steps beyond the built ones); a
+        ValueError names what is wrong with a name that does not exist."""
+        name = str(addr)
+        if name not in self.hook_dict:
+            self._add_point(name)
+        return self.hook_dict[name]
 
     # ---- input checks ----------------------------------------------------------------------
     def _check_tokens(self, tokens: object) -> Int[Tensor, "batch cell"]:
         c = self.config
-        if isinstance(tokens, (str, list, tuple)) and (
-            isinstance(tokens, str) or (len(tokens) > 0 and isinstance(tokens[0], str))
+        expected = (
+            f"expected puzzle text (a str or a list of str) or token ids (an integer tensor or nested "
+            f"list of shape [batch, {c.seq_len}])"
+        )
+        if isinstance(tokens, str) or (
+            isinstance(tokens, (list, tuple)) and len(tokens) > 0 and any(isinstance(t, str) for t in tokens)
         ):
             return self.to_tokens(tokens)  # type: ignore[arg-type]
+        if isinstance(tokens, (bytes, bytearray)):
+            raise ValueError(f"tokens: got bytes; decode puzzle text to str first ({expected})")
+        if isinstance(tokens, (list, tuple)) and len(tokens) == 0:
+            raise ValueError("tokens: empty batch (no puzzles given)")
         if not isinstance(tokens, Tensor):
-            tokens = torch.as_tensor(tokens)
+            if tokens is None or not isinstance(tokens, (list, tuple)) and not hasattr(tokens, "__array__"):
+                raise ValueError(f"tokens: {expected}; got {type(tokens).__name__}")
+            try:
+                tokens = torch.as_tensor(tokens)
+            except (ValueError, TypeError, RuntimeError) as err:
+                raise ValueError(f"tokens: {expected}; could not read {type(tokens).__name__} as one ({err})") from None
         if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
-            raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype}")
-        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype} ({expected})")
+        if tokens.ndim != 2 or tokens.shape[0] == 0:
             raise ValueError(
-                f"tokens must have shape [batch, {c.seq_len}], got {tuple(tokens.shape)}"
+                f"tokens must have shape [batch >= 1, {c.seq_len}], got {tuple(tokens.shape)}"
             )
         if tokens.shape[1] != c.seq_len:
             raise ValueError(
@@ -287,8 +438,11 @@ class HookedAIR(HookedRootModule):
         if ids is None:
             return torch.zeros(batch, dtype=torch.long, device=self.device)
         if not isinstance(ids, Tensor):
-            ids = torch.as_tensor(ids)
-        if ids.dtype.is_floating_point or ids.ndim != 1:
+            try:
+                ids = torch.as_tensor(ids)
+            except (ValueError, TypeError, RuntimeError):
+                raise ValueError(f"puzzle_identifiers must be a 1-D integer tensor, got {type(ids).__name__}") from None
+        if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.is_complex() or ids.ndim != 1:
             raise ValueError(f"puzzle_identifiers must be a 1-D integer tensor, got {ids.dtype} {tuple(ids.shape)}")
         if ids.shape[0] != batch:
             raise ValueError(
@@ -312,24 +466,21 @@ class HookedAIR(HookedRootModule):
         return self._rope_cache[key]
 
     def _scan_hooks(self, n_act: int) -> _Active:
-        active = _Active(set(), set(), set(), set(), set())
-        for name, hp in self.hook_dict.items():
+        active = _Active()
+        for hp in self.hook_dict.values():
             if not has_hooks(hp):
                 continue
-            addr = Address.parse(name)
-            if addr.act is None:
-                active.forward.add(name)
-            elif addr.act >= n_act:
+            act, update, layer, site = hp.air_key
+            if act is None:
+                active.forward[site] = hp
+            elif act >= n_act:
                 continue
-            elif addr.stage is None:
-                active.act.add(addr.act)
-            elif addr.layer is None:
-                active.update.add((addr.act, addr.update))  # type: ignore[arg-type]
+            elif update is None:
+                active.act.setdefault(act, {})[site] = hp
+            elif layer is None:
+                active.update.setdefault((act, update), {})[site] = hp
             else:
-                key = (addr.act, addr.update, addr.layer)
-                active.block.add(key)  # type: ignore[arg-type]
-                if addr.site in PATTERN_SITES:
-                    active.pattern.add(key)  # type: ignore[arg-type]
+                active.block.setdefault((act, update, layer), {})[site] = hp
         return active
 
     def embed(
@@ -341,10 +492,9 @@ class HookedAIR(HookedRootModule):
         ``prefix_rows`` [batch, puzzle_emb_ndim] replaces ``puzzle_emb[ids]`` (training passes a
         leaf tensor to collect the puzzle-embedding gradients, as the reference's sparse embedding)."""  # fmt: skip
         c, dtype = self.config, self.dtype
-        fwd = active.forward if active is not None else set()
+        fwd = active.forward if active is not None else None
         emb = nn.functional.embedding(tokens, self.embed_tokens.weight.to(dtype))
-        if "hook_embed" in fwd:
-            emb = self.hook_embed(emb)
+        emb = _fire(fwd, "hook_embed", emb)
         if c.puzzle_emb_ndim > 0:
             prefix = (self.puzzle_emb[ids] if prefix_rows is None else prefix_rows).to(dtype)
             pad = c.puzzle_emb_len * c.hidden_size - prefix.shape[-1]
@@ -354,9 +504,7 @@ class HookedAIR(HookedRootModule):
         if c.pos_encodings == "learned":
             emb = 0.707106781 * (emb + self.embed_pos.weight.to(dtype))
         x = c.embed_scale * emb
-        if "hook_input" in fwd:
-            x = self.hook_input(x)
-        return x
+        return _fire(fwd, "hook_input", x)
 
     def initial_carry(self, batch: int, active: _Active | None = None) -> Carry:
         """Fresh states: H_init / L_init at every position (level tokens in slot 0 for no-strip)."""
@@ -367,11 +515,9 @@ class HookedAIR(HookedRootModule):
         if c.variant == "L2x_H2x_input_token_prepend_no_strip":
             z_H = torch.cat((self.level_token_H.to(dtype).expand(batch, 1, -1), z_H[:, 1:]), dim=1)
             z_L = torch.cat((self.level_token_L.to(dtype).expand(batch, 1, -1), z_L[:, 1:]), dim=1)
-        fwd = active.forward if active is not None else set()
-        if "hook_zH_init" in fwd:
-            z_H = self.hook_zH_init(z_H)
-        if "hook_zL_init" in fwd:
-            z_L = self.hook_zL_init(z_L)
+        fwd = active.forward if active is not None else None
+        z_H = _fire(fwd, "hook_zH_init", z_H)
+        z_L = _fire(fwd, "hook_zL_init", z_L)
         return Carry(z_H=z_H, z_L=z_L)
 
     def _operands(self, u: Update, s: Tensor, o: Tensor, x: Tensor, g: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -398,33 +544,25 @@ class HookedAIR(HookedRootModule):
         self, act: int, u: Update, carry: Carry, x: Tensor, g: Tensor | None, active: _Active
     ) -> Tensor:
         """One application of the shared stack; returns the new value of the updated state."""
-        hooks = self.act[act].update(u.name) if act < len(self.act) else None
-        hooked = (act, u.name) in active.update
+        hooks = active.update.get((act, u.name))
         s, o = (carry.z_L, carry.z_H) if u.stage == "L" else (carry.z_H, carry.z_L)
-        if hooked:
-            s = hooks.hook_state_in(s)  # type: ignore[union-attr]
+        s = _fire(hooks, "hook_state_in", s)
         a, b = self._operands(u, s, o, x, g)
-        if hooked:
-            b = hooks.hook_injection(b)  # type: ignore[union-attr]
-        h = a + b
-        if hooked:
-            h = hooks.hook_in(h)  # type: ignore[union-attr]
+        b = _fire(hooks, "hook_injection", b)
+        h = _fire(hooks, "hook_in", a + b)
         prepend = self.config.variant == "L2x_H2x_input_token_prepend"
         if prepend:
             token = getattr(self, f"level_token_{u.stage}").to(h.dtype)
             h = torch.cat((token.expand(h.shape[0], 1, -1), h), dim=1)
         rope = self._rope()
+        eager = self.attention == "eager"
         for i, block in enumerate(self.blocks):
-            key = (act, u.name, i)
-            bh = hooks.blocks[i] if key in active.block else None  # type: ignore[union-attr]
-            if bh is not None:
-                bh.wants_pattern = key in active.pattern
-            h = block(h, rope, bh, eager=self.attention == "eager")
+            bh = active.block.get((act, u.name, i))
+            wants = bh is not None and any(site in bh for site in PATTERN_SITES)
+            h = block(h, rope, bh, wants_pattern=wants, eager=eager)
         if prepend:
             h = h[:, 1:]
-        if hooked:
-            h = hooks.hook_out(h)  # type: ignore[union-attr]
-        return h
+        return _fire(hooks, "hook_out", h)
 
     def act_step(
         self, carry: Carry, x: Tensor, act: int, g: Tensor | None = None, active: _Active | None = None
@@ -445,18 +583,15 @@ class HookedAIR(HookedRootModule):
             with ctx:
                 new = self._update(act, u, carry, x, g, active)
             carry = Carry(z_H=new, z_L=carry.z_L) if u.stage == "H" else Carry(z_H=carry.z_H, z_L=new)
-        z_H, z_L = carry.z_H, carry.z_L
-        hooks = self.act[act] if act in active.act else None
-        if hooks is not None:
-            z_L = hooks.hook_zL(z_L)
-            z_H = hooks.hook_zH(z_H)
+        hooks = active.act.get(act)
+        z_L = _fire(hooks, "hook_zL", carry.z_L)
+        z_H = _fire(hooks, "hook_zH", carry.z_H)
         logits = self.lm_head(z_H)[:, self.config.n_prefix :]
         q = self.q_head(z_H[:, 0]).to(torch.float32)
         q_halt, q_cont = q[..., 0], q[..., 1]
-        if hooks is not None:
-            logits = hooks.hook_logits(logits)
-            q_halt = hooks.hook_q_halt(q_halt)
-            q_cont = hooks.hook_q_continue(q_cont)
+        logits = _fire(hooks, "hook_logits", logits)
+        q_halt = _fire(hooks, "hook_q_halt", q_halt)
+        q_cont = _fire(hooks, "hook_q_continue", q_cont)
         return AIROutput(logits=logits, q_halt=q_halt, q_continue=q_cont, carry=Carry(z_H=z_H, z_L=z_L))
 
     def encode(
@@ -470,34 +605,33 @@ class HookedAIR(HookedRootModule):
             g = self.g_input(x)
             if self.config.variant == "gx_non_linear":
                 g = torch.tanh(g)
-            if active is not None and "hook_g_input" in active.forward:
-                g = self.hook_g_input(g)
+            g = _fire(active.forward if active is not None else None, "hook_g_input", g)
         if self.config.variant == "L2x_H2x_input_token_prepend_no_strip":
             x = nn.functional.pad(x, (0, 0, 1, 0))
         return x, g
 
     def forward(
         self,
-        tokens: "Tensor | str | Sequence[str]",
-        puzzle_identifiers: "Tensor | None" = None,
+        tokens: object,
+        puzzle_identifiers: object = None,
         *,
-        n_act: int | None = None,
+        n_act: object = None,
         return_type: Literal["logits", "output"] = "logits",
     ):
         """Evaluation rollout: ``n_act`` ACT steps (default ``halt_max_steps``) from a fresh carry.
 
-        ``tokens`` are ids [batch, cell] (or puzzle text, see :meth:`to_tokens`), validated here
-        (length, vocabulary, dtype); ``puzzle_identifiers`` [batch] default to 0.
+        ``tokens`` are ids [batch, cell] (a tensor, array or nested list) or puzzle text (see
+        :meth:`to_tokens`), validated here (type, length, vocabulary, dtype); anything else is a
+        ValueError saying what was expected. ``puzzle_identifiers`` [batch] default to 0.
 
         Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
         (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
         """
         tokens = self._check_tokens(tokens)
         ids = self._check_ids(puzzle_identifiers, tokens.shape[0])
-        n_act = self.config.halt_max_steps if n_act is None else int(n_act)
-        if n_act < 1:
-            raise ValueError(f"n_act must be >= 1, got {n_act}")
-        self.ensure_act_steps(n_act)
+        n_act = self.config.halt_max_steps if n_act is None else n_act
+        if isinstance(n_act, bool) or not isinstance(n_act, int) or n_act < 1:
+            raise ValueError(f"n_act must be a whole number of ACT steps >= 1, got {n_act!r}")
         active = self._scan_hooks(n_act)
         x, g = self.encode(tokens, ids, active)
         carry = self.initial_carry(tokens.shape[0], active)
@@ -505,3 +639,22 @@ class HookedAIR(HookedRootModule):
             out = self.act_step(carry, x, a, g, active)
             carry = out.carry
         return out if return_type == "output" else out.logits
+
+    # ---- reading states ----------------------------------------------------------------------
+    def unembed(self, state: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... cell vocab"]:
+        """Decode any state through the LM head, as the model decodes z_H: logits per cell.
+
+        ``state`` is z_L or z_H (``act.{a}.hook_zL``, ``act.{a}.{u}.hook_out``, ...) or a block
+        site's residual (``...blocks.{i}.hook_resid_post``); the cells are its last ``seq_len``
+        positions in every variant (the prefix, and the level slot of the prepend controls, come
+        first), so they are what is decoded."""
+        c = self.config
+        if state.ndim < 2 or state.shape[-1] != c.hidden_size or state.shape[-2] < c.seq_len:
+            raise ValueError(
+                f"unembed: expected a state [..., pos >= {c.seq_len}, {c.hidden_size}], got {tuple(state.shape)}"
+            )
+        return self.lm_head(state[..., -c.seq_len :, :].to(self.dtype))
+
+    def decode(self, state: Float[Tensor, "... pos d_model"]) -> Int[Tensor, "... cell"]:
+        """Token ids a state decodes to (argmax of :meth:`unembed`), e.g. zL's blank cells."""
+        return self.unembed(state).argmax(-1)

@@ -1,12 +1,17 @@
 """Checkpoints: our safetensors format, and import of reference AIR checkpoints.
 
 **Our format.** One ``.safetensors`` file. Tensors are the model's ``state_dict()`` under our key
-names (below); they may be stored in float32 or bfloat16 and are loaded into float32 parameters.
-The header metadata holds:
+names (below); they are floating point, stored in float32 or bfloat16, and loaded into float32
+parameters. The header metadata holds:
 
-- ``format``: ``"airinterp.air"``; ``format_version``: ``"1"``;
+- ``format``: ``"airinterp.air"``; ``format_version``: ``"2"``;
 - ``config``: the :class:`AIRConfig` as JSON (``model_dump_json``);
+- ``sha256``: the integrity digest of the config and every tensor (:func:`digest`), checked on
+  load, so a config edited apart from its weights (a head count, the variant, ``seq_len``,
+  ``rope_theta``: nothing a tensor shape shows) or a flipped byte in the data is refused;
 - ``airinterp_version``; and optional free-form ``source`` (e.g. the imported reference file).
+
+Version 1 files (no digest) still load, with a warning that they cannot be checked.
 
 **Key mapping from the reference** (after stripping ``_orig_mod.``, ``module.``, ``model.`` and
 the leading ``inner.``):
@@ -28,9 +33,11 @@ reference                                      airinterp
 ============================================  ==============================================
 """
 
+import hashlib
 import json
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,7 +49,8 @@ from airinterp.model.air import HookedAIR
 from airinterp.model.config import AIRConfig
 
 FORMAT = "airinterp.air"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+_READABLE_VERSIONS = ("1", "2")
 _PREFIXES = ("_orig_mod.", "module.", "model.")
 _SIMPLE = {
     "embed_tokens.embedding_weight": "embed_tokens.weight",
@@ -135,6 +143,9 @@ def load_into(model: HookedAIR, state: Mapping[str, Tensor], source: str = "chec
             + (f"missing {missing[:8]} " if missing else "")
             + (f"unexpected {extra[:8]}" if extra else "")
         )
+    not_float = [f"{k} ({state[k].dtype})" for k in expected if not state[k].is_floating_point()]
+    if not_float:
+        raise CheckpointError(f"{source}: weights must be floating point; these are not: {not_float[:6]}")
     bad = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs config {tuple(v.shape)}"
         for k, v in expected.items()
@@ -151,27 +162,54 @@ def load_into(model: HookedAIR, state: Mapping[str, Tensor], source: str = "chec
     return model
 
 
+def digest(config_json: str, tensors: Mapping[str, Tensor]) -> str:
+    """sha256 over the config JSON and every tensor's name, dtype, shape and bytes (sorted by name)."""
+    h = hashlib.sha256(f"{FORMAT}/{FORMAT_VERSION}\0".encode())
+    h.update(config_json.encode())
+    for key in sorted(tensors):
+        t = tensors[key].detach().cpu().contiguous()
+        h.update(f"\0{key}\0{str(t.dtype).removeprefix('torch.')}\0{list(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = None, source: str | None = None) -> Path:
-    """Write ``model`` in our format; ``dtype`` (e.g. torch.bfloat16) shrinks the file."""
+    """Write ``model`` in our format; ``dtype`` (e.g. torch.bfloat16) shrinks the file.
+
+    The file is written beside ``path`` and renamed into place: a kill never leaves half a file."""
+    import os
+
     from safetensors.torch import save_file
 
     import airinterp
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory; give the .safetensors file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {
         k: (v.detach().to("cpu", dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
+    config_json = model.config.model_dump_json()
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": model.config.model_dump_json(),
+        "config": config_json,
+        "sha256": digest(config_json, tensors),
         "airinterp_version": airinterp.__version__,
     }
     if source is not None:
         meta["source"] = source
-    save_file(tensors, str(path), metadata=meta)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -180,6 +218,8 @@ def read_safetensors(path: "str | Path") -> tuple[dict[str, Tensor], dict[str, s
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory; expected a .safetensors file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     size = path.stat().st_size
@@ -200,26 +240,52 @@ def read_safetensors(path: "str | Path") -> tuple[dict[str, Tensor], dict[str, s
 
 
 def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtype: str | None = None) -> HookedAIR:
-    """Load our checkpoint format; ``dtype`` overrides the config's forward dtype."""
+    """Load our checkpoint format; ``dtype`` overrides the config's forward dtype.
+
+    ``path`` is the ``.safetensors`` file or a directory holding ``model.safetensors`` (a run
+    directory, a shipped checkpoint). The digest is checked before the model is built."""
+    from airinterp.errors import one_line, resolve_device
+
+    path = Path(path)
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        path = path / "model.safetensors"
+    target = resolve_device(device) if device is not None else None
     tensors, meta = read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: not an airinterp checkpoint (metadata format={meta.get('format')!r}); "
             "reference checkpoints go through `airinterp import-reference`"
         )
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {meta.get('format_version')!r}, this airinterp reads {FORMAT_VERSION}")
+    version = meta.get("format_version")
+    if version not in _READABLE_VERSIONS:
+        raise CheckpointError(f"{path}: format_version {version!r}, this airinterp reads {', '.join(_READABLE_VERSIONS)}")
+    if "config" not in meta:
+        raise CheckpointError(f"{path}: metadata has no 'config'")
+    if version == "1":
+        warnings.warn(f"{path}: format_version 1 has no integrity digest; re-save it (airinterp.model.checkpoint.save) to add one",
+                      stacklevel=2)  # fmt: skip
+    else:
+        want = meta.get("sha256")
+        if want is None:
+            raise CheckpointError(f"{path}: metadata has no 'sha256' integrity digest (format_version 2 requires one)")
+        if digest(meta["config"], tensors) != want:
+            raise CheckpointError(
+                f"{path}: integrity check failed: the config or the tensors differ from what was saved "
+                "(the sha256 digest in the metadata does not match)"
+            )
     try:
         config = AIRConfig.model_validate_json(meta["config"])
     except Exception as err:
-        raise CheckpointError(f"{path}: invalid config in metadata: {err}") from None
+        raise CheckpointError(one_line(err, f"{path}: invalid config in metadata: ")) from None
     if dtype is not None:
-        config = config.model_copy(update={"forward_dtype": dtype})
-        config = AIRConfig.model_validate(config.model_dump())
+        try:
+            config = AIRConfig.model_validate({**config.model_dump(), "forward_dtype": dtype})
+        except Exception as err:
+            raise CheckpointError(one_line(err, "dtype: ")) from None
     model = HookedAIR(config, seed=None)
     load_into(model, tensors, source=str(path))
-    if device is not None:
-        model.to(device)
+    if target is not None:
+        model.to(target)
     return model
 
 
@@ -265,9 +331,6 @@ def read_reference_config(path: "str | Path") -> dict[str, Any]:
     return doc
 
 
-_DEFAULT_SEQ = {11: 81, 6: 900}
-
-
 def config_from_reference(
     doc: dict[str, Any], state: Mapping[str, Tensor], *, seq_len: int | None = None, forward_dtype: str | None = None
 ) -> AIRConfig:
@@ -282,9 +345,7 @@ def config_from_reference(
     if "embed_pos.weight" in state:
         arch.setdefault("pos_encodings", "learned")
     if seq_len is None and "seq_len" not in arch:
-        seq_len = _seq_len_from_data(doc.get("data_path")) or _DEFAULT_SEQ.get(int(arch["vocab_size"]))
-        if seq_len is None:
-            raise CheckpointError("cannot tell the sequence length: pass --seq-len")
+        seq_len = _seq_len_from_data(doc.get("data_path"))
     if seq_len is not None:
         arch["seq_len"] = seq_len
     if forward_dtype is not None:
@@ -297,16 +358,23 @@ def config_from_reference(
         raise CheckpointError(f"reference config: {err}") from None
 
 
-def _seq_len_from_data(data_path: str | None) -> int | None:
+_SEQ_HINT = "pass --seq-len (81 for the paper's 9x9 Sudoku, 900 for 30x30 Maze-Hard)"
+
+
+def _seq_len_from_data(data_path: "str | list | None") -> int:
+    """seq_len from the dataset ``all_config.yaml`` names; the vocabulary does not tell it (6x6
+    and 9x9 Sudoku share one), so without the dataset this is an error, never a guess."""
+    if isinstance(data_path, list):  # some reference configs list several datasets
+        data_path = data_path[0] if data_path else None
     if not data_path:
-        return None
-    meta = Path(data_path) / "train" / "dataset.json"
-    if meta.is_file():
-        try:
-            return int(json.loads(meta.read_text())["seq_len"])
-        except (KeyError, ValueError):
-            return None
-    return None
+        raise CheckpointError(f"cannot tell the sequence length: all_config.yaml names no data_path; {_SEQ_HINT}")
+    meta = Path(str(data_path)) / "train" / "dataset.json"
+    if not meta.is_file():
+        raise CheckpointError(f"cannot tell the sequence length: the data_path in all_config.yaml ({meta}) does not exist here; {_SEQ_HINT}")
+    try:
+        return int(json.loads(meta.read_text())["seq_len"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{meta}: no usable seq_len ({err}); {_SEQ_HINT}") from None
 
 
 def import_reference(

@@ -39,6 +39,8 @@ __all__ = [
     "glob",
     "hook_catalogue",
     "hook_names",
+    "step_names",
+    "check_name",
     "FORWARD_SITES",
     "ACT_SITES",
     "UPDATE_SITES",
@@ -167,7 +169,8 @@ def _parse(name: str) -> Address:
 
     if not name.startswith("act."):
         if name not in FORWARD_SITES:
-            raise bad("unknown forward-level site")
+            raise bad(f"unknown forward-level site; forward sites are {', '.join(FORWARD_SITES)}, "
+                      "the rest start with act.<step>.")
         return Address(site=name)
     parts = name.split(".")
     if len(parts) < 3 or not parts[1].isdigit():
@@ -177,7 +180,7 @@ def _parse(name: str) -> Address:
     if rest[0].startswith("hook_"):
         site = ".".join(rest)
         if site not in ACT_SITES:
-            raise bad(f"unknown ACT-step site {site!r}")
+            raise bad(f"unknown ACT-step site {site!r}; ACT-step sites are {', '.join(ACT_SITES)}")
         return Address(site=site, act=act)
     try:
         stage, cycle, step = parse_update_name(rest[0])
@@ -189,11 +192,12 @@ def _parse(name: str) -> Address:
             raise bad("expected blocks.<layer>.<site>")
         site = ".".join(rest[2:])
         if site not in BLOCK_SITES:
-            raise bad(f"unknown block site {site!r}")
+            raise bad(f"unknown block site {site!r}; block sites are {', '.join(BLOCK_SITES)}")
         return Address(site=site, act=act, stage=stage, cycle=cycle, step=step, layer=int(rest[1]))
     site = ".".join(rest)
     if site not in UPDATE_SITES:
-        raise bad(f"unknown update site {site!r}")
+        raise bad(f"unknown update site {site!r}; update sites are {', '.join(UPDATE_SITES)}, "
+                  "block sites go under blocks.<layer>.")
     return Address(site=site, act=act, stage=stage, cycle=cycle, step=step)
 
 
@@ -252,71 +256,59 @@ def hook_catalogue(cfg: "AIRConfig", n_act: int) -> Iterator[tuple[str, str]]:
         if site == "hook_g_input" and not cfg.has_g_input:
             continue
         yield site, shape
-    schedule = act_schedule(cfg.H_cycles, cfg.L_cycles)
     for a in range(n_act):
-        for u in schedule:
-            prefix = f"act.{a}.{u.name}"
-            for site in ("hook_state_in", "hook_injection", "hook_in"):
-                yield f"{prefix}.{site}", UPDATE_SITES[site]
-            for i in range(cfg.L_layers):
-                for site, shape in BLOCK_SITES.items():
-                    yield f"{prefix}.blocks.{i}.{site}", shape
-            yield f"{prefix}.hook_out", UPDATE_SITES["hook_out"]
-        for site, shape in ACT_SITES.items():
-            yield f"act.{a}.{site}", shape
+        yield from step_names(cfg, a)
 
 
 def hook_names(cfg: "AIRConfig", n_act: int) -> list[str]:
     return [name for name, _ in hook_catalogue(cfg, n_act)]
 
 
-# ---- HookPoint containers (module tree whose paths are the names above) ------------------------
+# ---- the HookPoint tree --------------------------------------------------------------------------
+#
+# The module tree's paths are the names above: ``act`` holds one container per ACT step
+# (``act.3``), each holding update containers (``act.3.H0``), ``blocks``, layer containers and the
+# HookPoints. Steps ``0..halt_max_steps-1`` are built complete when the model is made. Others are
+# built on demand, HookPoint by HookPoint, for the names a call addresses (``run_with_hooks``,
+# ``run_with_cache``) and removed when it returns, so a long rollout neither slows later calls nor
+# leaves memory behind. Every HookPoint carries ``hp.air_key`` = (act, update, layer, site) so the
+# forward finds the active ones without parsing names.
 
 
-class _Sites(nn.Module):
-    def __init__(self, names: Collection[str]) -> None:
-        super().__init__()
-        for n in names:
-            self.add_module(n, HookPoint())
+class HookTree(nn.Module):
+    """A container node of the HookPoint tree; children are containers or HookPoints."""
 
 
-class BlockHooks(nn.Module):
-    """The HookPoints of one block call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        for site in BLOCK_SITES:
-            if "." in site:
-                group, leaf = site.split(".")
-                if not hasattr(self, group):
-                    self.add_module(group, _Sites([]))
-                getattr(self, group).add_module(leaf, HookPoint())
-            else:
-                self.add_module(site, HookPoint())
-        self.wants_pattern = False  # set by HookedAIR before each forward
-
-    def site(self, site: str) -> HookPoint:
-        return self.get_submodule(site)  # type: ignore[return-value]
+def step_names(cfg: "AIRConfig", act: int) -> Iterator[tuple[str, str]]:
+    """Every hook name of ACT step ``act`` with its shape, in firing order."""
+    for u in act_schedule(cfg.H_cycles, cfg.L_cycles):
+        prefix = f"act.{act}.{u.name}"
+        for site in ("hook_state_in", "hook_injection", "hook_in"):
+            yield f"{prefix}.{site}", UPDATE_SITES[site]
+        for i in range(cfg.L_layers):
+            for site, shape in BLOCK_SITES.items():
+                yield f"{prefix}.blocks.{i}.{site}", shape
+        yield f"{prefix}.hook_out", UPDATE_SITES["hook_out"]
+    for site, shape in ACT_SITES.items():
+        yield f"act.{act}.{site}", shape
 
 
-class UpdateHooks(nn.Module):
-    def __init__(self, n_layers: int) -> None:
-        super().__init__()
-        for site in UPDATE_SITES:
-            self.add_module(site, HookPoint())
-        self.blocks = nn.ModuleList(BlockHooks() for _ in range(n_layers))
+def check_name(cfg: "AIRConfig", name: str) -> Address:
+    """Parse ``name`` and check it exists for models of ``cfg`` (any ACT step >= 0); a ValueError
+    says what is wrong and what the valid choices are."""
+    addr = _parse(name)
+    updates = [u.name for u in act_schedule(cfg.H_cycles, cfg.L_cycles)]
+    if addr.update is not None and addr.update not in updates:
+        raise ValueError(f"hook {name!r}: update {addr.update!r} is not in this model's schedule {updates}")
+    if addr.layer is not None and addr.layer >= cfg.L_layers:
+        raise ValueError(f"hook {name!r}: layer {addr.layer} does not exist (the stack has blocks 0..{cfg.L_layers - 1})")
+    if addr.site == "hook_g_input" and not cfg.has_g_input:
+        raise ValueError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
+    return addr
 
 
-class ActHooks(nn.Module):
-    def __init__(self, update_names: Collection[str], n_layers: int) -> None:
-        super().__init__()
-        for site in ACT_SITES:
-            self.add_module(site, HookPoint())
-        for u in update_names:
-            self.add_module(u, UpdateHooks(n_layers))
-
-    def update(self, name: str) -> UpdateHooks:
-        return getattr(self, name)
+def air_key(addr: Address) -> tuple[int | None, str | None, int | None, str]:
+    return (addr.act, addr.update, addr.layer, addr.site)
 
 
 def has_hooks(hp: nn.Module) -> bool:

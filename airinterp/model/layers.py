@@ -9,13 +9,14 @@ hook edits them, that call's output is pattern @ v (the eager path, ~1e-6 from S
 """
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from airinterp.model.hooks import BlockHooks, has_hooks
+from airinterp.model.hooks import HookPoint
 
 
 def rms_norm(h: Tensor, eps: float) -> Tensor:
@@ -49,9 +50,10 @@ def apply_rope(
     return ((x * cos.unsqueeze(-2)) + (_rotate_half(x) * sin.unsqueeze(-2))).to(dtype)
 
 
-def _fire(hook_point: nn.Module, x: Tensor) -> Tensor:
-    """Call a HookPoint only if something is attached (a module call costs ~5 us of Python)."""
-    return hook_point(x) if has_hooks(hook_point) else x
+def _fire(hooks: Mapping[str, HookPoint], site: str, x: Tensor) -> Tensor:
+    """Call the site's HookPoint if it is among the active ones (a module call costs ~5 us)."""
+    hp = hooks.get(site)
+    return x if hp is None else hp(x)
 
 
 def _scores(qh: Tensor, kh: Tensor) -> Tensor:
@@ -152,43 +154,50 @@ class Block(nn.Module):
         self,
         h: Float[Tensor, "batch pos d_model"],
         rope: tuple[Tensor, Tensor] | None,
-        hooks: BlockHooks | None = None,
+        hooks: Mapping[str, HookPoint] | None = None,
+        *,
+        wants_pattern: bool = False,
         eager: bool = False,
     ) -> Float[Tensor, "batch pos d_model"]:
-        """``hooks`` is this call's HookPoints, passed only when one of them is in use."""
-        if hooks is not None:
-            h = _fire(hooks.hook_resid_pre, h)
+        """``hooks``: this call's HookPoints that have something attached, by block site
+        (``"attn.hook_pattern"``); ``wants_pattern``: one of them is on the scores or pattern, so
+        those are computed explicitly; ``eager``: the output is ``pattern @ v`` whatever the hooks."""
+        hk = hooks or {}
+        if hk:
+            h = _fire(hk, "hook_resid_pre", h)
         B, T, _ = h.shape
         H, d = self.attn.n_heads, self.attn.d_head
 
         qkv = self.attn.qkv(h).view(B, T, 3 * H, d)
         q, k, v = qkv[:, :, :H], qkv[:, :, H : 2 * H], qkv[:, :, 2 * H :]
-        if hooks is not None:
-            q = _fire(hooks.attn.hook_q, q)
-            k = _fire(hooks.attn.hook_k, k)
-            v = _fire(hooks.attn.hook_v, v)
+        if hk:
+            q = _fire(hk, "attn.hook_q", q)
+            k = _fire(hk, "attn.hook_k", k)
+            v = _fire(hk, "attn.hook_v", v)
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        if hooks is not None:
-            q = _fire(hooks.attn.hook_rot_q, q)
-            k = _fire(hooks.attn.hook_rot_k, k)
+        if hk:
+            q = _fire(hk, "attn.hook_rot_q", q)
+            k = _fire(hk, "attn.hook_rot_k", k)
 
         qh, kh, vh = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
-        if eager or (hooks is not None and hooks.wants_pattern):
+        if eager or wants_pattern:
             # Explicit scores and pattern in float32. Hooks that only read them (caching) leave
             # the fused kernel in charge of the output, so the trajectory stays bitwise that of
             # a hooks-off run; a hook that returns a new tensor or edits one in place switches
             # this call to pattern @ v.
             edited = eager
-            if hooks is not None and has_hooks(hooks.attn.hook_attn_scores):
-                scores, changed = _call_tracking_edits(hooks.attn.hook_attn_scores, _scores(qh, kh))
+            scores_hp = hk.get("attn.hook_attn_scores")
+            if scores_hp is not None:
+                scores, changed = _call_tracking_edits(scores_hp, _scores(qh, kh))
                 edited = edited or changed
                 pattern = scores.softmax(dim=-1)
             else:  # nobody holds the scores: build the pattern directly
                 pattern = _pattern(qh, kh)
-            if hooks is not None:
-                pattern, changed = _call_tracking_edits(hooks.attn.hook_pattern, pattern)
+            pattern_hp = hk.get("attn.hook_pattern")
+            if pattern_hp is not None:
+                pattern, changed = _call_tracking_edits(pattern_hp, pattern)
                 edited = edited or changed
             if edited:
                 zh = (pattern @ vh.float()).to(vh.dtype)
@@ -197,26 +206,26 @@ class Block(nn.Module):
         else:
             zh = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=None, dropout_p=0.0)
         z = zh.permute(0, 2, 1, 3)
-        if hooks is not None:
-            z = _fire(hooks.attn.hook_z, z)
+        if hk:
+            z = _fire(hk, "attn.hook_z", z)
         attn_out = self.attn.o(z.reshape(B, T, H * d))
-        if hooks is not None:
-            attn_out = _fire(hooks.hook_attn_out, attn_out)
+        if hk:
+            attn_out = _fire(hk, "hook_attn_out", attn_out)
         h = rms_norm(h + attn_out, self.eps)
-        if hooks is not None:
-            h = _fire(hooks.hook_resid_mid, h)
+        if hk:
+            h = _fire(hk, "hook_resid_mid", h)
 
         gate, up = self.mlp.gate_up(h).chunk(2, dim=-1)
-        if hooks is not None:
-            gate = _fire(hooks.mlp.hook_pre, gate)
-            up = _fire(hooks.mlp.hook_pre_linear, up)
+        if hk:
+            gate = _fire(hk, "mlp.hook_pre", gate)
+            up = _fire(hk, "mlp.hook_pre_linear", up)
         post = F.silu(gate) * up
-        if hooks is not None:
-            post = _fire(hooks.mlp.hook_post, post)
+        if hk:
+            post = _fire(hk, "mlp.hook_post", post)
         mlp_out = self.mlp.down(post)
-        if hooks is not None:
-            mlp_out = _fire(hooks.hook_mlp_out, mlp_out)
+        if hk:
+            mlp_out = _fire(hk, "hook_mlp_out", mlp_out)
         h = rms_norm(h + mlp_out, self.eps)
-        if hooks is not None:
-            h = _fire(hooks.hook_resid_post, h)
+        if hk:
+            h = _fire(hk, "hook_resid_post", h)
         return h

@@ -12,6 +12,7 @@ the reference's order, so on the machine and torch build that made the dump floa
 bitwise; across CPUs, kernels differ in the last bits and the differences grow over sub-steps.
 """
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -50,21 +51,77 @@ class Fixture:
     n_act: int
 
 
+def _listed(manifest: dict) -> dict[str, list[int] | None]:
+    """The manifest's tensor list (a dict name -> {shape, dtype} or a list of {name, shape, dtype})."""
+    listed = manifest.get("tensors") or {}
+    if isinstance(listed, dict):
+        return {k: (v.get("shape") if isinstance(v, dict) else None) for k, v in listed.items()}
+    if isinstance(listed, list):
+        return {e["name"]: e.get("shape") for e in listed if isinstance(e, dict) and "name" in e}
+    raise ValueError("'tensors' must be a dict or a list")
+
+
+def _check_complete(path: Path, manifest: dict, tensors: dict[str, Tensor], config: AIRConfig) -> None:
+    """Every tensor the manifest lists or the recorded steps imply is in the file, with its shape."""
+    listed = _listed(manifest)
+    missing = sorted(k for k in listed if k not in tensors)
+    wrong = [f"{k}: file {tuple(tensors[k].shape)} vs manifest {tuple(v)}" for k, v in listed.items()
+             if k in tensors and v is not None and tuple(tensors[k].shape) != tuple(v)]  # fmt: skip
+    stages = [u.stage for u in act_schedule(config.H_cycles, config.L_cycles)]
+    for a in manifest.get("act_steps_recorded") or []:
+        want = [f"ref.act{a}.sub{k}.z_{st}" for k, st in enumerate(stages, start=1)]
+        want += [f"ref.act{a}.{o}" for o in ("logits", "q_halt_logits", "q_continue_logits")]
+        missing += [k for k in want if k not in tensors and k not in missing]
+    for sub in manifest.get("substeps") or []:
+        for key in ("z_L", "z_H"):
+            name = sub.get(key) if isinstance(sub, dict) else None
+            if isinstance(name, str) and name not in tensors and name not in missing:
+                missing.append(name)
+    if missing:
+        raise CheckpointError(f"{path}: the dump lacks {len(missing)} tensor(s) its manifest names: {missing[:6]}")
+    if wrong:
+        raise CheckpointError(f"{path}: tensor shapes differ from the manifest: {wrong[:4]}")
+    if "ref.inputs" not in tensors:
+        raise CheckpointError(f"{path}: the dump has no 'ref.inputs' (the token ids to run)")
+    outputs = [k for k in tensors if _STATE.fullmatch(k) or _ACT_OUT.fullmatch(k) or _ATTN.fullmatch(k)]
+    if not outputs:
+        raise CheckpointError(f"{path}: the dump holds no reference outputs (ref.act*.sub*.z_*, ref.act*.logits, ...) to compare")
+
+
 def load_fixture(manifest_path: "str | Path") -> Fixture:
     manifest_path = Path(manifest_path)
     try:
         manifest = json.loads(manifest_path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise CheckpointError(f"{manifest_path}: no such file") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{manifest_path}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{manifest_path}: not a reference dump manifest (a JSON object expected)")
     for key in ("config_dict_passed_to_AIR", "safetensors_file", "reference"):
         if key not in manifest:
             raise CheckpointError(f"{manifest_path}: not a reference dump manifest (no {key!r})")
-    tensors, _ = read_safetensors(manifest_path.parent / manifest["safetensors_file"])
+    if not isinstance(manifest["config_dict_passed_to_AIR"], dict) or not isinstance(manifest["reference"], dict):
+        raise CheckpointError(f"{manifest_path}: 'config_dict_passed_to_AIR' and 'reference' must be JSON objects")
+    st_path = manifest_path.parent / str(manifest["safetensors_file"])
+    want_sha = manifest.get("safetensors_sha256")
+    if want_sha is not None and st_path.is_file():
+        got = hashlib.sha256(st_path.read_bytes()).hexdigest()
+        if got != want_sha:
+            raise CheckpointError(
+                f"{st_path}: sha256 {got[:16]}... differs from the manifest's safetensors_sha256 "
+                f"{str(want_sha)[:16]}...: not the file the manifest describes"
+            )
+    tensors, _ = read_safetensors(st_path)
     arch = dict(manifest["config_dict_passed_to_AIR"])
-    arch["name"] = manifest["reference"].get("arch_name") or manifest["reference"]["model_module"]
-    config = AIRConfig.from_reference_dict(arch)
+    arch["name"] = manifest["reference"].get("arch_name") or manifest["reference"].get("model_module")
+    try:
+        config = AIRConfig.from_reference_dict(arch)
+        _check_complete(st_path, manifest, tensors, config)
+    except (ValueError, TypeError, KeyError) as err:
+        if isinstance(err, CheckpointError):
+            raise
+        raise CheckpointError(f"{manifest_path}: {err}") from None
     weights = {k: v for k, v in tensors.items() if not k.startswith("ref.")}
     model = load_into(HookedAIR(config, seed=None), map_reference_state_dict(weights), source=str(manifest_path))
     acts = manifest.get("act_steps_recorded") or sorted(

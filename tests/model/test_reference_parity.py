@@ -75,7 +75,7 @@ def test_verify_reference_fails_above_tolerance():
 
 def test_verify_reference_detects_a_wrong_model(tmp_path):
     """A model with a perturbed weight must fail verification."""
-    model = import_reference(CKPT)
+    model = import_reference(CKPT, seq_len=81)
     with torch.no_grad():
         model.blocks[2].mlp.down.weight.mul_(1.01)
     save(model, tmp_path / "bad.safetensors")
@@ -87,7 +87,7 @@ def test_verify_reference_detects_a_wrong_model(tmp_path):
 
 def test_import_reference_reproduces_sudoku_default(tmp_path):
     out = tmp_path / "sudoku_default.safetensors"
-    result = CliRunner().invoke(app, ["import-reference", str(CKPT), "-o", str(out)])
+    result = CliRunner().invoke(app, ["import-reference", str(CKPT), "--seq-len", "81", "-o", str(out)])
     assert result.exit_code == 0, result.output
     model = airinterp.load(out)
     assert model.config.variant == "Lx_H" and model.config.seq_len == 81 and model.config.vocab_size == 11
@@ -99,7 +99,7 @@ def test_import_reference_reproduces_sudoku_default(tmp_path):
 
 
 def test_import_reference_equals_fixture_weights():
-    imported = import_reference(CKPT)
+    imported = import_reference(CKPT, seq_len=81)
     fixture = load_fixture(FIXTURES / "sudoku_default.json").model
     for (k, a), (k2, b) in zip(imported.state_dict().items(), fixture.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(a, b), k
@@ -113,8 +113,8 @@ def test_import_reference_accepts_bf16_and_prefixes(tmp_path):
     run.mkdir()
     torch.save(bf16, run / "step_26040")
     shutil.copy(CKPT.parent / "all_config.yaml", run / "all_config.yaml")
-    model = import_reference(run / "step_26040")
-    ref = import_reference(CKPT)
+    model = import_reference(run / "step_26040", seq_len=81)
+    ref = import_reference(CKPT, seq_len=81)
     for k, v in ref.state_dict().items():
         assert torch.equal(model.state_dict()[k], v.to(torch.bfloat16).float()), k
     # the bf16-stored airinterp file round-trips exactly
@@ -128,7 +128,7 @@ def test_real_config_without_dtype_defaults_to_bf16(tmp_path):
     cfg = (CKPT.parent / "all_config.yaml").read_text().replace("  forward_dtype: float32\n", "")
     (tmp_path / "all_config.yaml").write_text(cfg)
     shutil.copy(CKPT, tmp_path / "step_0")
-    model = import_reference(tmp_path / "step_0")
+    model = import_reference(tmp_path / "step_0", seq_len=81)
     assert model.config.forward_dtype == "bfloat16"
     tokens = torch.randint(1, 11, (1, 81))
     assert model(tokens, n_act=1).dtype == torch.bfloat16
