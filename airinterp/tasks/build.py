@@ -5,15 +5,19 @@ Every random choice comes from the run's ``seed``; the same run config gives the
 (sources, rating and path-length distributions).
 """
 
+import codecs
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import airinterp
+from airinterp.errors import InputError
 from airinterp.tasks import maze as maze_rules
 from airinterp.tasks.dataset import write_split
 from airinterp.tasks.maze_data import describe, generate_mazes
@@ -34,10 +38,10 @@ ProgressFactory = Callable[[str, int], Callable[[int], None]]
 class SudokuDataRun(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     out: Path
-    train: int = Field(1000, ge=0)
+    train: int = Field(1000, ge=1)
     aug: int = Field(1000, ge=0)
-    test: int = Field(1000, ge=0)
-    seed: int = 0
+    test: int = Field(1000, ge=1)
+    seed: int = Field(0, ge=0)
     size: Literal["4x4", "6x6", "9x9"] = "9x9"
     sources: tuple[Path, ...] = ()  # puzzle-per-line collections (9x9); empty + size<9: generated
     hub_train_csv: Path | None = None  # the hub's train.csv / test.csv, used instead of sources
@@ -45,6 +49,16 @@ class SudokuDataRun(BaseModel):
     # None: 0 for the hub CSVs (the reference filters nothing) and generated grids; 1 for the 9x9
     # collections (drop puzzles that singles alone solve: "keep the hard ones")
     min_rating: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SudokuDataRun":
+        if (self.hub_train_csv is None) != (self.hub_test_csv is None):
+            raise ValueError("give both hub_train_csv and hub_test_csv")
+        if self.hub_train_csv is not None and self.sources:
+            raise ValueError("give puzzle sources or the hub CSVs, not both")
+        if self.size == "9x9" and not self.sources and self.hub_train_csv is None:
+            raise ValueError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
+        return self
 
     @property
     def effective_min_rating(self) -> int:
@@ -56,13 +70,68 @@ class SudokuDataRun(BaseModel):
 class MazeDataRun(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     out: Path
-    train: int = Field(1000, ge=0)
-    test: int = Field(1000, ge=0)
-    seed: int = 0
+    train: int = Field(1000, ge=1)
+    test: int = Field(1000, ge=1)
+    seed: int = Field(0, ge=0)
     size: int = Field(30, ge=4, le=64)
     min_path_cells: int | None = None  # default: 110 scaled by size / 30
     tie_break: str = maze_rules.DEFAULT_TIE_BREAK
     max_draws: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "MazeDataRun":
+        maze_rules.direction_order(self.tie_break)  # raises for a bad order
+        n = self.size * self.size
+        if self.min_path_cells is not None and not 2 <= self.min_path_cells <= n:
+            raise ValueError(f"min_path_cells must lie in [2, {n}] for a {self.size}x{self.size} maze, got {self.min_path_cells}: lower --min-path")
+        return self
+
+
+def check_sources(run: SudokuDataRun) -> None:
+    """Every puzzle file exists and is text, before any work is done."""
+    for path in (*run.sources, run.hub_train_csv, run.hub_test_csv):
+        if path is None:
+            continue
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: {'is a directory' if p.is_dir() else 'no such file'}; expected a text file of puzzles")
+        with open(p, "rb") as f:
+            head = f.read(1 << 16)
+        try:
+            if b"\0" in head:
+                raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            raise InputError(f"{p}: not a text file (binary data); expected one puzzle per line or the hub's CSV") from None
+
+
+def prepare_out(out: Path, force: bool, what: str = "dataset") -> None:
+    """``out`` may be new, an empty directory, or (``force``) a directory to replace."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; expected a {what} directory to create")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise InputError(f"--out {out}: is not empty; pick a new directory or pass --force to replace it")
+
+
+def write_atomically(run: BaseModel, build: Callable, progress: "ProgressFactory | None", force: bool = False) -> dict:
+    """Build into a hidden sibling of ``run.out`` and move it into place when complete: an error
+    or a kill never leaves half a dataset, and a replaced one (``force``) stays until then."""
+    out = Path(run.out)  # type: ignore[attr-defined]
+    prepare_out(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        stats = build(run.model_copy(update={"out": tmp}), progress)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return stats
 
 
 def _ratings(puzzles) -> dict:
@@ -81,8 +150,7 @@ def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) ->
     bar = (lambda name, total: progress(name, total)) if progress else (lambda name, total: None)
     stats: dict = {"size": spec.name, "min_rating": run.effective_min_rating}
     if run.hub_train_csv or run.hub_test_csv:
-        if not (run.hub_train_csv and run.hub_test_csv):
-            raise ValueError("give both hub_train_csv and hub_test_csv")
+        assert run.hub_train_csv and run.hub_test_csv  # SudokuDataRun checks
         rng = np.random.default_rng(run.seed)
         picked = {}
         for split, path, n in (("train", run.hub_train_csv, run.train), ("test", run.hub_test_csv, run.test)):

@@ -16,6 +16,7 @@ memory-maps inputs and labels. :meth:`PuzzleDataset.train_batches` reproduces th
 sampling stream exactly (Philox seeded ``seed + iteration``, the same draws in the same order).
 """
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ def write_split(
     if inputs.shape != labels.shape or inputs.ndim != 2:
         raise ValueError(f"inputs {inputs.shape} and labels {labels.shape} must both be [n_examples, seq_len]")
     n = inputs.shape[0]
+    if n and max(int(inputs.max()), int(labels.max())) >= vocab_size:
+        raise ValueError(f"token ids up to {max(int(inputs.max()), int(labels.max()))} do not fit the vocabulary size {vocab_size}")
     if sum(group_sizes) != n:
         raise ValueError(f"group sizes add up to {sum(group_sizes)}, not the {n} examples")
     arrays = {
@@ -79,29 +82,128 @@ class Batch:
     n_real: int  # rows before padding
 
 
+class DatasetError(ValueError):
+    """A dataset directory that is not in the format, or whose arrays are inconsistent."""
+
+
+_SHAPES = {  # field -> shape in terms of (n_examples, seq_len, n_puzzles, n_groups)
+    "inputs": ("n", "seq"), "labels": ("n", "seq"), "puzzle_identifiers": ("p",),
+    "puzzle_indices": ("p+1",), "group_indices": ("g+1",),
+}  # fmt: skip
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a .npy file, checked against its size before anything is mapped."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing (a dataset split has all__{{{','.join(FIELDS)}}}.npy)")
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except Exception as err:  # numpy raises ValueError or OSError for anything that is not .npy
+        raise DatasetError(f"{path}: not a .npy array file ({err})") from None
+    if dtype.hasobject:
+        raise DatasetError(f"{path}: holds Python objects; expected an integer array")
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < need:
+        raise DatasetError(f"{path}: truncated ({size} bytes, its header needs {need})")
+    return tuple(int(d) for d in shape), dtype
+
+
 class PuzzleDataset:
-    """One split of a dataset directory, memory-mapped."""
+    """One split of a dataset directory, memory-mapped, checked on opening: the metadata's keys
+    and types, every array's presence, dtype (integers), shape and length, token ids inside the
+    vocabulary, labels inside it or the ignore id, puzzle ids inside the identifier table, and
+    the index arrays. A problem is a :class:`DatasetError` naming the file and field."""
 
     def __init__(self, root: "str | Path", split: str = "train") -> None:
         self.root = Path(root)
         self.split = split
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: no such dataset directory")
         meta_path = self.root / split / "dataset.json"
         if not meta_path.is_file():
             raise FileNotFoundError(f"{meta_path}: not a puzzle dataset split (no dataset.json)")
-        self.metadata = json.loads(meta_path.read_text())
+        try:
+            self.metadata = json.loads(meta_path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise DatasetError(f"{meta_path}: not valid JSON ({err})") from None
+        if not isinstance(self.metadata, dict):
+            raise DatasetError(f"{meta_path}: expected a JSON object")
         for key in ("vocab_size", "seq_len", "sets", "pad_id", "ignore_label_id"):
             if key not in self.metadata:
-                raise ValueError(f"{meta_path}: missing metadata key {key!r}")
-        sets = self.metadata["sets"]
-        if sets != ["all"]:
-            raise ValueError(f"{meta_path}: only the single set 'all' is supported, got {sets}")
-        self.data = {
-            f: np.load(self.root / split / f"all__{f}.npy", mmap_mode="r" if f in ("inputs", "labels") else None)
-            for f in FIELDS
-        }
-        n, seq = self.data["inputs"].shape
-        if seq != self.metadata["seq_len"] or self.data["labels"].shape != (n, seq):
-            raise ValueError(f"{self.root / split}: arrays do not match seq_len {self.metadata['seq_len']}")
+                raise DatasetError(f"{meta_path}: missing metadata key {key!r}")
+        m = self.metadata
+
+        def whole(key: str, lo: int, optional: bool = False) -> None:
+            v = m.get(key)
+            if optional and v is None:
+                return
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise DatasetError(f"{meta_path}: {key} must be an integer >= {lo}, got {v!r}")
+
+        whole("vocab_size", 2)
+        whole("seq_len", 1)
+        whole("pad_id", 0)
+        whole("ignore_label_id", 0, optional=True)
+        whole("num_puzzle_identifiers", 1, optional="num_puzzle_identifiers" not in m)
+        whole("blank_identifier_id", 0, optional=True)
+        if m["sets"] != ["all"]:
+            raise DatasetError(f"{meta_path}: only the single set 'all' is supported, got {m['sets']}")
+        files = {f: self.root / split / f"all__{f}.npy" for f in FIELDS}
+        headers = {f: _npy_header(path) for f, path in files.items()}
+        for f, (shape, dtype) in headers.items():
+            if not np.issubdtype(dtype, np.integer):
+                raise DatasetError(f"{files[f]}: dtype {dtype}; expected integers (token ids and indices are never {dtype.kind == 'f' and 'floats' or dtype})")
+            if len(shape) != len(_SHAPES[f]):
+                raise DatasetError(f"{files[f]}: shape {shape}; expected {len(_SHAPES[f])} dimension(s)")
+        n, seq = headers["inputs"][0]
+        n_puzzles, n_groups = headers["puzzle_identifiers"][0][0], headers["group_indices"][0][0] - 1
+        expect = {"inputs": (n, m["seq_len"]), "labels": (n, m["seq_len"]), "puzzle_identifiers": (n_puzzles,),
+                  "puzzle_indices": (n_puzzles + 1,), "group_indices": (n_groups + 1,)}  # fmt: skip
+        for f, want in expect.items():
+            if headers[f][0] != want:
+                raise DatasetError(f"{files[f]}: shape {headers[f][0]}; expected {want} (seq_len {m['seq_len']} in dataset.json)")
+        if n == 0 or n_puzzles == 0 or n_groups < 1:
+            raise DatasetError(f"{self.root / split}: the split holds no examples")
+        self.data = {f: np.load(files[f], mmap_mode="r" if f in ("inputs", "labels") else None) for f in FIELDS}
+        self._check_values(files)
+
+    def _check_values(self, files: dict[str, Path]) -> None:
+        m, d = self.metadata, self.data
+        V = m["vocab_size"]
+
+        def outside(a: np.ndarray, lo: int, hi: int, allowed: "int | None" = None) -> list[int]:
+            bad = (a < lo) | (a >= hi)
+            if allowed is not None:
+                bad &= a != allowed
+            return sorted({int(v) for v in np.asarray(a)[bad].reshape(-1)[:10000]})[:8] if bad.any() else []
+
+        for f, allowed in (("inputs", None), ("labels", m.get("ignore_label_id"))):
+            bad = outside(d[f], 0, V, allowed)
+            if bad:
+                also = f" or ignore_label_id {allowed}" if allowed is not None else ""
+                raise DatasetError(f"{files[f]}: values {bad} lie outside the vocabulary [0, {V}){also}")
+        n_ids = m.get("num_puzzle_identifiers", 1)
+        bad = outside(d["puzzle_identifiers"], 0, n_ids)
+        if bad:
+            raise DatasetError(f"{files['puzzle_identifiers']}: puzzle ids {bad} lie outside [0, {n_ids}) (num_puzzle_identifiers)")
+        for f, top in (("puzzle_indices", self.n_examples), ("group_indices", int(d["puzzle_identifiers"].shape[0]))):
+            a = d[f]
+            if a[0] != 0 or a[-1] != top or (np.diff(a) < 1).any():
+                raise DatasetError(f"{files[f]}: must rise strictly from 0 to {top}, got {a[:4].tolist()}...{a[-2:].tolist()}")
+
+    def fingerprint(self) -> str:
+        """sha256 of this split's metadata and arrays: the same data, wherever it lies."""
+        h = hashlib.sha256(json.dumps(self.metadata, sort_keys=True).encode())
+        for f in FIELDS:
+            a = np.ascontiguousarray(self.data[f])
+            h.update(f"\0{f}\0{a.dtype.str}\0{a.shape}\0".encode())
+            h.update(memoryview(a).cast("B"))
+        return h.hexdigest()
 
     @property
     def n_examples(self) -> int:

@@ -80,7 +80,7 @@ def endpoints(grid: np.ndarray) -> tuple[int, int]:
     return int(s[0]), int(g[0])
 
 
-def _order(tie_break: str) -> np.ndarray:
+def direction_order(tie_break: str) -> np.ndarray:
     names = [d.strip() for d in tie_break.split(",")]
     if sorted(names) != sorted(DIRECTIONS):
         raise ValueError(f"tie_break {tie_break!r} must order all of {sorted(DIRECTIONS)}")
@@ -108,7 +108,7 @@ def shortest_path(grid: np.ndarray, tie_break: str = DEFAULT_TIE_BREAK) -> np.nd
     s, goal = endpoints(g)
     dist = np.empty(g.size, np.int32)
     parent = np.empty(g.size, np.int32)
-    _kernels.bfs(np.ascontiguousarray(g.reshape(-1) != WALL), side, side, s, _order(tie_break), dist, parent)
+    _kernels.bfs(np.ascontiguousarray(g.reshape(-1) != WALL), side, side, s, direction_order(tie_break), dist, parent)
     if dist[goal] < 0:
         return None
     path = [goal]

@@ -9,6 +9,7 @@ puzzles dropped) or, for 4x4/6x6, from a seeded generator. Train and test are sp
 """
 
 import csv
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,11 @@ class Puzzle:
 def read_collection(path: "str | Path", spec: SudokuSpec = SUDOKU_9) -> tuple[list[np.ndarray], list[BadRow]]:
     """One puzzle per line (tdoku list format); bad lines are reported, not fatal."""
     good, bad = [], []
-    for i, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (not UTF-8); expected one puzzle per line") from None
+    for i, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -64,6 +69,13 @@ def read_hub_csv(path: "str | Path", spec: SudokuSpec = SUDOKU_9, check_unique: 
     """The hub's ``source,question,answer,rating`` CSV. Bad rows (wrong length or characters,
     contradictory givens, an answer that is not a solution or does not extend the question, a
     non-integer rating, no or several solutions) are reported with their row number and skipped."""
+    try:
+        return _read_hub_csv(path, spec, check_unique)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path}: not a readable CSV text file ({err})") from None
+
+
+def _read_hub_csv(path: "str | Path", spec: SudokuSpec, check_unique: bool) -> tuple[list[Puzzle], list[BadRow]]:
     good: list[Puzzle] = []
     bad: list[BadRow] = []
     with open(path, newline="") as f:
@@ -84,9 +96,12 @@ def read_hub_csv(path: "str | Path", spec: SudokuSpec = SUDOKU_9, check_unique: 
                 if violations(q, spec).any():
                     raise ValueError("contradictory givens")
                 try:
-                    r = int(float(rating))
+                    value = float(rating)
                 except ValueError:
                     raise ValueError(f"rating {rating!r} is not a number") from None
+                if not math.isfinite(value) or value != int(value):
+                    raise ValueError(f"rating {rating!r} is not a whole finite number")
+                r = int(value)
                 if check_unique:
                     n = solve(q, spec).n_solutions
                     if n != 1:
@@ -166,9 +181,12 @@ def select_puzzles(
         while len(test) < n_test or len(train) < n_train:
             attempts += 1
             if attempts > 50 * (n_train + n_test) + 1000:
+                sides = list(side_of.values())
                 raise ValueError(
-                    f"could not generate {n_train} + {n_test} {spec.name} puzzles of distinct symmetry classes "
-                    f"(rating >= {min_rating}); the {spec.name} space is small: ask for fewer"
+                    f"could not fill {n_train} train + {n_test} test {spec.name} puzzles with no symmetry class on "
+                    f"both sides: after {attempts - 1} puzzles, {len(side_of)} classes were seen ({sides.count('test')} "
+                    f"test, {sides.count('train')} train) and got {len(train)} train / {len(test)} test; the "
+                    f"{spec.name} space has few classes: ask for fewer or use --size 6x6"
                 )
             p = generate_puzzle(rng, spec)
             stats["solved"] += 1

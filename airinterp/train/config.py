@@ -61,7 +61,7 @@ class TrainRun(BaseModel):
     epochs: int = Field(gt=0)
     eval_interval: int = Field(gt=0)  # epochs per iteration (the data stream's unit)
     forward_dtype: Literal["float32", "bfloat16"] = "float32"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     device: str = "cpu"
     compile: bool = False
     max_steps: int | None = Field(None, gt=0)  # stop early (the schedule still uses the full length)

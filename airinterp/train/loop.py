@@ -20,7 +20,9 @@ import torch
 from torch import Tensor, nn
 
 import airinterp
+from airinterp.errors import InputError, resolve_device
 from airinterp.model.air import Carry, HookedAIR, no_hooks
+from airinterp.model.checkpoint import CheckpointError
 from airinterp.model.checkpoint import load as load_model
 from airinterp.model.checkpoint import save as save_model
 from airinterp.model.config import AIRConfig
@@ -31,6 +33,60 @@ from airinterp.train.losses import IGNORE_LABEL_ID, act_losses
 from airinterp.train.optim import AdamATan2, learning_rate, sign_sgd_rows_
 
 CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "ids")
+STATE_KEYS = ("position", "optimizer", "generator", "carry", "wall_s", "run")
+#: settings a resumed run may change: they do not alter the trajectory (``data`` may move, its
+#: content is checked by fingerprint)
+FREE_SETTINGS = ("max_steps", "max_minutes", "out", "data", "eval_limit", "log_every", "checkpoint_every")
+
+
+def read_run(out: "str | Path") -> TrainRun | None:
+    """The settings of the run in ``out`` (its last checkpoint's, else its config.json); None if
+    ``out`` holds nothing; an InputError if it holds files but no airinterp run."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; expected a run directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    config = out / "config.json"
+    if not config.is_file():
+        raise InputError(f"--out {out}: holds files but no airinterp run (no config.json); pick another directory")
+    try:
+        return TrainRun.model_validate_json(config.read_text())
+    except ValueError as err:
+        from airinterp.errors import one_line
+
+        raise InputError(one_line(err, f"{config}: not an airinterp run config: ")) from None
+
+
+def _checkpoint_dir(out: Path) -> Path | None:
+    """The checkpoint ``latest`` names; if a save was killed between its renames, the copy it
+    set aside (``step_N.old``) is the same checkpoint."""
+    latest = out / "latest"
+    if not latest.is_file():
+        return None
+    tag = latest.read_text().strip()
+    if not tag or "/" in tag or tag.startswith("."):
+        raise CheckpointError(f"{latest}: names {tag!r}, not a checkpoint tag")
+    for cand in (out / "checkpoints" / tag, out / "checkpoints" / f"{tag}.old"):
+        if (cand / "state.pt").is_file() and (cand / "model.safetensors").is_file():
+            return cand
+    raise CheckpointError(f"{latest}: names {tag}, but {out / 'checkpoints' / tag} holds no complete checkpoint")
+
+
+def read_state(path: Path) -> dict:
+    """A checkpoint's state.pt, loaded weights-only and checked for the keys a resume needs."""
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{path}: refused to load: it holds more than tensors and plain data ({str(err).splitlines()[0]})") from None
+    except Exception as err:  # truncated zips raise RuntimeError, EOFError, BadZipFile...
+        raise CheckpointError(f"{path}: corrupt or truncated ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
+        have = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path}: not an airinterp training state (expected keys {list(STATE_KEYS)}, got {have})")
+    return state
 
 
 class ACTTrainStep(nn.Module):
@@ -105,11 +161,22 @@ class Trainer:
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if run.device.startswith("cuda") else "gloo")
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
-        self.device = torch.device(run.device if not run.device.startswith("cuda") or self.world == 1
-                                   else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")  # fmt: skip
+        self.device = resolve_device(run.device if not run.device.startswith("cuda") or self.world == 1
+                                     else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}", "--device")  # fmt: skip
         self.train_set = PuzzleDataset(run.data, "train")
         self.has_test = (Path(run.data) / "test" / "dataset.json").is_file()
+        if self.has_test:
+            PuzzleDataset(run.data, "test")  # checked now, not at the first evaluation
         meta = self.train_set.metadata
+        draws = self.train_set.n_groups * run.eval_interval
+        if draws < run.global_batch_size:
+            raise InputError(
+                f"--batch-size {run.global_batch_size} is larger than one iteration of {run.data}: "
+                f"{self.train_set.n_groups} puzzle groups x eval_interval {run.eval_interval} = {draws} draws; "
+                "lower --batch-size or raise --eval-interval"
+            )
+        if run.global_batch_size % self.world:
+            raise InputError(f"--batch-size {run.global_batch_size} is not a multiple of the {self.world} ranks")
         self.config = AIRConfig(
             variant=run.variant, vocab_size=meta["vocab_size"], seq_len=meta["seq_len"],
             num_puzzle_identifiers=meta.get("num_puzzle_identifiers", 1), puzzle_emb_ndim=run.hidden_size,
@@ -129,13 +196,17 @@ class Trainer:
         self.optimizer = AdamATan2(self.model.parameters(), lr=run.lr, betas=(run.beta1, run.beta2),
                                    weight_decay=run.weight_decay, a=run.atan2_scale)  # fmt: skip
         self.generator = torch.Generator(self.device).manual_seed(run.seed + self.rank)
-        groups = meta["total_groups"] * meta.get("mean_puzzle_examples", 1)
+        groups = meta.get("total_groups", self.train_set.n_groups) * meta.get("mean_puzzle_examples", 1)
         self.total_steps = int(run.epochs * groups / run.global_batch_size)
+        if self.total_steps < 1:
+            raise InputError(f"--epochs {run.epochs} of {groups} puzzle groups at batch {run.global_batch_size} make no optimizer step")
         self.stop_at = min(self.total_steps, run.max_steps or self.total_steps)
         self.pos = Position()
         self.carry: dict[str, Tensor] | None = None
         self.out = Path(run.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"--out {self.out}: is a file; expected a run directory")
+        self._data_sha: str | None = None
         self.wall_before = 0.0  # training seconds of earlier sessions (resume)
         self._t0 = time.perf_counter()  # restarted by fit()
 
@@ -156,33 +227,68 @@ class Trainer:
             "wall_s": self.wall_before + time.perf_counter() - self._t0,
             "run": self.run.model_dump_json(),
         }
+        state["data_sha256"] = self.data_fingerprint
         torch.save(state, tmp / "state.pt")
-        shutil.rmtree(final, ignore_errors=True)
+        # A tag saved twice (the final save at a --checkpoint-every step): the old copy is set
+        # aside by a rename, not deleted, until the new one is in place; resume reads the aside
+        # copy if a kill falls between the two renames (_checkpoint_dir).
+        aside = final.with_name(final.name + ".old")
+        if final.exists():  # (if only the aside copy exists, it stays until the new one is in place)
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(final, aside)
         os.replace(tmp, final)
         latest_tmp = self.out / "latest.tmp"
         latest_tmp.write_text(tag + "\n")
         os.replace(latest_tmp, self.out / "latest")
+        shutil.rmtree(aside, ignore_errors=True)
         return final
+
+    @property
+    def data_fingerprint(self) -> str:
+        if self._data_sha is None:
+            self._data_sha = self.train_set.fingerprint()
+        return self._data_sha
 
     def resume(self) -> bool:
         """Load the checkpoint named in ``latest``; False if there is none."""
-        latest = self.out / "latest"
-        if not latest.is_file():
+        ckpt = _checkpoint_dir(self.out)
+        if ckpt is None:
             return False
-        ckpt = self.out / "checkpoints" / latest.read_text().strip()
-        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
-        saved_run = TrainRun.model_validate_json(state["run"])
-        free = ("max_steps", "max_minutes", "out", "data", "eval_limit", "log_every", "checkpoint_every")
-        differs = {k for k, v in saved_run.model_dump().items() if k not in free and v != getattr(self.run, k)}
+        state = read_state(ckpt / "state.pt")
+        try:
+            saved_run = TrainRun.model_validate_json(state["run"])
+        except (ValueError, TypeError):
+            raise CheckpointError(f"{ckpt / 'state.pt'}: its 'run' is not an airinterp run config") from None
+        differs = {k for k, v in saved_run.model_dump().items() if k not in FREE_SETTINGS and v != getattr(self.run, k)}
         if differs:
-            raise ValueError(f"cannot resume {ckpt}: the run settings differ in {sorted(differs)}")
+            raise InputError(f"cannot resume {ckpt}: the run settings differ in {sorted(differs)}")
+        saved_sha = state.get("data_sha256")
+        if saved_sha is not None and saved_sha != self.data_fingerprint:
+            raise InputError(
+                f"cannot resume {ckpt}: --data {self.run.data} is not the dataset this run trained on "
+                f"(its train split's fingerprint differs; the run's was {saved_run.data})"
+            )
         model = load_model(ckpt / "model.safetensors")
+        if model.config != self.config:
+            raise CheckpointError(f"{ckpt / 'model.safetensors'}: its config differs from this run's model")
+        carry = state["carry"]
+        if carry is not None:
+            B = self.run.global_batch_size // self.world
+            if not isinstance(carry, dict) or set(carry) != set(CARRY_FIELDS) or any(
+                not isinstance(v, Tensor) or v.shape[:1] != (B,) for v in carry.values()
+            ):
+                raise CheckpointError(f"{ckpt / 'state.pt'}: its carry does not fit this run (fields {list(CARRY_FIELDS)}, batch {B})")
+        try:
+            pos = Position(*(int(v) for v in state["position"]))
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.generator.set_state(state["generator"])
+            wall = float(state["wall_s"])
+        except (TypeError, ValueError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{ckpt / 'state.pt'}: does not fit this run ({type(err).__name__}: {err})") from None
         self.model.load_state_dict(model.state_dict())
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.pos = Position(*state["position"])
-        self.carry = None if state["carry"] is None else {k: v.to(self.device) for k, v in state["carry"].items()}
-        self.wall_before = float(state["wall_s"])
+        self.pos = pos
+        self.carry = None if carry is None else {k: v.to(self.device) for k, v in carry.items()}
+        self.wall_before = wall
         self.log(f"resumed from {ckpt} (step {self.pos.step})")
         return True
 
@@ -257,6 +363,7 @@ class Trainer:
     def fit(self, progress: Callable[[int, dict], None] | None = None) -> dict:
         run = self.run
         metrics_path = self.out / "metrics.jsonl"
+        self.out.mkdir(parents=True, exist_ok=True)
         if self.pos.step == 0:
             (self.out / "config.json").write_text(run.model_dump_json(indent=2) + "\n")
             metrics_path.write_text("")
@@ -267,7 +374,9 @@ class Trainer:
             while self.pos.step < self.stop_at and not self._out_of_time():
                 batches = self.train_set.train_batches(run.global_batch_size, run.seed, self.pos.iteration,
                                                        run.eval_interval, self.rank, self.world)  # fmt: skip
+                produced = 0
                 for i, batch in enumerate(batches):
+                    produced += 1
                     if i < self.pos.batch:
                         continue  # consumed before a resume
                     values = self.train_step(batch)
@@ -288,6 +397,8 @@ class Trainer:
                     if self.pos.step >= self.stop_at or self._out_of_time():
                         break
                 else:  # iteration finished: evaluate and checkpoint, as the reference
+                    if produced == 0:  # __init__ checks the batch fits; never loop on nothing
+                        raise RuntimeError(f"iteration {self.pos.iteration} of {run.data} yielded no batch")
                     self.pos.iteration += 1
                     self.pos.batch = 0
                     last_eval = self.evaluate()
@@ -307,6 +418,7 @@ class Trainer:
                 "airinterp_version": airinterp.__version__,
                 "preset": run.preset, "variant": run.variant, "data": str(run.data),
                 "data_build": _read_json(Path(run.data) / "airinterp_build.json"),
+                "data_sha256": self.data_fingerprint,
                 "steps": self.pos.step, "schedule_total_steps": self.total_steps, "wall_time_s": round(wall, 1),
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
                 "final_eval": last_eval, "config": self.config.model_dump(),

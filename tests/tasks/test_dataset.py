@@ -19,7 +19,7 @@ def test_write_and_batch(tmp_path):
     inputs = np.arange(1, 7 * 4 + 1, dtype=np.uint8).reshape(7, 4)  # distinct rows
     labels = inputs.copy()
     labels[0, 0] = 0  # unlabelled -> IGNORE
-    write_split(tmp_path, "train", inputs, labels, [3, 1, 3], vocab_size=6)
+    write_split(tmp_path, "train", inputs, labels, [3, 1, 3], vocab_size=29)
     ds = PuzzleDataset(tmp_path, "train")
     assert ds.n_groups == 3 and ds.n_examples == 7
     assert json.loads((tmp_path / "identifiers.json").read_text()) == ["<blank>"]
@@ -39,7 +39,7 @@ def test_write_and_batch(tmp_path):
     assert (test[-1].inputs[1:] == 0).all() and (test[-1].labels[1:] == IGNORE_LABEL_ID).all()
     assert test[0].labels[0, 0] == IGNORE_LABEL_ID
     with pytest.raises(ValueError, match="group sizes add up to 6"):
-        write_split(tmp_path, "test", inputs, labels, [3, 3], 6)
+        write_split(tmp_path, "test", inputs, labels, [3, 3], 29)
     with pytest.raises(FileNotFoundError, match="not a puzzle dataset split"):
         PuzzleDataset(tmp_path, "nope")
 
@@ -95,7 +95,7 @@ def test_data_cli_bad_input(tmp_path):
     assert res.exit_code == 2 and "puzzle collections not found" in res.output
     res = runner.invoke(app, ["data", "sudoku", "--out", str(tmp_path), "--size", "5x5"])
     assert res.exit_code == 2
-    res = runner.invoke(app, ["data", "maze", "--out", str(tmp_path), "--size", "6", "--train", "1", "--test", "0", "--min-path", "40"])
+    res = runner.invoke(app, ["data", "maze", "--out", str(tmp_path), "--size", "6", "--train", "1", "--test", "1", "--min-path", "40"])
     assert res.exit_code == 2 and "lower --min-path" in res.output
 
 

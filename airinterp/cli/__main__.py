@@ -1,0 +1,3 @@
+from airinterp.cli import main
+
+main()

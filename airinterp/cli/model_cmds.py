@@ -1,0 +1,154 @@
+"""Model commands: import-reference, verify-reference, hooks, info."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from airinterp.cli._common import INPUT_ERRORS, app, check_device, check_file_out, fail
+
+
+@app.command("import-reference")
+def import_reference_cmd(
+    weights: Annotated[Path, typer.Argument(help="reference checkpoint: a step_<N> file or .safetensors")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="airinterp checkpoint to write (.safetensors)")],
+    config: Annotated[
+        Path | None, typer.Option(help="reference all_config.yaml (default: beside WEIGHTS)")
+    ] = None,
+    seq_len: Annotated[
+        int | None, typer.Option(min=1, help="cells per puzzle (81: 9x9 Sudoku, 900: 30x30 maze), if the dataset all_config.yaml names is not here")
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="forward dtype to record: float32, bfloat16 or float16 (default: the config's; reference default bfloat16)")
+    ] = None,
+    store_bf16: Annotated[bool, typer.Option(help="store weights as bfloat16 (half the size)")] = False,
+) -> None:
+    """Convert a reference AIR checkpoint into an airinterp checkpoint."""
+    import torch
+
+    from airinterp.model.checkpoint import import_reference, save
+
+    check_file_out(out, (".safetensors",), "--out")
+    try:
+        model = import_reference(weights, config, seq_len=seq_len, forward_dtype=dtype)
+    except INPUT_ERRORS as err:
+        raise fail(err) from None
+    save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=str(weights))
+    c = model.config
+    typer.echo(
+        f"wrote {out}: variant {c.variant}, task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
+        f"layers={c.L_layers}, seq_len={c.seq_len}, vocab={c.vocab_size}, dtype={c.forward_dtype}"
+    )
+
+
+@app.command("verify-reference")
+def verify_reference_cmd(
+    fixture: Annotated[Path, typer.Argument(help="reference dump manifest (.json beside its .safetensors)")],
+    tol: Annotated[float, typer.Option(min=0.0, help="max absolute difference allowed per tensor")] = 1e-4,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="run this airinterp checkpoint instead of the dump's own weights"),
+    ] = None,
+) -> None:
+    """Run airinterp on a reference dump and print the max |difference| of every tensor in it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    import airinterp
+    from airinterp.model.checkpoint import CheckpointError
+    from airinterp.model.reference import Fixture, load_fixture, verify
+
+    check_device(device)
+    try:
+        fx = load_fixture(fixture)
+        if checkpoint is not None:
+            model = airinterp.load(checkpoint, dtype=fx.config.forward_dtype)
+            if model.config.model_dump(exclude={"task"}) != fx.config.model_dump(exclude={"task"}):
+                raise CheckpointError(f"{checkpoint}: config differs from the dump's: {model.config} vs {fx.config}")
+            fx = Fixture(fx.case, fx.config, model, fx.tensors, fx.n_act)
+        results = verify(fx, device=device)
+    except INPUT_ERRORS as err:
+        raise fail(err) from None
+    table = Table(title=f"{fx.case}: {fx.config.variant}, {fx.n_act} ACT steps, tol {tol:g}")
+    for col in ("tensor", "airinterp hook", "shape", "max |diff|", "bitwise", "ok"):
+        table.add_column(col)
+    failed = 0
+    for r in results:
+        ok = r.max_abs_diff <= tol
+        failed += not ok
+        table.add_row(r.tensor, r.hook, str(list(r.shape)), f"{r.max_abs_diff:.3g}", "yes" if r.bitwise else "no",
+                      "[green]ok[/]" if ok else "[red]FAIL[/]")  # fmt: skip
+    Console(width=160).print(table)
+    worst = max(results, key=lambda r: r.max_abs_diff)
+    typer.echo(
+        f"{len(results)} tensors, {sum(r.bitwise for r in results)} bitwise, worst {worst.tensor} "
+        f"{worst.max_abs_diff:.3g}: {'FAIL' if failed else 'PASS'}"
+    )
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def concrete_shape(shape: str, cfg, site: str) -> str:
+    """``batch pos d_model`` -> ``batch, 37, 64`` for this config (``batch`` stays symbolic)."""
+    block = ".blocks." in site
+    sizes = {
+        "pos": cfg.n_stack_pos if block else cfg.n_pos, "pos_q": cfg.n_stack_pos, "pos_k": cfg.n_stack_pos,
+        "cell": cfg.seq_len, "d_model": cfg.hidden_size, "head": cfg.num_heads, "d_head": cfg.head_dim,
+        "d_mlp": cfg.d_mlp, "vocab": cfg.vocab_size,
+    }  # fmt: skip
+    return ", ".join(str(sizes.get(dim, dim)) for dim in shape.split())
+
+
+@app.command("hooks")
+def hooks_cmd(
+    checkpoint: Annotated[Path | None, typer.Argument(help="airinterp checkpoint (default: paper config)")] = None,
+    n_act: Annotated[int, typer.Option(min=1, help="ACT steps of the rollout")] = 1,
+    pattern: Annotated[str | None, typer.Option("--filter", help="glob on names, e.g. 'act.*.H*.blocks.3.*'")] = None,
+    markdown: Annotated[bool, typer.Option(help="print the markdown catalogue (docs/hooks.md)")] = False,
+    symbolic: Annotated[bool, typer.Option(help="shapes as dimension names instead of this model's sizes")] = False,
+) -> None:
+    """List hook names with their shapes (the checkpoint's sizes; ``batch`` is the batch)."""
+    from airinterp.model.hooks import glob, hook_catalogue
+
+    if markdown:
+        from airinterp.model.catalogue import markdown_catalogue
+
+        typer.echo(markdown_catalogue(), nl=False)
+        return
+    if checkpoint is not None:
+        from airinterp.model.checkpoint import load
+
+        try:
+            cfg = load(checkpoint).config
+        except INPUT_ERRORS as err:
+            raise fail(err) from None
+    else:
+        from airinterp.model.catalogue import paper_config
+
+        cfg = paper_config()
+    keep = glob(pattern) if pattern else (lambda _: True)
+    shown = 0
+    for name, shape in hook_catalogue(cfg, n_act):
+        if keep(name):
+            shown += 1
+            typer.echo(f"{name}\t[{shape if symbolic else concrete_shape(shape, cfg, name)}]")
+    if not shown:
+        raise fail(f"--filter {pattern!r}: matches none of the {n_act}-step rollout's hook names (e.g. 'act.0.H0.*')")
+
+
+@app.command("info")
+def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint")]) -> None:
+    """Print a checkpoint's config, update rules and parameter count."""
+    from airinterp.model.air import update_rule_text
+    from airinterp.model.checkpoint import load
+
+    try:
+        model = load(checkpoint)
+    except INPUT_ERRORS as err:
+        raise fail(err) from None
+    for k, v in model.config.model_dump().items():
+        typer.echo(f"{k}: {v}")
+    typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
+    typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
+    typer.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,}")

@@ -1,0 +1,160 @@
+"""Training and evaluation: ``airinterp train`` and ``airinterp eval``."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from airinterp.cli._common import INPUT_ERRORS, app, check_device, check_file_out, fail, progress, write_table
+
+# CLI option -> TrainRun field, for the options that override a preset
+_FIELDS = {
+    "variant": "variant", "seed": "seed", "device": "device", "epochs": "epochs", "eval_interval": "eval_interval",
+    "batch_size": "global_batch_size", "lr": "lr", "hidden": "hidden_size", "max_steps": "max_steps",
+    "max_minutes": "max_minutes", "checkpoint_every": "checkpoint_every", "eval_limit": "eval_limit",
+    "dtype": "forward_dtype", "compile": "compile", "preset": "preset",
+}  # fmt: skip
+
+
+def _option(field: str) -> str:
+    cli = {v: k for k, v in _FIELDS.items()}.get(field, field)
+    return "--" + cli.replace("_", "-")
+
+
+def _resumed_run(saved, out: Path, data: Path | None, given: dict):
+    """The saved run's settings with the options given now: free ones (limits, the data's path)
+    override, others must agree."""
+    from airinterp.errors import InputError
+    from airinterp.train.loop import FREE_SETTINGS
+
+    fields = {_FIELDS[k]: v for k, v in given.items()}
+    differs = [f"{_option(f)} {v} (the run has {getattr(saved, f)})" for f, v in fields.items()
+               if f not in FREE_SETTINGS and v != getattr(saved, f)]  # fmt: skip
+    if differs:
+        raise InputError(f"cannot resume {out} with other settings: {'; '.join(differs)}; a resumed run keeps its own, "
+                         "drop these options or start a new --out")  # fmt: skip
+    data = data if data is not None else saved.data
+    if not (Path(data) / "train" / "dataset.json").is_file():
+        raise InputError(f"the run's data {data} is not found from here; pass --data")
+    free = {f: v for f, v in fields.items() if f in FREE_SETTINGS}
+    return saved.model_copy(update={**free, "out": out, "data": Path(data)})
+
+
+@app.command("train")
+def train_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="run directory (checkpoints, metrics, card)")],
+    data: Annotated[Path | None, typer.Option("--data", help="dataset directory (airinterp data ... or the reference's); on --resume default: the run's")] = None,
+    task: Annotated[str | None, typer.Option(help="sudoku or maze (checked against the data)")] = None,
+    variant: Annotated[str | None, typer.Option(help="AIR variant [default: Lx_H]")] = None,
+    preset: Annotated[str | None, typer.Option(help="paper, gpu-short, cpu-small or tiny [default: paper]")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="[default: 0]")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N [default: cpu]")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="override the preset's epochs")] = None,
+    eval_interval: Annotated[int | None, typer.Option(min=1, help="epochs per iteration (evaluate + checkpoint)")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="override the global batch size")] = None,
+    lr: Annotated[float | None, typer.Option(min=1e-12, help="override the learning rate")] = None,
+    hidden: Annotated[int | None, typer.Option(min=2, help="override the width")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="stop after this many optimizer steps")] = None,
+    max_minutes: Annotated[float | None, typer.Option(min=1e-12, help="stop after this many minutes of training")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(min=0, help="also checkpoint every N steps [default: 0]")] = None,
+    eval_limit: Annotated[int | None, typer.Option(min=1, help="test puzzles per evaluation [default: 1000]")] = None,
+    dtype: Annotated[str | None, typer.Option(help="forward dtype: float32 or bfloat16")] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the blocks [default: no]")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in OUT with its own settings (OUT empty or missing: start it)")] = False,
+) -> None:
+    """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from airinterp.errors import InputError
+    from airinterp.train.config import TrainRun
+    from airinterp.train.loop import Trainer, read_run
+
+    given = {k: v for k, v in dict(variant=variant, seed=seed, device=device, epochs=epochs, eval_interval=eval_interval,
+             batch_size=batch_size, lr=lr, hidden=hidden, max_steps=max_steps, max_minutes=max_minutes,
+             checkpoint_every=checkpoint_every, eval_limit=eval_limit, dtype=dtype, compile=compile,
+             preset=preset).items() if v is not None}  # fmt: skip
+    if device is not None:
+        check_device(device)
+    try:
+        saved = read_run(out)
+        if saved is not None and not resume:
+            raise InputError(f"--out {out}: already holds a run; pass --resume to continue it, or pick another --out")
+        if saved is not None:
+            run = _resumed_run(saved, out, data, given)
+        else:
+            if data is None:
+                raise InputError("--data: missing; a new run needs a dataset directory")
+            if resume:
+                typer.echo(f"no run in {out}; starting one")
+            options = {_FIELDS[k]: v for k, v in given.items() if k != "preset"}
+            run = TrainRun.from_preset(preset or "paper", data=data, out=out, **options)
+        trainer = Trainer(run, log=typer.echo)
+        if task is not None and trainer.config.task != task:
+            raise InputError(f"--task {task}, but {run.data} holds {trainer.config.task} data")
+        if saved is not None and not trainer.resume():
+            typer.echo(f"{out} holds no checkpoint yet; starting the run from step 0")
+    except INPUT_ERRORS as err:
+        raise fail(err) from None
+    columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns) as bar:
+        task_id = bar.add_task("train", total=trainer.stop_at, completed=trainer.pos.step, info="")
+
+        def show(step: int, v: dict) -> None:
+            info = f"loss {v['lm_loss']:.3f} acc {v['accuracy']:.3f} exact {v['exact_accuracy']:.3f} {v['steps_per_s']:.2f} it/s"
+            bar.update(task_id, completed=step, info=info)
+
+        summary = trainer.fit(show)
+    if trainer.rank != 0:
+        return
+    typer.echo(f"wrote {out}/model.safetensors and card.json after {trainer.pos.step} steps")
+    if summary:
+        typer.echo(f"exact_accuracy={summary['exact_accuracy']:.6f} token_accuracy={summary['token_accuracy']:.6f} n={summary['n']}")
+
+
+@app.command("eval")
+def eval_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint (a .safetensors file or a directory holding model.safetensors)")],
+    data: Annotated[Path, typer.Option("--data", help="dataset directory")],
+    split: Annotated[str, typer.Option(help="train or test")] = "test",
+    n: Annotated[int | None, typer.Option("--n", min=1, help="first N puzzles of the split (default: all)")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="puzzles per forward (default: about 6k tokens per batch, at most 256)")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="per-puzzle table (.csv or .parquet)")] = None,
+) -> None:
+    """Evaluate as the reference (all ACT steps, decoded from z_H); last line: exact_accuracy=... token_accuracy=... n=..."""
+    from airinterp.model.checkpoint import load
+    from airinterp.tasks.dataset import PuzzleDataset
+    from airinterp.train.evaluate import evaluate
+
+    check_device(device)
+    if split not in ("train", "test"):
+        raise fail(f"--split {split!r}: expected train or test")
+    if out is not None:
+        check_file_out(out, (".csv", ".parquet"))
+    try:
+        model = load(checkpoint, device=device)
+        ds = PuzzleDataset(data, split)
+        c = model.config
+        if (ds.metadata["seq_len"], ds.metadata["vocab_size"]) != (c.seq_len, c.vocab_size):
+            raise ValueError(f"--data {data}: seq_len {ds.metadata['seq_len']} / vocab {ds.metadata['vocab_size']} do not match "
+                             f"the model's {c.seq_len} / {c.vocab_size}")  # fmt: skip
+        display, factory = progress()
+        with display:
+            df, summary = evaluate(model, data, split, n, batch_size, factory(f"eval {split}", min(n or ds.n_examples, ds.n_examples)))
+    except INPUT_ERRORS as err:
+        raise fail(err) from None
+    if out is not None:
+        write_table(df, out)
+        typer.echo(f"wrote {out}")
+    typer.echo(f"nongiven_accuracy={summary['nongiven_accuracy']:.6f} q_halt_accuracy={summary['q_halt_accuracy']:.6f}")
+    typer.echo(f"exact_accuracy={summary['exact_accuracy']:.6f} token_accuracy={summary['token_accuracy']:.6f} n={summary['n']}")
