@@ -49,3 +49,11 @@ def resolve_device(spec: "str | torch.device | None", option: str = "device") ->
     elif device.type != "cpu":
         raise InputError(f"{option} {spec!r}: airinterp runs on cpu or cuda, not {device.type}")
     return device
+
+
+def unpickling_reason(err: BaseException) -> str:
+    """The useful part of torch's weights-only refusal ("Unsupported global: os.system")."""
+    text = " ".join(str(err).split())
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    return text.strip().rstrip(".")[:200]

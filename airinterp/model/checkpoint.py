@@ -303,8 +303,10 @@ def read_reference_weights(path: "str | Path") -> dict[str, Tensor]:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as err:
+            from airinterp.errors import unpickling_reason
+
             raise CheckpointError(
-                f"{path}: refused to load: the pickle holds more than tensors (weights_only=True): {err}"
+                f"{path}: refused to load: the pickle holds more than tensors (weights_only=True): {unpickling_reason(err)}"
             ) from None
         except Exception as err:  # truncated archives raise RuntimeError, EOFError, BadZipFile...
             raise CheckpointError(f"{path}: corrupt or truncated torch checkpoint ({err})") from None

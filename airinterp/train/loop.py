@@ -80,7 +80,11 @@ def read_state(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path}: refused to load: it holds more than tensors and plain data ({str(err).splitlines()[0]})") from None
+        from airinterp.errors import unpickling_reason
+
+        raise CheckpointError(
+            f"{path}: refused to load: not tensors and plain data, which is all a weights-only load reads ({unpickling_reason(err)})"
+        ) from None
     except Exception as err:  # truncated zips raise RuntimeError, EOFError, BadZipFile...
         raise CheckpointError(f"{path}: corrupt or truncated ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):

@@ -102,3 +102,154 @@ def test_reference_checkpoint_problems(tmp_path):
     (run / "all_config.yaml").write_text((CKPT.parent / "all_config.yaml").read_text().replace("air.air_1net_Lx_H@AIR", "air.air_1net_Lx_Q@AIR"))
     with pytest.raises(CheckpointError, match="unknown AIR variant"):
         import_reference(run / "step_0", seq_len=81)
+
+
+# ---- integrity: the config and the weights travel together --------------------------------------
+
+import json  # noqa: E402
+import warnings  # noqa: E402
+
+from airinterp.model.checkpoint import digest, read_safetensors  # noqa: E402
+from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot  # noqa: E402
+
+
+def _rewrite(path, config_update=None, tensors_update=None, keep_digest=True, meta_update=None):
+    """Rewrite a checkpoint's metadata/tensors; ``keep_digest``: leave the old digest (tampering)."""
+    tensors, meta = read_safetensors(path)
+    if config_update:
+        meta["config"] = json.dumps({**json.loads(meta["config"]), **config_update})
+    tensors.update(tensors_update or {})
+    if not keep_digest:
+        meta["sha256"] = digest(meta["config"], tensors)
+    meta.update(meta_update or {})
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"num_heads": 2}, {"num_heads": 8}, {"variant": "Lx_Hx"}, {"seq_len": 15}, {"rope_theta": 500.0}, {"halt_max_steps": 9}],
+    ids=lambda u: next(iter(u)) + "=" + str(next(iter(u.values()))),
+)
+def test_config_edited_apart_from_its_weights_is_refused(tmp_path, update):
+    path = save(make_model(num_heads=4), tmp_path / "m.safetensors")
+    _rewrite(path, config_update=update)
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError, match="integrity check failed"):
+        airinterp.load(path)
+    for cmd in (["info", path], ["hooks", path], ["eval", path, "--data", tmp_path]):
+        assert_clean_error(invoke(*cmd), str(path), "integrity check failed")
+    assert snapshot(tmp_path) == before
+
+
+def test_flipped_byte_in_tensor_data_is_refused(tmp_path):
+    path = save(make_model(), tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    data[len(data) - 100] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="integrity check failed"):
+        airinterp.load(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])
+def test_non_float_weights_are_refused(tmp_path, dtype):
+    model = make_model()
+    path = save(model, tmp_path / "m.safetensors")
+    w = model.state_dict()["lm_head.weight"]
+    _rewrite(path, tensors_update={"lm_head.weight": (w > 0).to(dtype)}, keep_digest=False)  # a consistent digest
+    with pytest.raises(CheckpointError, match=rf"weights must be floating point; these are not: \['lm_head.weight \(torch.{str(dtype)[6:]}\)'\]"):
+        airinterp.load(path)
+
+
+def test_digest_metadata_problems(tmp_path):
+    path = save(make_model(), tmp_path / "m.safetensors")
+    tensors, meta = read_safetensors(path)
+    del meta["sha256"]
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="no 'sha256' integrity digest"):
+        airinterp.load(path)
+    meta["format_version"] = "7"
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="format_version '7', this airinterp reads 1, 2"):
+        airinterp.load(path)
+    meta["format_version"] = "1"  # the first format had no digest: loads, with a warning
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.warns(UserWarning, match="format_version 1 has no integrity digest"):
+        airinterp.load(path)
+    meta["format_version"] = "2"
+    meta["config"] = "{not json"
+    meta["sha256"] = digest(meta["config"], tensors)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="invalid config in metadata"):
+        airinterp.load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        good = save(make_model(), tmp_path / "ok.safetensors")
+        airinterp.load(good)
+
+
+def test_checkpoint_paths(tmp_path):
+    assert_clean_error(invoke("info", tmp_path), str(tmp_path), "is a directory; expected a .safetensors file")
+    save(make_model(), tmp_path / "model.safetensors")
+    assert airinterp.load(tmp_path).config.hidden_size == 32  # a directory holding model.safetensors
+    assert_clean_error(invoke("info", tmp_path / "nope.safetensors"), "nope.safetensors: no such file")
+    with pytest.raises(CheckpointError, match="is a directory; give the .safetensors file"):
+        save(make_model(), tmp_path)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = save(make_model(), tmp_path / "m.safetensors")
+    before = snapshot(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("safetensors.torch.save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save(make_model(seed=3), path)
+    assert snapshot(tmp_path) == before
+
+
+def test_load_checks_device_and_dtype(tmp_path):
+    path = save(make_model(), tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="device 'gpu': unknown device"):
+        airinterp.load(path, device="gpu")
+    with pytest.raises(CheckpointError, match="dtype: forward_dtype"):
+        airinterp.load(path, dtype="int8")
+
+
+# ---- reference dumps (verify-reference) ---------------------------------------------------------
+
+import hashlib  # noqa: E402
+
+from tests.conftest import VARIANT_DUMPS  # noqa: E402
+
+
+def _dump(tmp_path, drop=(), keep_sha=False, manifest_update=None):
+    manifest = json.loads((VARIANT_DUMPS / "Lx_H.json").read_text())
+    tensors, meta = read_safetensors(VARIANT_DUMPS / manifest["safetensors_file"])
+    for pattern in drop:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(pattern)}
+    st = tmp_path / manifest["safetensors_file"]
+    save_file(tensors, str(st), metadata=meta)
+    if not keep_sha:
+        manifest["safetensors_sha256"] = hashlib.sha256(st.read_bytes()).hexdigest()
+    manifest.update(manifest_update or {})
+    (tmp_path / "dump.json").write_text(json.dumps(manifest))
+    return tmp_path / "dump.json"
+
+
+def test_verify_reference_refuses_incomplete_or_altered_dumps(tmp_path):
+    assert invoke("verify-reference", _dump(tmp_path)).exit_code == 0
+    # a whole ACT step's tensors missing (the manifest lists them), digest updated to match
+    res = invoke("verify-reference", _dump(tmp_path, drop=("ref.act2.",)))
+    assert_clean_error(res, "the dump lacks", "tensor(s) its manifest names", "ref.act2.")
+    # the file changed after the manifest was written
+    res = invoke("verify-reference", _dump(tmp_path, drop=("ref.act2.",), keep_sha=True))
+    assert_clean_error(res, "differs from the manifest's safetensors_sha256")
+    no_list = {"tensors": [], "act_steps_recorded": [], "substeps": []}
+    res = invoke("verify-reference", _dump(tmp_path, drop=("ref.inputs",), manifest_update=no_list))
+    assert_clean_error(res, "has no 'ref.inputs'")
+    res = invoke("verify-reference", _dump(tmp_path, drop=("ref.act", "ref.init"), manifest_update=no_list))
+    assert_clean_error(res, "holds no reference outputs")
+    (tmp_path / "x.json").write_text("[1, 2]")
+    assert_clean_error(invoke("verify-reference", tmp_path / "x.json"), "not a reference dump manifest")
