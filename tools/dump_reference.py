@@ -42,6 +42,17 @@ def stack_schedule(H_cycles: int, L_cycles: int) -> list[str]:
     return stages
 
 
+def check_repo(repo: str) -> None:
+    """The reference checkout must be there before anything is imported from it."""
+    root = Path(repo)
+    missing = [f for f in ("utils/functions.py", "models/layers.py") if not (root / f).is_file()]
+    if missing:
+        sys.exit(
+            f"error: --repo {repo}: not a checkout of the reference repository (no {', '.join(missing)}); "
+            "clone github.com/juchengshen/air and pass its path"
+        )
+
+
 def build_reference(args: argparse.Namespace):
     sys.path.insert(0, str(Path(args.repo).resolve()))
     functions = importlib.import_module("utils.functions")
@@ -131,6 +142,9 @@ def main() -> None:
     args = p.parse_args()
     if not args.checkpoint and not args.random_init:
         p.error("give --checkpoint or --random-init")
+    check_repo(args.repo)
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        sys.exit(f"error: --checkpoint {args.checkpoint}: no such file")
     torch.set_num_threads(1)
 
     name, arch, model = build_reference(args)
