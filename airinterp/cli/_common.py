@@ -70,20 +70,25 @@ def write_table(df, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def progress():
-    """A rich progress display and a factory of advance callbacks, one task per phase."""
+def progress_columns(info: bool = False) -> tuple:
+    """description, bar, n/total, (the task's ``info`` field,) elapsed, remaining."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    display = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
-    )
+    extra = (TextColumn("{task.fields[info]}"),) if info else ()
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra, TimeElapsedColumn(), TimeRemainingColumn())
+
+
+def progress():
+    """A rich progress display and a factory of advance callbacks, one task per phase."""
+    from rich.progress import Progress
+
+    display = Progress(*progress_columns())
 
     def factory(name: str, total: int):
         task = display.add_task(name, total=total)

@@ -5,7 +5,16 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import INPUT_ERRORS, app, check_device, check_file_out, fail, progress, write_table
+from airinterp.cli._common import (
+    INPUT_ERRORS,
+    app,
+    check_device,
+    check_file_out,
+    fail,
+    progress,
+    progress_columns,
+    write_table,
+)
 
 # CLI option -> TrainRun field, for the options that override a preset
 _FIELDS = {
@@ -63,14 +72,7 @@ def train_cmd(
     resume: Annotated[bool, typer.Option(help="continue the run in OUT with its own settings (OUT empty or missing: start it)")] = False,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import Progress
 
     from airinterp.errors import InputError
     from airinterp.train.config import TrainRun
@@ -102,9 +104,7 @@ def train_cmd(
             typer.echo(f"{out} holds no checkpoint yet; starting the run from step 0")
     except INPUT_ERRORS as err:
         raise fail(err) from None
-    columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns) as bar:
+    with Progress(*progress_columns(info=True)) as bar:
         task_id = bar.add_task("train", total=trainer.stop_at, completed=trainer.pos.step, info="")
 
         def show(step: int, v: dict) -> None:
@@ -134,7 +134,7 @@ def eval_cmd(
     """Evaluate as the reference (all ACT steps, decoded from z_H); last line: exact_accuracy=... token_accuracy=... n=..."""
     from airinterp.model.checkpoint import load
     from airinterp.tasks.dataset import PuzzleDataset
-    from airinterp.train.evaluate import evaluate
+    from airinterp.train.evaluate import check_fits, evaluate
 
     check_device(device)
     if split not in ("train", "test"):
@@ -144,13 +144,10 @@ def eval_cmd(
     try:
         model = load(checkpoint, device=device)
         ds = PuzzleDataset(data, split)
-        c = model.config
-        if (ds.metadata["seq_len"], ds.metadata["vocab_size"]) != (c.seq_len, c.vocab_size):
-            raise ValueError(f"--data {data}: seq_len {ds.metadata['seq_len']} / vocab {ds.metadata['vocab_size']} do not match "
-                             f"the model's {c.seq_len} / {c.vocab_size}")  # fmt: skip
+        check_fits(model, ds)  # before the progress bar
         display, factory = progress()
         with display:
-            df, summary = evaluate(model, data, split, n, batch_size, factory(f"eval {split}", min(n or ds.n_examples, ds.n_examples)))
+            df, summary = evaluate(model, ds, split, n, batch_size, factory(f"eval {split}", min(n or ds.n_examples, ds.n_examples)))
     except INPUT_ERRORS as err:
         raise fail(err) from None
     if out is not None:

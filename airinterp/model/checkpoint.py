@@ -292,6 +292,23 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
 # ---- reference import ------------------------------------------------------------------------
 
 
+def torch_load_weights_only(path: "str | Path", what: str = "torch checkpoint") -> Any:
+    """``torch.load(weights_only=True)`` on CPU, its failures as one-line CheckpointErrors: a pickle
+    holding code or objects is refused (never run), a damaged file is called corrupt."""
+    from airinterp.errors import unpickling_reason
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused to load: not tensors and plain data, which is all a weights-only load reads "
+            f"({unpickling_reason(err)})"
+        ) from None
+    except Exception as err:  # truncated archives raise RuntimeError, EOFError, BadZipFile...
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise CheckpointError(f"{path}: corrupt or truncated {what} ({type(err).__name__}: {first})") from None
+
+
 def read_reference_weights(path: "str | Path") -> dict[str, Tensor]:
     """A reference ``step_<N>`` file (torch.save state dict, loaded weights-only) or safetensors."""
     path = Path(path)
@@ -300,16 +317,7 @@ def read_reference_weights(path: "str | Path") -> dict[str, Tensor]:
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic[:2] == b"PK" or magic[:1] == b"\x80":  # torch.save zip archive, or a legacy pickle
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            from airinterp.errors import unpickling_reason
-
-            raise CheckpointError(
-                f"{path}: refused to load: the pickle holds more than tensors (weights_only=True): {unpickling_reason(err)}"
-            ) from None
-        except Exception as err:  # truncated archives raise RuntimeError, EOFError, BadZipFile...
-            raise CheckpointError(f"{path}: corrupt or truncated torch checkpoint ({err})") from None
+        obj = torch_load_weights_only(path)
         if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
             raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
         return dict(obj)

@@ -27,13 +27,24 @@ def auto_batch_size(model: HookedAIR) -> int:
     return max(1, min(256, AUTO_BATCH_TOKENS // model.config.n_stack_pos))
 
 
+def check_fits(model: HookedAIR, ds: PuzzleDataset) -> None:
+    """The dataset's puzzles are the model's size and vocabulary."""
+    c = model.config
+    if ds.metadata["seq_len"] != c.seq_len or ds.metadata["vocab_size"] != c.vocab_size:
+        raise ValueError(
+            f"{ds.root}: seq_len {ds.metadata['seq_len']} / vocab {ds.metadata['vocab_size']} do not match the model's "
+            f"{c.seq_len} / {c.vocab_size}"
+        )
+
+
 def evaluate(
-    model: HookedAIR, data: "str | Path", split: str = "test", n: int | None = None, batch_size: int | None = None,
+    model: HookedAIR, data: "str | Path | PuzzleDataset", split: str = "test", n: int | None = None, batch_size: int | None = None,
     progress=None,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """Per-puzzle table (index, token accuracy, accuracy on non-given cells, exact, q_halt) and the
     summary ``{exact_accuracy, token_accuracy, nongiven_accuracy, q_halt_accuracy, n}``.
 
+    ``data``: a dataset directory, or the split already opened (then ``split`` is its own);
     ``n``: the first n puzzles of the split (None: all); ``batch_size`` None: :func:`auto_batch_size`."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be train or test, got {split!r}")
@@ -43,13 +54,9 @@ def evaluate(
         batch_size = auto_batch_size(model)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    ds = PuzzleDataset(data, split)
+    ds = data if isinstance(data, PuzzleDataset) else PuzzleDataset(data, split)
+    check_fits(model, ds)
     c = model.config
-    if ds.metadata["seq_len"] != c.seq_len or ds.metadata["vocab_size"] != c.vocab_size:
-        raise ValueError(
-            f"{data}: seq_len {ds.metadata['seq_len']} / vocab {ds.metadata['vocab_size']} do not match the model's "
-            f"{c.seq_len} / {c.vocab_size}"
-        )
     total = ds.n_examples if n is None else min(n, ds.n_examples)
     rows = []
     was_training = model.training

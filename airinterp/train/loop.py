@@ -22,7 +22,7 @@ from torch import Tensor, nn
 import airinterp
 from airinterp.errors import InputError, resolve_device
 from airinterp.model.air import Carry, HookedAIR, no_hooks
-from airinterp.model.checkpoint import CheckpointError
+from airinterp.model.checkpoint import CheckpointError, torch_load_weights_only
 from airinterp.model.checkpoint import load as load_model
 from airinterp.model.checkpoint import save as save_model
 from airinterp.model.config import AIRConfig
@@ -75,18 +75,7 @@ def _checkpoint_dir(out: Path) -> Path | None:
 
 def read_state(path: Path) -> dict:
     """A checkpoint's state.pt, loaded weights-only and checked for the keys a resume needs."""
-    import pickle
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        from airinterp.errors import unpickling_reason
-
-        raise CheckpointError(
-            f"{path}: refused to load: not tensors and plain data, which is all a weights-only load reads ({unpickling_reason(err)})"
-        ) from None
-    except Exception as err:  # truncated zips raise RuntimeError, EOFError, BadZipFile...
-        raise CheckpointError(f"{path}: corrupt or truncated ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    state = torch_load_weights_only(path, "training state")
     if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
         have = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path}: not an airinterp training state (expected keys {list(STATE_KEYS)}, got {have})")
@@ -168,9 +157,8 @@ class Trainer:
         self.device = resolve_device(run.device if not run.device.startswith("cuda") or self.world == 1
                                      else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}", "--device")  # fmt: skip
         self.train_set = PuzzleDataset(run.data, "train")
-        self.has_test = (Path(run.data) / "test" / "dataset.json").is_file()
-        if self.has_test:
-            PuzzleDataset(run.data, "test")  # checked now, not at the first evaluation
+        # opened (and so checked) now, not at the first evaluation
+        self.test_set = PuzzleDataset(run.data, "test") if (Path(run.data) / "test" / "dataset.json").is_file() else None
         meta = self.train_set.metadata
         draws = self.train_set.n_groups * run.eval_interval
         if draws < run.global_batch_size:
@@ -359,9 +347,9 @@ class Trainer:
         return limit is not None and time.perf_counter() - self._t0 >= 60 * limit
 
     def evaluate(self) -> dict:
-        if not self.has_test:
+        if self.test_set is None:
             return {}
-        _, summary = evaluate(self.model, self.run.data, "test", self.run.eval_limit)
+        _, summary = evaluate(self.model, self.test_set, "test", self.run.eval_limit)
         return summary
 
     def fit(self, progress: Callable[[int, dict], None] | None = None) -> dict:
