@@ -30,8 +30,14 @@ def main() -> None:
     p.add_argument("--mazes", type=int, default=100, help="30x30 mazes to generate")
     args = p.parse_args()
     d = Path(args.data_dir)
-    solve_many(np.stack(read_collection(d / "puzzles6_forum_hardest_1106.txt")[0][:2]))  # compile
-    for name in ("puzzles6_forum_hardest_1106.txt", "puzzles3_magictour_top1465.txt", "puzzles2_17_clue.txt"):
+    names = ("puzzles6_forum_hardest_1106.txt", "puzzles3_magictour_top1465.txt", "puzzles2_17_clue.txt")
+    present = [n for n in names if (d / n).is_file()]
+    if not present:
+        p.error(f"--data-dir {d}: none of {', '.join(names)} is there")
+    for name in sorted(set(names) - set(present)):
+        print(f"solver {name}: not in {d}, skipped")
+    solve_many(np.stack(read_collection(d / present[0])[0][:2]))  # compile
+    for name in present:
         grids, _ = read_collection(d / name)
         grids = np.stack(grids[: args.sample] if "1106" not in name else grids)
         t = time.perf_counter()
