@@ -10,4 +10,12 @@ def load(path, *, device=None, dtype=None):
     return _load(path, device=device, dtype=dtype)
 
 
-__all__ = ["__version__", "load"]
+def __getattr__(name: str):
+    if name == "read_only":  # lazily: importing airinterp stays light
+        from airinterp.model.hooks import read_only
+
+        return read_only
+    raise AttributeError(f"module 'airinterp' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "load", "read_only"]

@@ -170,6 +170,8 @@ class HookedAIR(HookedRootModule):
         self.full_grad = False
         self._rope_cache: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
         self._full_steps: set[int] = set()
+        #: predicate hooks of the open ``hooks()`` contexts: (context level, [(predicate, fn, dir)])
+        self._predicate_hooks: list[tuple[int, list]] = []
         self.setup()
         for name, hp in self.hook_dict.items():
             hp.air_key = (None, None, None, name)
@@ -339,10 +341,18 @@ class HookedAIR(HookedRootModule):
         """As TransformerLens; hooks named on ACT steps beyond the built ones get HookPoints for
         the duration (kept if ``reset_hooks_end`` is False, as the hooks are)."""
         names = _hook_names(fwd_hooks, "fwd_hooks") + _hook_names(bwd_hooks, "bwd_hooks")
+        pending = [(n, fn, d) for d, hooks in (("fwd", fwd_hooks), ("bwd", bwd_hooks)) for n, fn in hooks if callable(n)]
         with self._on_demand(names, keep=not reset_hooks_end), super().hooks(
             list(fwd_hooks), list(bwd_hooks), reset_hooks_end, clear_contexts
         ) as model:
-            yield model
+            # predicates also reach the ACT steps a later forward runs beyond the built ones
+            # (see forward), so an intervention given by predicate holds on every step
+            entry = (self.context_level, pending)
+            self._predicate_hooks.append(entry)
+            try:
+                yield model
+            finally:
+                self._predicate_hooks.remove(entry)
 
     def run_with_hooks(self, *model_args, fwd_hooks=(), bwd_hooks=(), reset_hooks_end: bool = True,
                        clear_contexts: bool = False, **kwargs):  # type: ignore[override]  # fmt: skip
@@ -632,13 +642,46 @@ class HookedAIR(HookedRootModule):
         n_act = self.config.halt_max_steps if n_act is None else n_act
         if isinstance(n_act, bool) or not isinstance(n_act, int) or n_act < 1:
             raise ValueError(f"n_act must be a whole number of ACT steps >= 1, got {n_act!r}")
-        active = self._scan_hooks(n_act)
-        x, g = self.encode(tokens, ids, active)
-        carry = self.initial_carry(tokens.shape[0], active)
-        for a in range(n_act):
-            out = self.act_step(carry, x, a, g, active)
-            carry = out.carry
+        with self._beyond_built_steps(n_act):
+            active = self._scan_hooks(n_act)
+            x, g = self.encode(tokens, ids, active)
+            carry = self.initial_carry(tokens.shape[0], active)
+            for a in range(n_act):
+                out = self.act_step(carry, x, a, g, active)
+                carry = out.carry
         return out if return_type == "output" else out.logits
+
+    @contextlib.contextmanager
+    def _beyond_built_steps(self, n_act: int) -> Iterator[None]:
+        """For this forward, HookPoints on steps beyond the built ones for every name a predicate
+        of an open ``hooks()`` context accepts, with those hooks attached in their order."""
+        missing = [a for a in range(n_act) if a not in self._full_steps] if self._predicate_hooks else []
+        created: list[str] = []
+        added: list[tuple[HookPoint, str, object]] = []
+        try:
+            for a in missing:
+                for name, _ in step_names(self.config, a):
+                    for level, pending in self._predicate_hooks:
+                        for pred, fn, direction in pending:
+                            if not pred(name):
+                                continue
+                            if name not in self.hook_dict:
+                                created += self._add_point(name)
+                            hp = self.hook_dict[name]
+                            handles = hp.fwd_hooks if direction == "fwd" else hp.bwd_hooks
+                            if any(h.user_hook is fn for h in handles):
+                                continue  # the point existed when the context opened
+                            handle = hp.add_hook(fn, dir=direction, level=level)
+                            added.append((hp, direction, handle))
+            yield
+        finally:
+            for hp, direction, handle in added:
+                handle.hook.remove()
+                if direction == "fwd":
+                    hp.fwd_hooks = [h for h in hp.fwd_hooks if h is not handle]
+                else:
+                    hp.bwd_hooks = [h for h in hp.bwd_hooks if h is not handle]
+            self._remove_points(created)
 
     # ---- reading states ----------------------------------------------------------------------
     def unembed(self, state: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... cell vocab"]:

@@ -41,6 +41,7 @@ __all__ = [
     "hook_names",
     "step_names",
     "check_name",
+    "read_only",
     "FORWARD_SITES",
     "ACT_SITES",
     "UPDATE_SITES",
@@ -309,6 +310,18 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
 
 def air_key(addr: Address) -> tuple[int | None, str | None, int | None, str]:
     return (addr.act, addr.update, addr.layer, addr.site)
+
+
+def read_only(fn: Callable) -> Callable:
+    """Mark a hook function as one that only reads its activation; returns ``fn``.
+
+    Any hook that returns None (or its input) and writes nothing leaves the rollout bitwise that
+    of a hooks-off run, under ``no_grad`` and ``inference_mode`` alike: on the attention scores
+    and pattern the model sees edits through the tensor's version counter. The mark adds a
+    check there: a marked hook that edits them raises instead of silently switching that call
+    to ``pattern @ v`` (see docs/gotchas.md). Every analysis hook of airinterp is marked."""
+    fn.read_only = True  # type: ignore[attr-defined]
+    return fn
 
 
 def has_hooks(hp: nn.Module) -> bool:

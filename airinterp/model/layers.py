@@ -8,6 +8,7 @@ the attention output still comes from SDPA, so caching patterns never changes th
 hook edits them, that call's output is pattern @ v (the eager path, ~1e-6 from SDPA in float32).
 """
 
+import contextlib
 import math
 from collections.abc import Mapping
 
@@ -87,29 +88,45 @@ def _softmax_(x: Tensor) -> Tensor:
     return torch.ops.aten._softmax.out(x, -1, False, out=x)
 
 
-def _read_only(hook_point: nn.Module) -> bool:
-    """True if every hook attached is known not to edit: TransformerLens' cache hook, or a hook
-    function marked ``fn.read_only = True``."""
-    for handle in getattr(hook_point, "fwd_hooks", []):
-        fn = handle.user_hook
-        fn = getattr(fn, "func", fn)  # functools.partial
-        if not (getattr(fn, "read_only", False) or getattr(fn, "__name__", "") == "save_hook"):
-            return False
-    return len(hook_point._forward_hooks) == len(getattr(hook_point, "fwd_hooks", []))
+def _marked_read_only(hook_point: nn.Module) -> bool:
+    """Every hook attached is marked :func:`read_only` (so an edit breaks a promise)."""
+    fns = [getattr(h.user_hook, "func", h.user_hook) for h in getattr(hook_point, "fwd_hooks", [])]
+    return bool(fns) and all(getattr(fn, "read_only", False) for fn in fns)
 
 
 def _call_tracking_edits(hook_point: nn.Module, x: Tensor) -> tuple[Tensor, bool]:
-    """Run a HookPoint; report whether its hooks replaced ``x`` or may have modified it in place.
+    """Run a HookPoint; report whether its hooks replaced ``x`` or modified it in place.
 
-    In-place edits are seen through the version counter; inference tensors have none, so there
-    only hooks known to be read-only count as not editing.
+    In-place edits are seen through the version counter; the scores and pattern are built as
+    normal tensors even under ``torch.inference_mode`` (:func:`_explicit`) so they have one.
     """
-    if x.is_inference():
-        out = hook_point(x)
-        return out, out is not x or not _read_only(hook_point)
     version = x._version
     out = hook_point(x)
-    return out, out is not x or x._version != version
+    edited = out is not x or x._version != version
+    if edited and _marked_read_only(hook_point):
+        raise RuntimeError(
+            f"a hook marked read_only edited {getattr(hook_point, 'name', 'the attention pattern')} "
+            "(returned a new tensor or wrote into it); drop the mark if it is meant to edit"
+        )
+    return out, edited
+
+
+def _explicit():
+    """Context for building the explicit scores/pattern: under inference mode, leave it (without
+    enabling gradients) so the tensors get a version counter and in-place edits by hooks are
+    seen. Without this an analysis hook that only reads had to be trusted or the call fell back
+    to ``pattern @ v``, a ~1e-4 change of the rollout (issue 9)."""
+    if torch.is_inference_mode_enabled():
+        return _NormalTensors()
+    return contextlib.nullcontext()
+
+
+class _NormalTensors(contextlib.ExitStack):
+    def __enter__(self):
+        super().__enter__()
+        self.enter_context(torch.inference_mode(False))
+        self.enter_context(torch.no_grad())
+        return self
 
 
 class Linear(nn.Module):
@@ -189,12 +206,16 @@ class Block(nn.Module):
             # this call to pattern @ v.
             edited = eager
             scores_hp = hk.get("attn.hook_attn_scores")
+            with _explicit():
+                if scores_hp is not None:
+                    scores = _scores(qh, kh)
+                else:  # nobody holds the scores: build the pattern directly
+                    pattern = _pattern(qh, kh)
             if scores_hp is not None:
-                scores, changed = _call_tracking_edits(scores_hp, _scores(qh, kh))
+                scores, changed = _call_tracking_edits(scores_hp, scores)
                 edited = edited or changed
-                pattern = scores.softmax(dim=-1)
-            else:  # nobody holds the scores: build the pattern directly
-                pattern = _pattern(qh, kh)
+                with _explicit():
+                    pattern = scores.softmax(dim=-1)
             pattern_hp = hk.get("attn.hook_pattern")
             if pattern_hp is not None:
                 pattern, changed = _call_tracking_edits(pattern_hp, pattern)

@@ -181,8 +181,8 @@ def test_freezing_nothing_equals_hooks_off():
     model = make_model()
     tokens = make_tokens()
     base = model(tokens, return_type="output")
-    hooks = freeze_hooks(model, states=[])
-    assert len(hooks) == 2 * 6 * 3  # state_in recorder and out hook at every update
+    hooks = freeze_hooks(model, states=[])  # a state_in recorder and an out hook at every update
+    assert sum(pred(name) for pred, _ in hooks for name in model.hook_dict) == 2 * 6 * 3
     out = model.run_with_hooks(tokens, fwd_hooks=hooks, return_type="output")
     assert torch.equal(out.logits, base.logits)
     assert torch.equal(out.carry.z_L, base.carry.z_L) and torch.equal(out.q_halt, base.q_halt)
@@ -202,9 +202,9 @@ def test_freeze_zH_keeps_state_and_makes_output_constant():
     torch.testing.assert_close(out, const.expand_as(out), rtol=0, atol=1e-6)
     assert torch.equal(out, out[:1, :1].expand_as(out))  # the same at every cell of every puzzle
     # freezing z_L from ACT step 1 on leaves a 1-step rollout untouched, a 2-step one not
-    one = model.run_with_hooks(tokens, n_act=1, fwd_hooks=freeze_hooks(model, "zL", n_act=1, from_act=1))
+    one = model.run_with_hooks(tokens, n_act=1, fwd_hooks=freeze_hooks(model, "zL", from_act=1))
     assert torch.equal(one, model(tokens, n_act=1))
-    two = model.run_with_hooks(tokens, n_act=2, fwd_hooks=freeze_hooks(model, "zL", n_act=2, from_act=1))
+    two = model.run_with_hooks(tokens, n_act=2, fwd_hooks=freeze_hooks(model, "zL", from_act=1))
     assert not torch.equal(two, model(tokens, n_act=2))
     with pytest.raises(ValueError, match="unknown state"):
         freeze_hooks(model, "zX")

@@ -1,0 +1,42 @@
+"""Two silent bugs found in review (issue 9), each with the test that failed before its fix."""
+
+import pytest
+import torch
+
+from airinterp.analysis.freeze import freeze_hooks
+from airinterp.model import select
+from tests.conftest import make_model, make_tokens
+
+
+@pytest.mark.parametrize("grad_mode", [torch.inference_mode, torch.no_grad])
+def test_an_unmarked_hook_that_only_reads_patterns_leaves_the_rollout_bitwise(grad_mode):
+    """Before: under inference_mode an unmarked reader switched every hooked call to pattern @ v
+    (max |diff| 1.6e-4 over 3 ACT steps); the pattern now carries a version counter there too."""
+    model = make_model()
+    tokens = make_tokens()
+    base = model(tokens, return_type="output")
+    seen = []
+
+    def look(pattern, hook):  # reads, returns None, not marked read_only
+        seen.append(float(pattern[0, 0, 0, 0]))
+
+    with grad_mode():
+        out = model.run_with_hooks(tokens, fwd_hooks=[(select(site="attn.hook_pattern"), look)], return_type="output")
+    assert len(seen) == 3 * 6 * 2
+    assert torch.equal(out.logits, base.logits) and torch.equal(out.carry.z_L, base.carry.z_L)
+
+
+def test_freeze_holds_on_act_steps_beyond_halt_max_steps():
+    """Before: hooks were listed for steps 0..halt_max_steps-1 only, so steps 3-4 of a 5-step
+    rollout ran unfrozen."""
+    model = make_model()  # halt_max_steps = 3
+    tokens = make_tokens()
+    with model.hooks(fwd_hooks=freeze_hooks(model, "zH")):
+        _, cache = model.run_with_cache(tokens, n_act=5, names_filter=select(site="hook_zH", scope="act"))
+    init = model.H_init.expand_as(cache["act.0.hook_zH"])
+    for a in range(5):
+        assert torch.equal(cache[f"act.{a}.hook_zH"], init), a
+    # and through run_with_hooks, the issue's reproduction: z_H never leaves H_init
+    out = model.run_with_hooks(tokens, n_act=5, fwd_hooks=freeze_hooks(model, "zH"), return_type="output")
+    assert torch.equal(out.carry.z_H, init)
+    assert not any(name.startswith("act.3") for name in model.hook_dict)  # nothing left behind
