@@ -471,8 +471,11 @@ class HookedAIR(HookedRootModule):
             return None
         key = (str(self.device), self.config.n_stack_pos)
         if key not in self._rope_cache:
-            cos, sin = rope_tables(self.config.n_stack_pos, self.config.head_dim, self.config.rope_theta)
-            self._rope_cache[key] = (cos.to(self.device), sin.to(self.device))
+            # normal tensors even when first built under inference_mode: an inference tensor in
+            # the cache would break every later forward that records gradients
+            with torch.inference_mode(False), torch.no_grad():
+                cos, sin = rope_tables(self.config.n_stack_pos, self.config.head_dim, self.config.rope_theta)
+                self._rope_cache[key] = (cos.to(self.device), sin.to(self.device))
         return self._rope_cache[key]
 
     def _scan_hooks(self, n_act: int) -> _Active:
@@ -684,6 +687,25 @@ class HookedAIR(HookedRootModule):
             self._remove_points(created)
 
     # ---- reading states ----------------------------------------------------------------------
+    def state_site(self, state: str, *, before: "str | None" = None, after: "str | None" = None) -> str:
+        """The hook holding ``state`` (``zL``/``zH``) as an update reads it, from the schedule.
+
+        ``before="act.4.L0_0"``: the value update L0_0 of ACT step 4 reads (``act.3.hook_zH`` for
+        z_H; ``hook_zH_init`` at step 0); ``after="act.4.H0"``: the value once that update ran
+        (``act.4.H0.hook_out`` for z_H, the latest z_L write for z_L)."""
+        if (before is None) == (after is None):
+            raise ValueError("state_site: give exactly one of before= or after= (an update like 'act.4.L0_0')")
+        where = before if before is not None else after
+        parts = str(where).split(".")
+        if len(parts) != 3 or parts[0] != "act" or not parts[1].isdigit():
+            raise ValueError(f"state_site: expected an update like 'act.4.L0_0', got {where!r}")
+        names = [u.name for u in self.schedule]
+        if parts[2] not in names:
+            raise ValueError(f"state_site: update {parts[2]!r} is not in this model's schedule {names}")
+        from airinterp.model.schedule import state_hook
+
+        return state_hook(self.schedule, state, int(parts[1]), names.index(parts[2]), after=after is not None)
+
     def unembed(self, state: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... cell vocab"]:
         """Decode any state through the LM head, as the model decodes z_H: logits per cell.
 
@@ -696,7 +718,7 @@ class HookedAIR(HookedRootModule):
             raise ValueError(
                 f"unembed: expected a state [..., pos >= {c.seq_len}, {c.hidden_size}], got {tuple(state.shape)}"
             )
-        return self.lm_head(state[..., -c.seq_len :, :].to(self.dtype))
+        return self.lm_head(state[..., -c.seq_len :, :].to(self.dtype))  # state_cells == stack_cells == last seq_len
 
     def decode(self, state: Float[Tensor, "... pos d_model"]) -> Int[Tensor, "... cell"]:
         """Token ids a state decodes to (argmax of :meth:`unembed`), e.g. zL's blank cells."""

@@ -36,6 +36,10 @@ Task = Literal["sudoku", "maze"]
 DType = Literal["float32", "bfloat16", "float16"]
 
 
+#: vocabulary size -> task, the one table (Sudoku ids 0..10, Maze ids 0..5; AIR_SPEC 1.5)
+TASK_BY_VOCAB: dict[int, str] = {11: "sudoku", 6: "maze"}
+
+
 class UnknownVariantError(ValueError):
     """A variant name that the reference does not define."""
 
@@ -102,7 +106,7 @@ class AIRConfig(BaseModel):
         if self.head_dim % 2:
             raise ValueError(f"head dim {self.head_dim} must be even for RoPE")
         if self.task is None:
-            inferred = {11: "sudoku", 6: "maze"}.get(self.vocab_size)
+            inferred = TASK_BY_VOCAB.get(self.vocab_size)
             if inferred is not None:
                 object.__setattr__(self, "task", inferred)
         return self
@@ -137,6 +141,18 @@ class AIRConfig(BaseModel):
     def n_prefix(self) -> int:
         """State positions in front of the first cell (puzzle prefix, plus the level slot)."""
         return self.n_pos - self.seq_len
+
+    @property
+    def state_cells(self) -> slice:
+        """Where the cells are inside z_L / z_H (and update-level sites): the last ``seq_len``."""
+        return slice(self.n_pos - self.seq_len, self.n_pos)
+
+    @property
+    def stack_cells(self) -> slice:
+        """Where the cells are inside block sites (residuals, attention rows and columns); one
+        position later than in the states for ``L2x_H2x_input_token_prepend``, whose level
+        token sits at block position 0."""
+        return slice(self.n_stack_pos - self.seq_len, self.n_stack_pos)
 
     @property
     def embed_scale(self) -> float:

@@ -65,3 +65,20 @@ def parse_update_name(name: str) -> tuple[Stage, int, int | None]:
 def flat_substep(act: int, update: Update, n_updates: int) -> int:
     """Flat sub-step index ``k = n_updates * act + update.index`` (plot x-axes)."""
     return n_updates * act + update.index
+
+
+def state_hook(schedule: tuple[Update, ...], state: str, act: int, index: int, *, after: bool = False) -> str:
+    """The hook whose value is ``state`` (``zL``/``zH``) as update ``index`` of ACT step ``act``
+    reads it (``after``: as it stands once that update has run).
+
+    The last earlier update of the state inside the step gives ``act.{a}.{u}.hook_out``; none
+    gives the state carried in, ``act.{a-1}.hook_{state}``, or ``hook_{state}_init`` at step 0."""
+    if state not in ("zL", "zH"):
+        raise ValueError(f"unknown state {state!r}; choose zH or zL")
+    if not 0 <= index < len(schedule):
+        raise ValueError(f"update index {index} is outside the schedule's 0..{len(schedule) - 1}")
+    last = index if after else index - 1
+    for u in reversed(schedule[: last + 1]):
+        if u.state == state:
+            return f"act.{act}.{u.name}.hook_out"
+    return f"act.{act - 1}.hook_{state}" if act > 0 else f"hook_{state}_init"

@@ -12,9 +12,9 @@ from airinterp.tasks.dataset import IGNORE_LABEL_ID, PuzzleDataset
 
 def given_mask(inputs: np.ndarray, task: str | None) -> np.ndarray:
     """Cells that are given in the input: Sudoku clues, Maze walls/S/G (spec E1)."""
-    if task == "maze":
-        return inputs != 2  # everything but open cells
-    return inputs >= 2  # Sudoku digits
+    from airinterp.tasks.rules import TaskRules
+
+    return TaskRules(task or "sudoku", inputs.shape[-1]).given_mask(inputs)
 
 
 #: tokens per evaluation batch when none is given: CPU throughput peaks around here (measured on

@@ -40,3 +40,15 @@ def test_freeze_holds_on_act_steps_beyond_halt_max_steps():
     out = model.run_with_hooks(tokens, n_act=5, fwd_hooks=freeze_hooks(model, "zH"), return_type="output")
     assert torch.equal(out.carry.z_H, init)
     assert not any(name.startswith("act.3") for name in model.hook_dict)  # nothing left behind
+
+
+def test_a_first_forward_under_inference_mode_does_not_poison_later_gradient_forwards():
+    """Found while building the analyses: the RoPE tables cached by a first forward under
+    inference_mode were inference tensors, and every later forward with gradients failed."""
+    model = make_model()
+    with torch.inference_mode():
+        model(make_tokens(), n_act=1)
+    model.full_grad = True
+    out = model(make_tokens(), n_act=1)
+    out.sum().backward()
+    assert model.lm_head.weight.grad is not None

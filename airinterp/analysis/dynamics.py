@@ -1,0 +1,138 @@
+"""The content-change metric (AIR_SPEC 4.b) and per-sub-step summaries of decoded rollouts.
+
+For a state's decoded grids ``G_0 .. G_{K-1}`` (after updates 0 .. K-1) and each of the ``K - 1``
+transitions ``k = 1 .. K-1`` and every cell:
+
+- token change: ``G_{k-1} != G_k``;
+- mask flip: exactly one of the two is a mask token (:meth:`TaskRules.mask_tokens`, per mode);
+- content change: a token change that is not a mask flip (one non-mask token to another).
+
+Per puzzle: totals over the transitions; ``per_step`` divides by all ``K - 1`` transitions (the
+spec's divisor, 95 for 16 ACT steps, also where the state is not updated), ``per_updated``
+by the transitions where the state is written (63 for z_L, 32 for z_H). Every count is also given
+on non-given cells only (Sudoku blanks, Maze open cells).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from airinterp.analysis.decode import STATES, DecodedRollout
+from airinterp.model.schedule import Update
+from airinterp.tasks.rules import MODES, Mode, TaskRules
+
+KINDS = ("token_changes", "mask_flips", "content_changes")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Counts per puzzle and transition [puzzle, K-1] for one state in one counting mode;
+    ``*_nongiven`` the same on non-given cells."""
+
+    token_changes: np.ndarray
+    mask_flips: np.ndarray
+    content_changes: np.ndarray
+    token_changes_nongiven: np.ndarray | None = None
+    mask_flips_nongiven: np.ndarray | None = None
+    content_changes_nongiven: np.ndarray | None = None
+
+
+def count_changes(
+    grids: "np.ndarray | torch.Tensor", rules: TaskRules, mode: Mode = "reference", given: "np.ndarray | None" = None
+) -> Changes:
+    """Counts of ``grids`` [puzzle, K, cell] (``given`` [puzzle, cell] bool for the non-given counts)."""
+    g = torch.as_tensor(np.asarray(grids)).long()
+    if g.ndim != 3:
+        raise ValueError(f"grids must be [puzzle, substep, cell], got shape {tuple(g.shape)}")
+    prev, cur = g[:, :-1], g[:, 1:]
+    token = prev != cur
+    m_prev, m_cur = rules.is_mask(prev, mode), rules.is_mask(cur, mode)
+    flip = m_prev ^ m_cur
+    content = token & ~flip
+    out = {"token_changes": token, "mask_flips": flip, "content_changes": content}
+    counts = {k: v.sum(-1).numpy() for k, v in out.items()}
+    if given is not None:
+        free = ~torch.as_tensor(np.asarray(given, bool))[:, None, :]
+        counts |= {f"{k}_nongiven": (v & free).sum(-1).numpy() for k, v in out.items()}
+    return Changes(**counts)
+
+
+def written(schedule: tuple[Update, ...], state: str, n_substeps: int) -> np.ndarray:
+    """[K] bool: sub-step k writes ``state``."""
+    n = len(schedule)
+    return np.array([schedule[k % n].state == state for k in range(n_substeps)])
+
+
+def changes_table(
+    rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Update, ...], *, start: int = 0
+) -> pd.DataFrame:
+    """One row per (puzzle, state): totals of every count in both modes (``content_changes`` is
+    the reference mode, the paper's; ``*_harmonized`` the harmonized mode), non-given variants,
+    the per-step mean (divisor: all transitions) and the rate per updated transition.
+
+    ``start``: count only transitions into sub-steps ``>= start`` (after an intervention there)."""
+    given = rules.given_mask(rollout.inputs) if rollout.inputs is not None else None
+    rows = []
+    for s in STATES:
+        g = rollout.state(s)
+        K = g.shape[1]
+        trans = np.arange(1, K) >= max(start, 1)
+        n_trans = int(trans.sum())
+        n_upd = int((written(schedule, s, K)[1:] & trans).sum())
+        cols: dict[str, np.ndarray] = {}
+        for mode in MODES:
+            ch = count_changes(g, rules, mode, given)
+            suffix = "" if mode == "reference" else "_harmonized"
+            for kind in KINDS:
+                if kind == "token_changes" and mode != "reference":
+                    continue  # the same in both modes
+                cols[kind + suffix] = getattr(ch, kind)[:, trans].sum(1)
+                if given is not None:
+                    cols[kind + "_nongiven" + suffix] = getattr(ch, kind + "_nongiven")[:, trans].sum(1)
+        df = pd.DataFrame({"puzzle": rollout.indices, "state": s, **cols})
+        df["n_transitions"] = n_trans
+        df["n_updated_transitions"] = n_upd
+        for mode_suffix in ("", "_harmonized"):
+            c = df["content_changes" + mode_suffix]
+            df["content_per_step" + mode_suffix] = c / max(n_trans, 1)
+            df["content_per_updated" + mode_suffix] = c / max(n_upd, 1)
+        rows.append(df)
+    return pd.concat(rows, ignore_index=True)
+
+
+def substep_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Update, ...]) -> pd.DataFrame:
+    """Per (sub-step, state), means over puzzles: cell accuracy against the label (givens
+    included, the reference's), the blank fraction (Sudoku BLANK), the undecided fraction (the
+    renderer's grey tokens), and the content changes / mask flips into that sub-step in both modes."""
+    n = len(schedule)
+    rows = []
+    for s in STATES:
+        g = rollout.state(s)
+        P, K, _ = g.shape
+        und = np.isin(g, rules.undecided)
+        ref = count_changes(g, rules, "reference")
+        har = count_changes(g, rules, "harmonized")
+        pad = lambda a: np.concatenate([np.zeros((P, 1)), a], axis=1)  # noqa: E731  (no transition into 0)
+        frame = {
+            "substep": np.arange(K), "act": np.arange(K) // n,
+            "update": [schedule[k % n].name for k in range(K)], "state": s,
+            "written": written(schedule, s, K),
+            "undecided_fraction": und.mean((0, 2)),
+            "content_changes": pad(ref.content_changes).mean(0),
+            "mask_flips": pad(ref.mask_flips).mean(0),
+            "content_changes_harmonized": pad(har.content_changes).mean(0),
+            "mask_flips_harmonized": pad(har.mask_flips).mean(0),
+        }  # fmt: skip
+        if rules.blank is not None:
+            blank = g == rules.blank
+            frame["blank_fraction"] = blank.mean((0, 2))
+            frame["blank_fraction_sem"] = blank.mean(2).std(0, ddof=1) / np.sqrt(P) if P > 1 else np.nan
+            frame["blank_cells_max"] = blank.sum(2).max(0)
+        if rollout.labels is not None and (rollout.labels >= 0).all():
+            acc = (g == rollout.labels[:, None, :]).mean(2)
+            frame["cell_accuracy"] = acc.mean(0)
+            frame["cell_accuracy_sem"] = acc.std(0, ddof=1) / np.sqrt(P) if P > 1 else np.nan
+        rows.append(pd.DataFrame(frame))
+    return pd.concat(rows, ignore_index=True)

@@ -1,0 +1,63 @@
+"""Puzzle-level statistics, on TransformerLens's utilities (``transformer_lens.utilities.statistics``).
+
+Every interval resamples puzzles (the unit the experiment sampled), with a generator derived from
+the run's seed and the quantity's label, so a table is reproducible cell by cell and adding a
+metric does not move the others' intervals.
+"""
+
+import math
+
+import numpy as np
+import torch
+from transformer_lens.utilities.statistics import (
+    bootstrap_ci,
+    derive_generator,
+    sign_flip_permutation_pvalue,
+    success_rate_ci,
+)
+
+N_RESAMPLES = 2000
+
+
+def mean_ci(values: np.ndarray, seed: int, *labels: object, confidence: float = 0.95) -> dict[str, float]:
+    """mean, sd (ddof 1), sem and the percentile-bootstrap CI of the mean over puzzles."""
+    x = np.asarray(values, np.float64)
+    n = len(x)
+    out = {"n": n, "mean": float(x.mean()) if n else math.nan}
+    out["sd"] = float(x.std(ddof=1)) if n > 1 else math.nan
+    out["sem"] = out["sd"] / math.sqrt(n) if n > 1 else math.nan
+    if n >= 2:
+        lo, hi = bootstrap_ci(torch.from_numpy(x), confidence=confidence, n_resamples=N_RESAMPLES,
+                              generator=derive_generator(seed, "mean", *labels))  # fmt: skip
+        out["ci_low"], out["ci_high"] = float(lo), float(hi)
+    else:
+        out["ci_low"] = out["ci_high"] = math.nan
+    return out
+
+
+def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) -> dict[str, float]:
+    """Paired comparison on the same puzzles: the means, the mean of ``treated - base`` with its
+    bootstrap CI, and the sign-flip permutation p-value that the mean difference is zero."""
+    a, b = np.asarray(base, np.float64), np.asarray(treated, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired: {a.shape} vs {b.shape} values; the design pairs each puzzle with itself")
+    d = b - a
+    ci = mean_ci(d, seed, "delta", *labels)
+    p = math.nan
+    if len(d) >= 2:
+        p = float(sign_flip_permutation_pvalue(torch.from_numpy(d), n_permutations=N_RESAMPLES,
+                                               generator=derive_generator(seed, "sign-flip", *labels)))  # fmt: skip
+    return {
+        "n": len(d), "base_mean": float(a.mean()) if len(a) else math.nan,
+        "treated_mean": float(b.mean()) if len(b) else math.nan,
+        "delta_mean": ci["mean"], "delta_ci_low": ci["ci_low"], "delta_ci_high": ci["ci_high"], "p_sign_flip": p,
+    }  # fmt: skip
+
+
+def rate_ci(successes: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a success rate, e.g. exact accuracy."""
+    s = [bool(v) for v in np.asarray(successes).reshape(-1)]
+    if not s:
+        return math.nan, math.nan
+    ci = success_rate_ci(s, confidence=confidence)
+    return float(ci.ci_low), float(ci.ci_high)
