@@ -18,10 +18,17 @@ position.
 """
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from airinterp.model.air import HookedAIR
-from airinterp.model.hooks import ActivationCache, Address
+from airinterp.model.hooks import ActivationCache, Address, check_name
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from airinterp.tasks.dataset import PuzzleDataset
 
 
 class UpdateLens:
@@ -83,3 +90,182 @@ class UpdateLens:
         )  # fmt: skip
         local = {k[len(p) :]: v for k, v in cache.cache_dict.items()}
         return out, ActivationCache(local, self.original_model)
+
+
+# ---- patching across sub-steps: when does each state start to matter? --------------------------
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """A hook whose value is replaced: ``site`` the hook name, ``substep`` the first sub-step
+    whose computation sees the replaced value, ``label`` for tables."""
+
+    site: str
+    substep: int
+    label: str
+    state: str | None = None
+    act: int | None = None
+
+    def source_site(self, model: HookedAIR, source: "int | str") -> str:
+        """The hook the replacement is read from: the same site (``"other"``: another puzzle's
+        value) or the site as of ACT step ``source`` (the same puzzle at another step)."""
+        if source == "other":
+            return self.site
+        if self.state is not None:
+            update = model.schedule[self.substep % model.config.n_updates].name
+            return model.state_site(self.state, before=f"act.{source}.{update}")
+        addr = Address.parse(self.site)
+        return str(Address(site=addr.site, act=int(source), stage=addr.stage, cycle=addr.cycle, step=addr.step, layer=addr.layer))
+
+
+def state_targets(model: HookedAIR, state: str, acts: "list[int]", update: str | None = None) -> list[PatchTarget]:
+    """``state`` as update ``update`` (default the first of the schedule) of each ACT step in
+    ``acts`` reads it: with the default, the state carried into the step."""
+    from airinterp.analysis.freeze import check_state
+
+    state = check_state(state)
+    names = [u.name for u in model.schedule]
+    update = update or names[0]
+    if update not in names:
+        raise ValueError(f"--update {update!r} is not in this model's schedule {names}")
+    n = model.config.n_updates
+    return [
+        PatchTarget(site=model.state_site(state, before=f"act.{a}.{update}"), substep=n * a + names.index(update),
+                    label=f"{state} before act.{a}.{update}", state=state, act=a)
+        for a in acts
+    ]  # fmt: skip
+
+
+def site_targets(model: HookedAIR, site: str, acts: "list[int]") -> list[PatchTarget]:
+    """An update-level or block-level site (``H0.hook_out``, ``L0_1.blocks.2.hook_resid_post``)
+    at each ACT step in ``acts``."""
+    out = []
+    for a in acts:
+        name = f"act.{a}.{site}"
+        addr = check_name(model.config, name)
+        if addr.scope not in ("update", "block"):
+            raise ValueError(f"--site {site!r}: expected an update site like H0.hook_out or L0_1.blocks.2.hook_resid_post")
+        sub = addr.substep(model.config)
+        out.append(PatchTarget(site=name, substep=sub, label=name, act=a))  # type: ignore[arg-type]
+    return out
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    puzzles: "pd.DataFrame"  # one row per (target, puzzle)
+    summary: "pd.DataFrame"  # one row per target
+
+
+def run_patch(
+    model: HookedAIR,
+    ds: "PuzzleDataset",
+    indices: "np.ndarray",
+    targets: "list[PatchTarget]",
+    *,
+    source: "int | str" = "other",
+    n_act: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: "Callable[[int], None] | None" = None,
+) -> PatchResult:
+    """Replace each target's value with another puzzle's (``source="other"``: a seeded
+    derangement inside each batch, donors recorded) or the same puzzle's at ACT step ``source``,
+    and measure the output (exact and token accuracy from z_H, cells changed against the clean
+    run) and both states' content changes from the patched sub-step on, against the clean run."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from airinterp.analysis.decode import STATES, DecodedRollout, DecodeRecorder, record
+    from airinterp.analysis.dynamics import changes_table
+    from airinterp.analysis.run import puzzle_batches
+    from airinterp.analysis.stats import paired
+    from airinterp.model.hooks import read_only
+    from airinterp.tasks.rules import rules_for
+
+    n_act = model.config.halt_max_steps if n_act is None else n_act
+    if not targets:
+        raise ValueError("no patch targets")
+    total = n_act * model.config.n_updates
+    for t in targets:
+        if t.act is not None and not 0 <= t.act < n_act:
+            raise ValueError(f"{t.label}: ACT step {t.act} is outside the rollout's 0..{n_act - 1}")
+        if not 0 <= t.substep < total:
+            raise ValueError(f"{t.label}: sub-step {t.substep} is outside the rollout's 0..{total - 1}")
+    if source != "other":
+        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < n_act:
+            raise ValueError(f"--source {source!r}: expected 'other' or an ACT step 0..{n_act - 1}")
+    elif len(indices) < 2:
+        raise ValueError("--source other needs at least 2 puzzles (each takes another's value)")
+    rules = rules_for(model.config.task, model.config.seq_len)
+    gen = np.random.default_rng(seed)
+    sources = sorted({t.source_site(model, source) for t in targets})
+    rows = []
+    for batch in puzzle_batches(model, ds, indices, batch_size):
+        B = len(batch)
+        if source == "other" and B < 2:  # a last batch of one: borrow from the previous batch is not possible
+            raise ValueError(f"--batch-size: the last batch holds 1 puzzle; choose a batch size that does not leave one over ({len(indices)} puzzles)")
+        captured: dict[str, torch.Tensor] = {}
+
+        @read_only
+        def keep(x, hook):
+            captured[hook.name] = x.clone()
+
+        class _Capture:
+            def hooks(self, model):
+                return [(name, keep) for name in sources]
+
+        rec = DecodeRecorder(model, keep=False)
+        clean_out = record(model, batch, rec, n_act=n_act, interventions=[_Capture()])
+        inputs = batch.inputs.cpu().numpy()
+        clean_b = rec.batch
+        clean_pred = clean_out.logits.argmax(-1).cpu().numpy()
+        if source == "other":
+            perm = gen.permutation(B)
+            donor = np.empty(B, np.int64)
+            donor[perm] = perm[np.r_[1:B, 0]]  # a cycle through a random order: nobody keeps its own
+        else:
+            donor = np.arange(B)
+        for t in targets:
+            value = captured[t.source_site(model, source)][torch.from_numpy(donor).to(batch.inputs.device)]
+
+            def patch(x, hook, value=value):
+                return value.to(x.dtype)
+
+            class _Patch:
+                def hooks(self, model, t=t, patch=patch):
+                    return [(t.site, patch)]
+
+            prec = DecodeRecorder(model, keep=False)
+            out = record(model, batch, prec, n_act=n_act, interventions=[_Patch()])
+            pred = out.logits.argmax(-1).cpu().numpy()
+            pb = prec.batch
+            df = pd.DataFrame({
+                "target": t.label, "site": t.site, "state": t.state, "act": t.act, "substep": t.substep,
+                "puzzle": batch.indices, "donor": batch.indices[donor],
+                "exact_clean": (clean_pred == batch.labels).all(1), "exact_patched": (pred == batch.labels).all(1),
+                "token_accuracy_clean": (clean_pred == batch.labels).mean(1),
+                "token_accuracy_patched": (pred == batch.labels).mean(1),
+                "output_cells_changed": (pred != clean_pred).sum(1),
+            })  # fmt: skip
+            for cond, b in (("clean", clean_b), ("patched", pb)):
+                r = DecodedRollout(indices=b["indices"], zL=b["zL"], zH=b["zH"], inputs=inputs, labels=batch.labels)
+                ch = changes_table(r, rules, model.schedule, start=t.substep).set_index(["state", "puzzle"])
+                for s in STATES:
+                    df[f"{s}_content_changes_{cond}"] = ch.loc[s, "content_changes"].to_numpy()
+            rows.append(df)
+        if progress:
+            progress(B)
+    puzzles = pd.concat(rows, ignore_index=True)
+    summary = []
+    for (label, site, substep), g in puzzles.groupby(["target", "site", "substep"], sort=False):
+        row = {"target": label, "site": site, "state": g["state"].iloc[0], "act": g["act"].iloc[0], "substep": substep}
+        for m in ("exact", "token_accuracy", *[f"{s}_content_changes" for s in STATES]):
+            stats = paired(g[f"{m}_clean"].to_numpy(float), g[f"{m}_patched"].to_numpy(float), seed, label, m)
+            row |= {f"{m}_clean": stats["base_mean"], f"{m}_patched": stats["treated_mean"],
+                    f"{m}_delta": stats["delta_mean"], f"{m}_delta_ci_low": stats["delta_ci_low"],
+                    f"{m}_delta_ci_high": stats["delta_ci_high"], f"{m}_p": stats["p_sign_flip"]}  # fmt: skip
+        row["output_cells_changed"] = float(g["output_cells_changed"].mean())
+        row["n"] = len(g)
+        summary.append(row)
+    return PatchResult(puzzles=puzzles, summary=pd.DataFrame(summary))

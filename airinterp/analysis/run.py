@@ -8,7 +8,7 @@ previous one's return value) and calls ``model(...)``. Recorders keep only what 
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ class PuzzleBatch:
         return len(self.indices)
 
 
+@runtime_checkable
 class Recorder(Protocol):
     """Read-only hooks plus the per-batch bookkeeping around them."""
 
@@ -44,6 +45,7 @@ class Recorder(Protocol):
     def end_batch(self) -> None: ...
 
 
+@runtime_checkable
 class Intervention(Protocol):
     def hooks(self, model: HookedAIR) -> list[Hook]: ...
 

@@ -19,9 +19,9 @@ from transformer_lens.utilities.statistics import (
 N_RESAMPLES = 2000
 
 
-def mean_ci(values: np.ndarray, seed: int, *labels: object, confidence: float = 0.95) -> dict[str, float]:
+def mean_ci(values: np.ndarray, seed: int, *labels: object, confidence: float = 0.95) -> dict:
     """mean, sd (ddof 1), sem and the percentile-bootstrap CI of the mean over puzzles."""
-    x = np.asarray(values, np.float64)
+    x = np.array(values, np.float64)  # a copy: torch wants writable memory
     n = len(x)
     out = {"n": n, "mean": float(x.mean()) if n else math.nan}
     out["sd"] = float(x.std(ddof=1)) if n > 1 else math.nan
@@ -35,10 +35,10 @@ def mean_ci(values: np.ndarray, seed: int, *labels: object, confidence: float = 
     return out
 
 
-def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) -> dict[str, float]:
+def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) -> dict:
     """Paired comparison on the same puzzles: the means, the mean of ``treated - base`` with its
     bootstrap CI, and the sign-flip permutation p-value that the mean difference is zero."""
-    a, b = np.asarray(base, np.float64), np.asarray(treated, np.float64)
+    a, b = np.array(base, np.float64), np.array(treated, np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired: {a.shape} vs {b.shape} values; the design pairs each puzzle with itself")
     d = b - a

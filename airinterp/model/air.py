@@ -664,17 +664,24 @@ class HookedAIR(HookedRootModule):
         try:
             for a in missing:
                 for name, _ in step_names(self.config, a):
+                    todo = []
                     for level, pending in self._predicate_hooks:
                         for pred, fn, direction in pending:
-                            if not pred(name):
-                                continue
-                            if name not in self.hook_dict:
-                                created += self._add_point(name)
-                            hp = self.hook_dict[name]
-                            handles = hp.fwd_hooks if direction == "fwd" else hp.bwd_hooks
-                            if any(h.user_hook is fn for h in handles):
-                                continue  # the point existed when the context opened
-                            handle = hp.add_hook(fn, dir=direction, level=level)
+                            if pred(name):
+                                todo.append((level, fn, direction))
+                    if not todo:
+                        continue
+                    if name not in self.hook_dict:
+                        created += self._add_point(name)
+                    hp = self.hook_dict[name]
+                    for direction in ("fwd", "bwd"):
+                        handles = hp.fwd_hooks if direction == "fwd" else hp.bwd_hooks
+                        # skip hooks the point got when the context opened; go in front of hooks
+                        # of inner contexts (a cache opened inside an intervention sees its result)
+                        new = [(lv, fn) for lv, fn, d in todo if d == direction and not any(h.user_hook is fn for h in handles)]
+                        front = any((h.context_level or 0) > max((lv for lv, _ in new), default=0) for h in handles)
+                        for lv, fn in reversed(new) if front else new:
+                            handle = hp.add_hook(fn, dir=direction, level=lv, prepend=front)
                             added.append((hp, direction, handle))
             yield
         finally:

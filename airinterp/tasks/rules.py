@@ -63,7 +63,7 @@ class TaskRules:
         """The input's blank token (Sudoku BLANK); Maze inputs have none."""
         return sudoku.BLANK if self.name == "sudoku" else None
 
-    def mask_tokens(self, mode: Mode = "reference") -> tuple[int, ...]:
+    def mask_tokens(self, mode: str = "reference") -> tuple[int, ...]:
         """The mask tokens of the content-change metric in ``mode`` (module docstring)."""
         if mode == "reference":
             return (sudoku.BLANK,) if self.name == "sudoku" else (maze.PATH,)
@@ -71,7 +71,7 @@ class TaskRules:
             return self.undecided
         raise ValueError(f"unknown counting mode {mode!r}; choose from {', '.join(MODES)}")
 
-    def is_mask(self, grid: Int[Tensor, "..."], mode: Mode = "reference") -> Bool[Tensor, "..."]:
+    def is_mask(self, grid: Int[Tensor, "..."], mode: str = "reference") -> Bool[Tensor, "..."]:
         return torch.isin(grid, torch.tensor(self.mask_tokens(mode), device=grid.device))
 
     # ---- givens and correctness --------------------------------------------------------------

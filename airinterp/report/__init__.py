@@ -1,0 +1,1 @@
+"""Figures and reports: DataFrames in, plotly figures and self-contained HTML out."""

@@ -1,0 +1,162 @@
+"""Figure builders: tidy DataFrames in, plotly figures out (no tensor maths here).
+
+Colours follow the paper's renderers (AIR_SPEC 4.a): Sudoku digits on white, undecided (PAD,
+BLANK) grey; Maze PAD grey (undecided), wall black, open white, S green, G red, path blue.
+"""
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+GREY, WHITE = "#c8c8c8", "#ffffff"
+MAZE_COLOURS = {0: GREY, 1: "#000000", 2: WHITE, 3: "#2ca02c", 4: "#d62728", 5: "#1f77b4"}
+STATE_COLOURS = {"zL": "#ff7f0e", "zH": "#1f77b4"}
+
+
+def _discrete_scale(colours: dict[int, str], vmax: int) -> list:
+    """A colourscale mapping integer z = 0..vmax to fixed colours (steps, not gradients)."""
+    scale = []
+    for v in range(vmax + 1):
+        c = colours.get(v, WHITE)
+        scale += [[v / (vmax + 1), c], [(v + 1) / (vmax + 1), c]]
+    return scale
+
+
+def _grid_trace(task: str, grid: np.ndarray, side: int, token_names: dict[int, str]) -> go.Heatmap:
+    g = np.asarray(grid).reshape(side, side)
+    if task == "sudoku":
+        colour = np.where(g <= 1, 0, 1)
+        text = np.where(g >= 2, (g - 1).astype(str), "")
+        scale = _discrete_scale({0: GREY, 1: WHITE}, 1)
+        zmax = 1
+    else:
+        colour, text = g, np.full(g.shape, "")
+        scale = _discrete_scale(MAZE_COLOURS, 5)
+        zmax = 5
+    hover = np.vectorize(lambda v: token_names.get(int(v), str(v)))(g)
+    return go.Heatmap(z=colour, text=text, texttemplate="%{text}", customdata=hover, zmin=-0.5,
+                      zmax=zmax + 0.5, colorscale=scale, showscale=False, xgap=1, ygap=1,
+                      hovertemplate="row %{y}, col %{x}: %{customdata}<extra></extra>")  # fmt: skip
+
+
+def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[int, str], puzzle: int,
+                 updates: Sequence[str]) -> go.Figure:  # fmt: skip
+    """z_H and z_L of one puzzle side by side, a slider over the sub-steps (Figs 2-5).
+
+    ``tokens``: the decode table (puzzle, substep, state, cell, token); ``updates[k]`` names
+    sub-step k's update."""
+    t = tokens[tokens.puzzle == puzzle]
+    K = int(t.substep.max()) + 1
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("zH", "zL"), horizontal_spacing=0.06)
+    grids = {(s, k): g.sort_values("cell").token.to_numpy() for (s, k), g in t.groupby(["state", "substep"], observed=True)}
+    for col, s in enumerate(("zH", "zL"), start=1):
+        for k in range(K):
+            tr = _grid_trace(task, grids[(s, k)], side, token_names)
+            tr.visible = k == 0
+            fig.add_trace(tr, row=1, col=col)
+    steps = []
+    for k in range(K):
+        vis = [False] * (2 * K)
+        vis[k] = vis[K + k] = True
+        steps.append({"method": "update", "label": f"{k}", "args": [{"visible": vis},
+                      {"title.text": f"puzzle {puzzle}: after sub-step {k} ({updates[k]})"}]})  # fmt: skip
+    fig.update_layout(
+        title=f"puzzle {puzzle}: after sub-step 0 ({updates[0]})", sliders=[{"steps": steps, "currentvalue": {"prefix": "sub-step "}}],
+        height=470, width=820, margin={"t": 60, "b": 80}, plot_bgcolor=WHITE,
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    return fig
+
+
+def substep_lines(substeps: pd.DataFrame, columns: Sequence[str], title: str) -> go.Figure:
+    """Per-sub-step means of each state (``substeps``: the decode command's substeps table),
+    one panel per column, markers where the state was written."""
+    fig = make_subplots(rows=len(columns), cols=1, shared_xaxes=True, subplot_titles=list(columns), vertical_spacing=0.08)
+    for i, col in enumerate(columns, start=1):
+        for s, g in substeps.groupby("state", sort=False):
+            err = g.get(col + "_sem")
+            fig.add_trace(go.Scatter(x=g.substep, y=g[col], name=s, legendgroup=s, showlegend=i == 1,
+                                     line={"color": STATE_COLOURS.get(s)}, mode="lines+markers",
+                                     error_y=None if err is None else {"type": "data", "array": err, "visible": True}),
+                          row=i, col=1)  # fmt: skip
+    fig.update_xaxes(title_text="sub-step (flat update index)", row=len(columns), col=1)
+    fig.update_layout(title=title, height=260 * len(columns) + 80, width=820)
+    return fig
+
+
+def freeze_comparison(summary: pd.DataFrame, metrics: Sequence[str], title: str) -> go.Figure:
+    """Normal vs frozen means of ``metrics`` with the paired delta's CI (Figs 6-7)."""
+    rows = summary.set_index("metric").loc[list(metrics)]
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics))
+    for i, (m, r) in enumerate(rows.iterrows(), start=1):
+        lo, hi = r["delta_ci_low"], r["delta_ci_high"]
+        fig.add_trace(go.Bar(x=["normal", "frozen"], y=[r["base_mean"], r["treated_mean"]],
+                             marker_color=["#7f7f7f", "#1f77b4"], showlegend=False,
+                             error_y={"type": "data", "symmetric": False, "array": [0, hi - r["delta_mean"]],
+                                      "arrayminus": [0, r["delta_mean"] - lo], "visible": True},
+                             hovertemplate=f"{m}: %{{y:.4g}}<br>delta {r['delta_mean']:.4g} [{lo:.4g}, {hi:.4g}], "
+                                           f"p={r['p_sign_flip']:.3g}<extra></extra>"),
+                      row=1, col=i)  # fmt: skip
+        fig.layout.annotations[i - 1].text = f"{m}<br>delta {r['delta_mean']:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+    fig.update_layout(title=title, height=430, width=max(420, 300 * len(metrics)))
+    return fig
+
+
+def paired_points(puzzles: pd.DataFrame, metric: str, title: str) -> go.Figure:
+    """Every puzzle's normal and frozen value of ``metric`` joined by a line (the paired design)."""
+    fig = go.Figure()
+    a, b = puzzles[metric + "_normal"].to_numpy(float), puzzles[metric + "_frozen"].to_numpy(float)
+    xs, ys = [], []
+    for u, v in zip(a, b, strict=True):
+        xs += ["normal", "frozen", None]
+        ys += [u, v, None]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line={"width": 0.5, "color": "rgba(31,119,180,0.3)"},
+                             marker={"size": 4}, showlegend=False, hoverinfo="skip"))  # fmt: skip
+    fig.update_layout(title=title, yaxis_title=metric, height=420, width=420)
+    return fig
+
+
+def patch_curve(summary: pd.DataFrame, metric: str = "exact", title: str = "") -> go.Figure:
+    """Patched vs clean ``metric`` against the ACT step of the patch, one line per state/site."""
+    fig = go.Figure()
+    summary = summary.assign(series=summary["state"].fillna(summary["site"].str.replace(r"^act\.\d+\.", "", regex=True)))
+    for name, g in summary.groupby("series", sort=False):
+        lo = g[f"{metric}_patched"] - (g[f"{metric}_delta"] - g[f"{metric}_delta_ci_low"])
+        hi = g[f"{metric}_patched"] + (g[f"{metric}_delta_ci_high"] - g[f"{metric}_delta"])
+        fig.add_trace(go.Scatter(x=g.act, y=g[f"{metric}_patched"], name=f"{name} patched", mode="lines+markers",
+                                 line={"color": STATE_COLOURS.get(name)},
+                                 error_y={"type": "data", "symmetric": False, "array": hi - g[f"{metric}_patched"],
+                                          "arrayminus": g[f"{metric}_patched"] - lo}))  # fmt: skip
+    clean = summary.groupby("act")[f"{metric}_clean"].mean()
+    fig.add_trace(go.Scatter(x=clean.index, y=clean.values, name="clean", mode="lines", line={"dash": "dash", "color": "#7f7f7f"}))
+    fig.update_layout(title=title, xaxis_title="ACT step patched (the state carried into it)", yaxis_title=metric,
+                      height=450, width=760)  # fmt: skip
+    return fig
+
+
+def write_html(path: "str | Path", title: str, figures: Sequence[go.Figure], notes: Sequence[str] = ()) -> Path:
+    """One self-contained HTML file: plotly.js inlined once, no CDN, opens offline."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(path)
+    body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(n)}</p>" for n in notes]
+    for i, fig in enumerate(figures):
+        body.append(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig{i}"))
+    doc = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title>"
+        "<script type='text/javascript'>" + get_plotlyjs() + "</script>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}</style></head><body>"
+        + "\n".join(body) + "</body></html>"
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(path)
+    return path

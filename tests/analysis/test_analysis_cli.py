@@ -1,0 +1,78 @@
+"""decode / freeze / patch from the command line, and their bad inputs (one line, nothing written)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_decode_writes_the_token_table_and_changes(tmp_path):
+    out = tmp_path / "dec"
+    res = invoke("decode", "--task", "sudoku", "--n-puzzles", "5", "--seed", "2", "--out", out)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["seed"] == 2 and len(cfg["puzzle_indices"]) == 5 and cfg["checkpoint"].endswith("sudoku6_Lx_H")
+    tokens = pd.read_parquet(out / "tokens.parquet")
+    assert list(tokens.columns[:5]) == ["puzzle", "substep", "state", "cell", "token"]
+    assert len(tokens) == 5 * 24 * 2 * 36 and set(tokens.state) == {"zL", "zH"}
+    assert set(tokens.puzzle) == set(cfg["puzzle_indices"])
+    changes = pd.read_csv(out / "changes.csv")
+    assert {"puzzle", "state", "content_changes", "mask_flips", "token_changes", "content_changes_harmonized"} <= set(changes.columns)
+    assert len(changes) == 10
+    substeps = pd.read_csv(out / "substeps.csv")
+    assert {"blank_fraction", "cell_accuracy", "undecided_fraction"} <= set(substeps.columns)
+    page = (out / "decode.html").read_text()
+    assert "<script src=" not in page.replace("<script src=\"data:", "") and page.count("Plotly.newPlot") == 4  # 3 grids + lines; JS inlined
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
+    res = invoke("freeze", "--state", "zL", "--task", "maze", "--n-puzzles", "6", "--out", tmp_path / "f")
+    assert res.exit_code == 0, res.output
+    s = pd.read_csv(tmp_path / "f" / "freeze_summary.csv")
+    assert {"content_changes", "output_exact", "measured_exact_reference"} <= set(s.metric)
+    assert "input-independent" in res.output  # Lx_H with z_L frozen
+    p = pd.read_csv(tmp_path / "f" / "freeze_puzzles.csv")
+    assert len(p) == 6 and {"content_changes_normal", "content_changes_frozen"} <= set(p.columns)
+    res = invoke("patch", "--task", "maze", "--state", "zH", "--acts", "1,3", "--n-puzzles", "6", "--out", tmp_path / "p")
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(tmp_path / "p" / "patch_summary.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["freeze", "--state", "zX"], ["--state 'zX'", "zH or zL"]),
+        (["freeze", "--state", "zH", "--task", "chess"], ["--task 'chess'", "sudoku, maze"]),
+        (["freeze", "--state", "zH", "--task", "maze", "--checkpoint", ROOT / "checkpoints/sudoku6_Lx_H"], ["sudoku model", "--task is maze"]),
+        (["freeze", "--state", "zH", "--n-puzzles", "501"], ["--n-puzzles 501", "only 500"]),
+        (["freeze", "--state", "zH", "--from-act", "4"], ["--from-act 4", "0..3"]),
+        (["freeze", "--state", "zH", "--substep", "24"], ["--substep 24", "0..23"]),
+        (["freeze", "--state", "zH", "--substep", "0"], ["--substep 0", "writes zL"]),
+        (["decode", "--n-puzzles", "0"], ["'--n-puzzles'"]),
+        (["decode", "--device", "gpu"], ["--device 'gpu'"]),
+        (["decode", "--checkpoint", "nowhere.safetensors"], ["nowhere.safetensors"]),
+        (["decode", "--data", ROOT / "checkpoints/data/maze10"], ["seq_len"]),
+        (["patch", "--acts", "9"], ["--acts '9'", "0..3"]),
+        (["patch", "--state", "zQ"], ["--state 'zQ'"]),
+        (["patch", "--source", "7"], ["--source 7", "0..3"]),
+        (["patch", "--source", "mine"], ["--source 'mine'"]),
+        (["patch", "--site", "hook_zH"], ["--site", "update site"]),
+        (["patch", "--update", "L3_0"], ["--update", "L3_0"]),
+        (["patch", "--n-puzzles", "5", "--batch-size", "2"], ["--batch-size 2", "last batch of 1"]),
+    ],
+)
+def test_bad_inputs(tmp_path, monkeypatch, args, needles):
+    import torch
+
+    if "gpu" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    res = invoke(*args)
+    assert_clean_error(res, *needles)
+    assert snapshot(tmp_path) == {}
