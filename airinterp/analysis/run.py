@@ -68,12 +68,14 @@ def rollout(
         rec.start_batch(batch, n_act)
         hooks += rec.hooks(model)
     was_training = model.training
-    model.eval()
+    if was_training:  # (switching walks every HookPoint: only when needed)
+        model.eval()
     try:
         with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
             out = model(batch.inputs, batch.ids, n_act=n_act, return_type="output")
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     for rec in recorders:
         rec.end_batch()
     return out
