@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from airinterp.model.air import HookedAIR
-from airinterp.model.hooks import HookPoint, select
+from airinterp.model.hooks import HookPoint, read_only, select
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,12 +65,14 @@ def freeze_hooks(
     in_window = lambda a: a >= from_act and (until_act is None or a < until_act)  # noqa: E731
     saved: dict[tuple, Tensor] = {}
 
+    @read_only
     def remember(x: Tensor, hook: HookPoint) -> None:
         saved[hook.air_key[:2]] = x  # type: ignore[attr-defined]
 
     def frozen(x: Tensor, hook: HookPoint) -> Tensor:
         return saved.pop(hook.air_key[:2])  # type: ignore[attr-defined]
 
+    @read_only
     def passthrough(x: Tensor, hook: HookPoint) -> None:
         saved.pop(hook.air_key[:2], None)  # type: ignore[attr-defined]
 
