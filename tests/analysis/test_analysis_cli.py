@@ -76,3 +76,25 @@ def test_bad_inputs(tmp_path, monkeypatch, args, needles):
     res = invoke(*args)
     assert_clean_error(res, *needles)
     assert snapshot(tmp_path) == {}
+
+
+def test_decode_beyond_halt_max_steps(tmp_path):
+    out = tmp_path / "d6"
+    res = invoke("decode", "--task", "maze", "--n-puzzles", "2", "--n-act", "6", "--grids", "0", "--out", out)
+    assert res.exit_code == 0, res.output
+    tokens = pd.read_parquet(out / "tokens.parquet")
+    assert tokens.substep.max() == 6 * 6 - 1
+    # the rollout's last z_H grid is the model's output at 6 steps
+    import torch
+
+    import airinterp
+    from airinterp.tasks.dataset import PuzzleDataset
+
+    cfg = json.loads((out / "config.json").read_text())
+    model = airinterp.load(ROOT / "checkpoints/maze10_Lx_H")
+    ds = PuzzleDataset(ROOT / "checkpoints/data/maze10", "test")
+    x = torch.from_numpy(ds.data["inputs"][cfg["puzzle_indices"]].astype("int64"))
+    with torch.inference_mode():
+        pred = model(x, n_act=6).argmax(-1).numpy()
+    last = tokens[(tokens.state == "zH") & (tokens.substep == 35)].sort_values(["puzzle", "cell"]).token.to_numpy()
+    assert (last == pred.reshape(-1)).all()

@@ -46,3 +46,20 @@ def test_bad_targets(tiny_data):
         state_targets(model, "zL", [1], update="L2_0")
     with pytest.raises(ValueError, match="update site"):
         site_targets(model, "hook_zH", [1])
+
+
+def test_own_value_patch_is_bitwise_on_the_states():
+    """The hook-level statement behind run_patch's self-patch: replacing a state with the same
+    puzzle's own cached value leaves every later state bitwise equal."""
+    import torch
+
+    from tests.conftest import make_tokens
+
+    model = make_model()
+    tokens = make_tokens(batch=3)
+    clean, cache = model.run_with_cache(tokens, return_type="output", names_filter=["act.1.hook_zL", "act.1.hook_zH"])
+    for site in ("act.1.hook_zL", "act.1.hook_zH"):
+        value = cache[site].clone()
+        out = model.run_with_hooks(tokens, return_type="output", fwd_hooks=[(site, lambda x, hook, v=value: v)])
+        assert torch.equal(out.carry.z_L, clean.carry.z_L) and torch.equal(out.carry.z_H, clean.carry.z_H)
+        assert torch.equal(out.logits, clean.logits)
