@@ -1,0 +1,393 @@
+"""Attention locality (AIR_SPEC 4.d): L- vs H-update attention per layer and head, streamed.
+
+For each analysed ACT step ``a`` the first L-update (``L0_0``) and the first H-update (``H0``) are
+compared at every layer and head. Each query row of the pattern is cut to the cell keys and
+renormalised over them (the mass on the prefix, which that discards, is reported as
+``prefix_mass``). Per row:
+
+- ``nbr_mass``: mass on the query's neighbourhood, the query excluded (Sudoku: its 20 peers;
+  Maze: its 4-neighbours); ``nbr_mass_incl_self`` adds the query itself (the Sudoku reference's);
+- ``entropy``: H(p) / log(n_cells);
+- ``viol_mass``: mass on violated peers (Sudoku: N(q) with q excluded, intersected with V; Maze:
+  N4(q) intersected with E), the definition the paper's data implies; ``viol_mass_board``: mass
+  on every violated/erroneous cell (the released Sudoku code's, A10);
+- Maze also: ``mass_n8`` / ``mass_5x5`` and densities with the actual neighbour count
+  (``density_n4`` ...) and the nominal 4 / 8 / 24 (``density_n4_nominal`` ..., A14).
+
+Queries: Sudoku input blanks; Maze label-path cells (S and G are other tokens). V (Sudoku: digits
+repeated among peers) / E (Maze: decoded != label) come from the decoded z_H that both compared
+updates read (default, ``violations="pre"``: z_H carried into the step) or, as the reference,
+from z_H after ``H0`` (``"post_h0"``, one extra decode pass). Class: violation-/error-adjacent if
+a peer (Maze: a 4-neighbour) is in V / E, else control.
+
+Contrasts: ``delta = L - H`` for every metric except entropy, where ``delta = H - L`` (positive:
+L more local, more focused, more on violations). Aggregation: head average per row, mean over
+each puzzle's rows per class (all analysed steps together), mean over puzzles with a seeded
+puzzle-level bootstrap CI and the normal 1.96 sd / sqrt(n_puzzles) one. Labelled reference
+options: the best head per row (ranked by delta_nbr + delta_viol + 0.5 delta_ent) and pooled rows
+with 1.96 sd / sqrt(n_rows).
+
+Streamed: the metrics are computed inside read-only hooks as each pattern is produced and folded
+into per-(puzzle, step, layer, head, class) sums; no pattern outlives its hook.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
+from airinterp.model.air import HookedAIR
+from airinterp.model.hooks import HookPoint, read_only
+from airinterp.tasks.rules import TaskRules, rules_for
+
+#: the paper's analysed ACT steps (0-based)
+PAPER_STEPS = (2, 4, 6, 8, 10, 12, 14, 15)
+CLASSES = {"sudoku": ("violation-adjacent", "control"), "maze": ("error-adjacent", "control")}
+_COMMON = ("nbr_mass", "nbr_mass_incl_self", "entropy", "viol_mass", "viol_mass_board", "prefix_mass")
+_MAZE = ("mass_n8", "mass_5x5", "density_n4", "density_n8", "density_5x5",
+         "density_n4_nominal", "density_n8_nominal", "density_5x5_nominal")  # fmt: skip
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    return _COMMON + (_MAZE if task == "maze" else ())
+
+
+def sign(metric: str) -> int:
+    """+1: delta = L - H; -1 (entropy): delta = H - L."""
+    return -1 if metric == "entropy" else 1
+
+
+def default_steps(n_act: int) -> list[int]:
+    """The paper's steps inside an ``n_act``-step rollout, plus its last step (the paper's 15)."""
+    steps = sorted({a for a in PAPER_STEPS if a < n_act} | {n_act - 1})
+    return steps
+
+
+# ---- per-row metrics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sets:
+    """Neighbourhood masks [cell, cell] of a task (q excluded), on a device."""
+
+    nbr: Tensor
+    n8: Tensor | None = None
+    w5: Tensor | None = None
+
+
+def _sets(rules: TaskRules, device: torch.device) -> _Sets:
+    if rules.name == "sudoku":
+        return _Sets(rules.neighbourhood().to(device))
+    return _Sets(rules.neighbourhood("N4").to(device), rules.neighbourhood("N8").to(device),
+                 rules.neighbourhood("5x5").to(device))  # fmt: skip
+
+
+def violation_set(rules: TaskRules, decoded: Tensor, labels: Tensor | None = None) -> Tensor:
+    """V (Sudoku: digits repeated among peers) or E (Maze: decoded != label), [..., cell] bool."""
+    if rules.name == "sudoku":
+        return rules.violations(decoded)
+    if labels is None:
+        raise ValueError("Maze errors need the labels (decoded != label)")
+    return rules.errors(decoded, labels)
+
+
+def query_classes(rules: TaskRules, viol: Tensor, sets: "_Sets | None" = None) -> Tensor:
+    """[..., cell] bool: True = violation-/error-adjacent (a peer / 4-neighbour is in V / E)."""
+    nbr = (sets or _sets(rules, viol.device)).nbr
+    return (nbr & viol[..., None, :]).any(-1)
+
+
+def row_metrics(raw: Tensor, viol: Tensor, rules: TaskRules, sets: "_Sets | None" = None) -> dict[str, Tensor]:
+    """Metrics of every cell query row of ``raw`` [..., cell, key] (keys: any prefix keys first,
+    then the cells), with V/E ``viol`` [..., cell] broadcastable to the rows' batch dims."""
+    C = rules.n_cells
+    sets = sets or _sets(rules, raw.device)
+    raw = raw.float()
+    cells = raw[..., -C:]
+    total = cells.sum(-1)
+    p = cells / total.clamp_min(1e-30)[..., None]
+    v = viol.float()
+    nb = p * sets.nbr
+    out = {
+        "nbr_mass": nb.sum(-1),
+        "entropy": -torch.special.xlogy(p, p).sum(-1) / math.log(C),
+        "viol_mass": (nb * v[..., None, :]).sum(-1),
+        "viol_mass_board": (p * v[..., None, :]).sum(-1),
+        "prefix_mass": 1.0 - total if raw.shape[-1] > C else torch.zeros_like(total),
+    }
+    out["nbr_mass_incl_self"] = out["nbr_mass"] + torch.diagonal(p, dim1=-2, dim2=-1)
+    if rules.name == "maze":
+        out["mass_n8"] = (p * sets.n8).sum(-1)
+        out["mass_5x5"] = (p * sets.w5).sum(-1)
+        for key, mass, m, nominal in (("n4", "nbr_mass", sets.nbr, 4), ("n8", "mass_n8", sets.n8, 8), ("5x5", "mass_5x5", sets.w5, 24)):
+            out[f"density_{key}"] = out[mass] / m.sum(-1).float()
+            out[f"density_{key}_nominal"] = out[mass] / nominal
+    return out
+
+
+def query_metrics(task: str, pattern: "Tensor | np.ndarray", decoded: "Tensor | np.ndarray", query: int,
+                  labels: "Tensor | np.ndarray | None" = None) -> dict:  # fmt: skip
+    """The metrics of one query row of one head's attention map.
+
+    ``pattern``: a raw [n, n] map over the cells (n = cells) or over prefix + cells (n > cells,
+    the prefix first; its mass is then reported as ``prefix_mass``); ``decoded``: the z_H token
+    grid [cells] (the reference's saved form); ``labels`` [cells]: Maze only. The row is
+    renormalised over the cells first. Returns ``nbr_mass``, ``nbr_mass_incl_self``,
+    ``entropy``, ``viol_mass``, ``viol_mass_board``, ``prefix_mass``, ``query_class`` (and the
+    Maze densities)."""
+    pat = torch.as_tensor(np.asarray(pattern)).float()
+    dec = torch.as_tensor(np.asarray(decoded)).long().reshape(-1)
+    rules = rules_for(task, dec.numel())
+    C = rules.n_cells
+    if pat.ndim != 2 or pat.shape[0] != pat.shape[1] or pat.shape[0] < C:
+        raise ValueError(f"pattern: expected one head's square map [n, n] with n >= {C} cells, got {tuple(pat.shape)}")
+    if not 0 <= int(query) < C:
+        raise ValueError(f"query {query}: outside the grid's cells 0..{C - 1}")
+    lab = None if labels is None else torch.as_tensor(np.asarray(labels)).long().reshape(-1)
+    viol = violation_set(rules, dec, lab)
+    m = row_metrics(pat[-C:], viol, rules)
+    out = {k: float(v[int(query)]) for k, v in m.items()}
+    adj = bool(query_classes(rules, viol)[int(query)])
+    out["query_class"] = CLASSES[task][0 if adj else 1]
+    return out
+
+
+# ---- the streamed recorder -------------------------------------------------------------------------
+
+
+class AttentionRecorder:
+    """Folds L0_0 vs H0 attention metrics of the analysed steps into per-puzzle sums."""
+
+    def __init__(self, model: HookedAIR, steps: Sequence[int], *, violations: str = "pre") -> None:
+        if violations not in ("pre", "post_h0"):
+            raise ValueError(f"violations {violations!r}: expected 'pre' (the z_H both updates read) or 'post_h0'")
+        c = model.config
+        self.model = model
+        self.rules = rules_for(c.task, c.seq_len)
+        self.steps = list(steps)
+        self.violations = violations
+        lu = next(u for u in model.schedule if u.stage == "L")
+        hu = next(u for u in model.schedule if u.stage == "H")
+        self.updates = (lu.name, hu.name)
+        self.metrics = metric_names(c.task)
+        self.sets = _sets(self.rules, model.device)
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.post_viol: dict[int, Tensor] | None = None  # step -> V/E from the pre-pass (post_h0)
+
+    # -- hooks
+    def hooks(self, model: HookedAIR) -> list[Hook]:
+        hooks: list[Hook] = []
+        if self.violations == "pre":
+            for si, a in enumerate(self.steps):
+                site = model.state_site("zH", before=f"act.{a}.{self.updates[0]}")
+                hooks.append((site, self._on_state(si)))
+        for si, a in enumerate(self.steps):
+            for ui, u in enumerate(self.updates):
+                for layer in range(model.config.L_layers):
+                    hooks.append((f"act.{a}.{u}.blocks.{layer}.attn.hook_pattern", self._on_pattern(si, ui, layer)))
+        return hooks
+
+    def _on_state(self, si: int) -> Callable:
+        @read_only
+        def fn(x: Tensor, hook: HookPoint) -> None:
+            self._set_step(si, violation_set(self.rules, self.model.decode(x), self._labels))
+
+        return fn
+
+    def _set_step(self, si: int, viol: Tensor) -> None:
+        self._viol[si] = viol
+        self._cls[si] = query_classes(self.rules, viol, self.sets)  # True: adjacent
+
+    def _on_pattern(self, si: int, ui: int, layer: int) -> Callable:
+        @read_only
+        def fn(pattern: Tensor, hook: HookPoint) -> None:
+            C = self.rules.n_cells
+            rows = pattern[:, :, -C:, :]  # cell query rows (prefix / level-token rows dropped)
+            # a few heads at a time, so the temporaries stay near one pattern's size
+            step = max(1, (1 << 24) // max(1, rows[:, :1].numel()))
+            parts = []
+            for h0 in range(0, rows.shape[1], step):
+                m = row_metrics(rows[:, h0 : h0 + step], self._viol[si][:, None, :], self.rules, self.sets)
+                parts.append(torch.stack([m[k] for k in self.metrics], -1))
+            stacked = torch.cat(parts, 1)  # [B, head, cell, M]
+            if ui == 0:
+                self._held[layer] = stacked
+                return
+            self._fold(si, layer, self._held.pop(layer), stacked)
+
+        return fn
+
+    def _fold(self, si: int, layer: int, L: Tensor, H: Tensor) -> None:
+        q = self._queries  # [B, C]
+        adj = self._cls[si]  # [B, C]
+        sgn = torch.tensor([sign(k) for k in self.metrics], device=L.device, dtype=L.dtype)
+        delta = (L - H) * sgn  # [B, head, cell, M]
+        for ci, cmask in enumerate((adj & q, ~adj & q)):
+            w = cmask[:, None, :, None].to(L.dtype)
+            self._sum_L[:, si, layer, :, ci] = (L * w).sum(2).double()
+            self._sum_H[:, si, layer, :, ci] = (H * w).sum(2).double()
+            # best head per row (reference option): the head with the largest score
+            k = {m: i for i, m in enumerate(self.metrics)}
+            score = delta[..., k["nbr_mass_incl_self" if self.rules.name == "sudoku" else "nbr_mass"]] + delta[..., k["viol_mass"]] + 0.5 * delta[..., k["entropy"]]
+            best = score.argmax(1)  # [B, cell]
+            chosen = torch.gather(delta, 1, best[:, None, :, None].expand(-1, 1, -1, delta.shape[-1]))[:, 0]
+            self._sum_best[:, si, layer, ci] = (chosen * cmask[..., None]).sum(1).double()
+            havg = delta.mean(1)  # [B, cell, M]: head average per row
+            sel = havg[cmask]  # [rows, M]
+            self._pool_sum[layer, ci] += sel.double().sum(0).cpu()
+            self._pool_sq[layer, ci] += sel.double().square().sum(0).cpu()
+            self._pool_pos[layer, ci] += (sel > 0).sum(0).cpu()
+            self._pool_n[layer, ci] += sel.shape[0]
+        self._n[:, si] = torch.stack(((adj & q).sum(1), (~adj & q).sum(1)), 1)
+
+    # -- batches
+    def start_batch(self, batch: PuzzleBatch, n_act: int) -> None:
+        c = self.model.config
+        B, S, Ly, Hh, M = len(batch), len(self.steps), c.L_layers, c.num_heads, len(self.metrics)
+        dev = batch.inputs.device
+        labels = torch.from_numpy(batch.labels).to(dev)
+        self._labels = labels
+        if self.rules.name == "sudoku":
+            self._queries = batch.inputs == self.rules.blank
+        else:
+            self._queries = labels == 5  # the path token: S and G are tokens of their own
+        self._viol: dict[int, Tensor] = {}
+        self._cls: dict[int, Tensor] = {}
+        self._held: dict[int, Tensor] = {}
+        if self.post_viol is not None:
+            for si in range(S):
+                self._set_step(si, self.post_viol[si])
+        z = lambda *shape: torch.zeros(*shape, dtype=torch.float64, device=dev)  # noqa: E731
+        self._sum_L, self._sum_H = z(B, S, Ly, Hh, 2, M), z(B, S, Ly, Hh, 2, M)
+        self._sum_best = z(B, S, Ly, 2, M)
+        self._n = torch.zeros(B, S, 2, dtype=torch.long, device=dev)
+        if not hasattr(self, "_pool_sum"):
+            self._pool_sum = torch.zeros(Ly, 2, M, dtype=torch.float64)
+            self._pool_sq = torch.zeros(Ly, 2, M, dtype=torch.float64)
+            self._pool_pos = torch.zeros(Ly, 2, M, dtype=torch.long)
+            self._pool_n = torch.zeros(Ly, 2, dtype=torch.long)
+        self._batch = batch
+
+    def end_batch(self) -> None:
+        self.parts.append({
+            "indices": self._batch.indices, "sum_L": self._sum_L.cpu().numpy(), "sum_H": self._sum_H.cpu().numpy(),
+            "sum_best": self._sum_best.cpu().numpy(), "n": self._n.cpu().numpy(),
+        })  # fmt: skip
+        self._held.clear()
+
+
+class _PostH0:
+    """Pre-pass of the ``post_h0`` option: z_H decoded after H0 of each analysed step."""
+
+    def __init__(self, rec: AttentionRecorder) -> None:
+        self.rec = rec
+        self.viol: dict[int, Tensor] = {}
+
+    def hooks(self, model: HookedAIR) -> list[Hook]:
+        out = []
+        for si, a in enumerate(self.rec.steps):
+            @read_only
+            def fn(x, hook, si=si):
+                self.viol[si] = violation_set(self.rec.rules, model.decode(x), self._labels)
+
+            out.append((f"act.{a}.{self.rec.updates[1]}.hook_out", fn))
+        return out
+
+    def start_batch(self, batch: PuzzleBatch, n_act: int) -> None:
+        self._labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
+
+    def end_batch(self) -> None:
+        pass
+
+
+# ---- the experiment and its tables -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionResult:
+    puzzles: pd.DataFrame  # per (puzzle, layer, class, metric): L, H, delta (head average)
+    summary: pd.DataFrame  # per (method, layer, class, metric): across puzzles, with CIs
+    heads: pd.DataFrame  # per (layer, head, class, metric): across puzzles, with CIs
+    steps: list[int]
+
+
+def run_attention(
+    model: HookedAIR,
+    ds,
+    indices: np.ndarray,
+    *,
+    steps: Sequence[int] | None = None,
+    violations: str = "pre",
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> AttentionResult:
+    """The L0_0-vs-H0 attention analysis of the puzzles ``indices`` (module docstring)."""
+    from airinterp.analysis.stats import mean_ci
+
+    n_act = model.config.halt_max_steps
+    steps = default_steps(n_act) if steps is None else list(steps)
+    bad = [a for a in steps if not 0 <= a < n_act]
+    if not steps or bad:
+        raise ValueError(f"--steps {steps}: ACT steps must lie in 0..{n_act - 1} (the rollout's {n_act} steps)")
+    rec = AttentionRecorder(model, steps, violations=violations)
+    for batch in puzzle_batches(model, ds, indices, batch_size):
+        if violations == "post_h0":
+            pre = _PostH0(rec)
+            rollout(model, batch, n_act=max(steps) + 1, recorders=[pre])
+            rec.post_viol = pre.viol
+        rollout(model, batch, n_act=max(steps) + 1, recorders=[rec])
+        rec.post_viol = None
+        if progress:
+            progress(len(batch))
+    cat = {k: np.concatenate([p[k] for p in rec.parts]) for k in rec.parts[0]}
+    task = model.config.task
+    classes = CLASSES[task]
+    Ly, Hh = model.config.L_layers, model.config.num_heads
+    n = cat["n"].sum(1)  # [P, 2]
+    sL, sH = cat["sum_L"].sum(1), cat["sum_H"].sum(1)  # [P, layer, head, class, M]
+    sgn = np.array([sign(m) for m in rec.metrics])
+    rows, summary, heads = [], [], []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mL = sL.mean(2) / n[:, None, :, None]  # head average per row, mean over the puzzle's rows
+        mH = sH.mean(2) / n[:, None, :, None]
+        best = cat["sum_best"].sum(1) / n[:, None, :, None]
+        perhead = (sL - sH) * sgn / n[:, None, None, :, None]
+    for layer in range(Ly):
+        for ci, cname in enumerate(classes):
+            has = n[:, ci] > 0
+            for mi, m in enumerate(rec.metrics):
+                d = sgn[mi] * (mL[:, layer, ci, mi] - mH[:, layer, ci, mi])
+                rows.append(pd.DataFrame({"puzzle": cat["indices"][has], "layer": layer, "class": cname, "metric": m,
+                                          "L": mL[has, layer, ci, mi], "H": mH[has, layer, ci, mi], "delta": d[has],
+                                          "n_rows": n[has, ci]}))  # fmt: skip
+                for method, vals in (("head_mean", d[has]), ("best_head (reference option)", best[has, layer, ci, mi])):
+                    s = mean_ci(vals, seed, "attention", method, layer, cname, m)
+                    summary.append({
+                        "method": method, "layer": layer, "class": cname, "metric": m, "delta_mean": s["mean"],
+                        "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+                        "ci95_normal": 1.96 * s["sd"] / math.sqrt(s["n"]) if s["n"] > 1 else math.nan,
+                        "pct_positive": float((vals > 0).mean()) if len(vals) else math.nan,
+                        "n_puzzles": int(has.sum()), "n_rows": int(n[has, ci].sum()),
+                        "L_mean": float(np.nanmean(mL[has, layer, ci, mi])) if has.any() else math.nan,
+                        "H_mean": float(np.nanmean(mH[has, layer, ci, mi])) if has.any() else math.nan,
+                    })  # fmt: skip
+                pn = int(rec._pool_n[layer, ci])
+                if pn:
+                    mean = float(rec._pool_sum[layer, ci, mi]) / pn
+                    var = max(float(rec._pool_sq[layer, ci, mi]) / pn - mean * mean, 0.0) * pn / max(pn - 1, 1)
+                    summary.append({"method": "pooled_rows (reference's released script)", "layer": layer, "class": cname,
+                                    "metric": m, "delta_mean": mean, "ci95_normal": 1.96 * math.sqrt(var / pn),
+                                    "pct_positive": float(rec._pool_pos[layer, ci, mi]) / pn, "n_puzzles": int(has.sum()),
+                                    "n_rows": pn})  # fmt: skip
+                for h in range(Hh):
+                    s = mean_ci(perhead[has, layer, h, ci, mi], seed, "attention-head", layer, h, cname, m)
+                    heads.append({"layer": layer, "head": h, "class": cname, "metric": m, "delta_mean": s["mean"],
+                                  "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n_puzzles": int(has.sum())})  # fmt: skip
+    return AttentionResult(puzzles=pd.concat(rows, ignore_index=True), summary=pd.DataFrame(summary),
+                           heads=pd.DataFrame(heads), steps=list(steps))  # fmt: skip
