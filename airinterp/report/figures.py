@@ -160,3 +160,39 @@ def write_html(path: "str | Path", title: str, figures: Sequence[go.Figure], not
     tmp.write_text(doc, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+CONTRASTS = {"nbr_mass": "delta_nbr (L - H)", "entropy": "delta_ent (H - L)", "viol_mass": "delta_viol (L - H)"}
+
+
+def attention_contrasts(summary: pd.DataFrame, metrics: Sequence[str], method: str = "head_mean", title: str = "") -> go.Figure:
+    """L - H contrasts per layer and query class with their CIs (Figs 8-9); symmetric y-axes
+    so negative contrasts show (A16)."""
+    s = summary[summary.method == method]
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[CONTRASTS.get(m, m) for m in metrics])
+    colours = ["#d62728", "#7f7f7f"]
+    for i, m in enumerate(metrics, start=1):
+        g = s[s.metric == m]
+        for ci, (cls, gc) in enumerate(g.groupby("class", sort=False)):
+            err_hi = (gc.ci_high - gc.delta_mean) if "ci_high" in gc else None
+            err_lo = (gc.delta_mean - gc.ci_low) if "ci_low" in gc else None
+            fig.add_trace(go.Bar(x=[f"layer {v}" for v in gc.layer], y=gc.delta_mean, name=cls, legendgroup=cls,
+                                 showlegend=i == 1, marker_color=colours[ci % 2],
+                                 error_y={"type": "data", "symmetric": False, "array": err_hi, "arrayminus": err_lo}),
+                          row=1, col=i)  # fmt: skip
+        top = float(np.nanmax(np.abs(np.r_[g.get("ci_high", g.delta_mean), g.get("ci_low", g.delta_mean), g.delta_mean]))) if len(g) else 1
+        fig.update_yaxes(range=[-1.1 * top, 1.1 * top], row=1, col=i)
+    fig.update_layout(title=title, barmode="group", height=430, width=max(480, 340 * len(metrics)))
+    return fig
+
+
+def head_heatmap(heads: pd.DataFrame, metric: str, cls: str, title: str = "") -> go.Figure:
+    """Per (layer, head) mean contrast of ``metric`` for one query class."""
+    g = heads[(heads.metric == metric) & (heads["class"] == cls)]
+    z = g.pivot(index="layer", columns="head", values="delta_mean")
+    top = float(np.nanmax(np.abs(z.to_numpy()))) if z.size else 1.0
+    fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=[f"head {h}" for h in z.columns], y=[f"layer {v}" for v in z.index],
+                               colorscale="RdBu", zmid=0, zmin=-top, zmax=top,
+                               hovertemplate="%{y}, %{x}: %{z:.4f}<extra></extra>"))  # fmt: skip
+    fig.update_layout(title=title or f"{CONTRASTS.get(metric, metric)}, {cls}", height=360, width=620)
+    return fig

@@ -65,6 +65,10 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
         (["patch", "--site", "hook_zH"], ["--site", "update site"]),
         (["patch", "--update", "L3_0"], ["--update", "L3_0"]),
         (["patch", "--n-puzzles", "5", "--batch-size", "2"], ["--batch-size 2", "last batch of 1"]),
+        (["attention", "--steps", "2,9"], ["--steps '2,9'", "0..3"]),
+        (["attention", "--head-reduce", "max"], ["--head-reduce 'max'", "mean or best"]),
+        (["attention", "--violations", "after"], ["--violations 'after'", "pre or post_h0"]),
+        (["attention", "--task", "maze", "--n-puzzles", "501"], ["--n-puzzles 501", "only 500"]),
     ],
 )
 def test_bad_inputs(tmp_path, monkeypatch, args, needles):
@@ -98,3 +102,14 @@ def test_decode_beyond_halt_max_steps(tmp_path):
         pred = model(x, n_act=6).argmax(-1).numpy()
     last = tokens[(tokens.state == "zH") & (tokens.substep == 35)].sort_values(["puzzle", "cell"]).token.to_numpy()
     assert (last == pred.reshape(-1)).all()
+
+
+def test_attention_command(tmp_path):
+    out = tmp_path / "att"
+    res = invoke("attention", "--task", "maze", "--n-puzzles", "3", "--steps", "1,3", "--per-head", "--out", out)
+    assert res.exit_code == 0, res.output
+    s = pd.read_csv(out / "attention_summary.csv")
+    assert {"head_mean", "best_head (reference option)", "pooled_rows (reference's released script)"} <= set(s.method)
+    assert set(s["class"]) == {"error-adjacent", "control"} and s.layer.nunique() == 4
+    assert json.loads((out / "config.json").read_text())["attention"]["steps"] == [1, 3]
+    assert (out / "attention_heads.csv").exists() and "Plotly.newPlot" in (out / "attention.html").read_text()
