@@ -53,6 +53,9 @@ _MAZE = ("mass_n8", "mass_5x5", "density_n4", "density_n8", "density_5x5",
          "density_n4_nominal", "density_n8_nominal", "density_5x5_nominal")  # fmt: skip
 
 
+PER_HEAD = ("nbr_mass", "nbr_mass_incl_self", "entropy", "viol_mass", "density_n4")
+
+
 def metric_names(task: str) -> tuple[str, ...]:
     return _COMMON + (_MAZE if task == "maze" else ())
 
@@ -325,9 +328,11 @@ def run_attention(
     violations: str = "pre",
     batch_size: int = 16,
     seed: int = 0,
+    per_head: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> AttentionResult:
-    """The L0_0-vs-H0 attention analysis of the puzzles ``indices`` (module docstring)."""
+    """The L0_0-vs-H0 attention analysis of the puzzles ``indices`` (module docstring).
+    ``per_head``: also the across-puzzle contrasts of every head (``heads``; the main metrics)."""
     from airinterp.analysis.stats import mean_ci
 
     n_act = model.config.halt_max_steps
@@ -385,9 +390,200 @@ def run_attention(
                                     "metric": m, "delta_mean": mean, "ci95_normal": 1.96 * math.sqrt(var / pn),
                                     "pct_positive": float(rec._pool_pos[layer, ci, mi]) / pn, "n_puzzles": int(has.sum()),
                                     "n_rows": pn})  # fmt: skip
-                for h in range(Hh):
+                for h in range(Hh if per_head and m in PER_HEAD else 0):
                     s = mean_ci(perhead[has, layer, h, ci, mi], seed, "attention-head", layer, h, cname, m)
                     heads.append({"layer": layer, "head": h, "class": cname, "metric": m, "delta_mean": s["mean"],
                                   "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n_puzzles": int(has.sum())})  # fmt: skip
+    heads_df = pd.DataFrame(heads, columns=["layer", "head", "class", "metric", "delta_mean", "ci_low", "ci_high", "n_puzzles"])
     return AttentionResult(puzzles=pd.concat(rows, ignore_index=True), summary=pd.DataFrame(summary),
-                           heads=pd.DataFrame(heads), steps=list(steps))  # fmt: skip
+                           heads=heads_df, steps=list(steps))  # fmt: skip
+
+
+# ---- examples and temporal persistence (spec 4.e) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionExample:
+    """Raw attention rows of one query for L (``L0_0``) and H (``H0``) at each step.
+
+    ``rows``: tidy (step, update, cell, attention) with the raw, not renormalised, row over the
+    cells; ``grids``: per step the decoded z_H both updates read and its V/E set; ``metrics``: per
+    (step, update) :func:`query_metrics`; ``persistence``: top-k overlap between consecutive steps."""
+
+    task: str
+    puzzle: int
+    query: int
+    layer: int
+    head: int
+    side: int
+    rows: pd.DataFrame
+    grids: dict
+    metrics: pd.DataFrame
+    persistence: pd.DataFrame
+    inputs: np.ndarray
+    labels: np.ndarray
+
+
+def check_example(model: HookedAIR, query: int, layer: int, head: int | None, steps: Sequence[int]) -> None:
+    c = model.config
+    side = math.isqrt(c.seq_len)
+    if not 0 <= query < c.seq_len:
+        raise ValueError(f"--cell: cell {query} (row {query // side}, col {query % side}) is outside the {side}x{side} grid")
+    if not 0 <= layer < c.L_layers:
+        raise ValueError(f"--layer {layer}: the stack has layers 0..{c.L_layers - 1}")
+    if head is not None and not 0 <= head < c.num_heads:
+        raise ValueError(f"--head {head}: the model has heads 0..{c.num_heads - 1}")
+    bad = [a for a in steps if not 0 <= a < c.halt_max_steps]
+    if not steps or bad:
+        raise ValueError(f"--steps {list(steps)}: ACT steps must lie in 0..{c.halt_max_steps - 1}")
+
+
+def attention_example(
+    model: HookedAIR, batch: PuzzleBatch, query: int, *, layer: int = 0, head: int | None = None,
+    steps: Sequence[int] | None = None, top_k: int = 5,
+) -> AttentionExample:  # fmt: skip
+    """One puzzle's (``batch`` of one) query row at ``layer``/``head`` across ``steps``. ``head``
+    None: the head with the largest score delta_nbr + delta_viol + 0.5 delta_ent at the first step."""
+    c = model.config
+    steps = default_steps(c.halt_max_steps) if steps is None else list(steps)
+    check_example(model, query, layer, head, steps)
+    if len(batch) != 1:
+        raise ValueError("attention_example: a batch of one puzzle")
+    rules = rules_for(c.task, c.seq_len)
+    C = rules.n_cells
+    lu = next(u for u in model.schedule if u.stage == "L").name
+    hu = next(u for u in model.schedule if u.stage == "H").name
+    kept: dict[tuple[int, str], Tensor] = {}
+    grids: dict[int, dict] = {}
+    labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
+
+    class _Rec:
+        def hooks(self, m):
+            out = []
+            for a in steps:
+                @read_only
+                def on_state(x, hook, a=a):
+                    dec = m.decode(x)
+                    grids[a] = {"decoded": dec[0].cpu().numpy(), "violations": violation_set(rules, dec, labels)[0].cpu().numpy()}
+
+                out.append((m.state_site("zH", before=f"act.{a}.{lu}"), on_state))
+                for u in (lu, hu):
+                    @read_only
+                    def on_pattern(p, hook, a=a, u=u):
+                        kept[(a, u)] = p[0, :, -C:, :].float().clone()  # [head, cell query, key]
+
+                    out.append((f"act.{a}.{u}.blocks.{layer}.attn.hook_pattern", on_pattern))
+            return out
+
+        def start_batch(self, b, n):
+            pass
+
+        def end_batch(self):
+            pass
+
+    rollout(model, batch, n_act=max(steps) + 1, recorders=[_Rec()])
+    viol0 = torch.from_numpy(grids[steps[0]]["violations"])
+    if head is None:
+        mL = row_metrics(kept[(steps[0], lu)], viol0, rules)  # [head, cell]
+        mH = row_metrics(kept[(steps[0], hu)], viol0, rules)
+        score = (mL["nbr_mass"] - mH["nbr_mass"]) + (mL["viol_mass"] - mH["viol_mass"]) + 0.5 * (mH["entropy"] - mL["entropy"])
+        head = int(score[:, query].argmax())
+    rows, mets = [], []
+    for a in steps:
+        for u in (lu, hu):
+            full = kept[(a, u)][head]  # [cell query, key]
+            raw = full[query, -C:].numpy()
+            rows.append(pd.DataFrame({"step": a, "update": u, "cell": np.arange(C), "attention": raw}))
+            r = query_metrics(c.task, full.numpy() if full.shape[-1] == C else _square(full), grids[a]["decoded"], query,
+                              batch.labels[0] if c.task == "maze" else None)  # fmt: skip
+            mets.append({"step": a, "update": u, **r})
+    rows_df = pd.concat(rows, ignore_index=True)
+    pers = []
+    for u in (lu, hu):
+        tops = [set(np.argsort(-rows_df[(rows_df["step"] == a) & (rows_df["update"] == u)].attention.to_numpy())[:top_k].tolist()) for a in steps]
+        for i in range(1, len(steps)):
+            pers.append({"update": u, "from_step": steps[i - 1], "to_step": steps[i], "top_k": top_k,
+                         "overlap": len(tops[i - 1] & tops[i]) / top_k})  # fmt: skip
+    return AttentionExample(task=c.task, puzzle=int(batch.indices[0]), query=query, layer=layer, head=head, side=rules.side,
+                            rows=rows_df, grids=grids, metrics=pd.DataFrame(mets),
+                            persistence=pd.DataFrame(pers, columns=["update", "from_step", "to_step", "top_k", "overlap"]),
+                            inputs=batch.inputs[0].cpu().numpy(), labels=batch.labels[0])  # fmt: skip
+
+
+def _square(full: Tensor) -> np.ndarray:
+    """[cell, prefix + cell] query rows -> a square [prefix + cell]^2 map (prefix rows zero),
+    the form :func:`query_metrics` takes when prefix mass is to be reported."""
+    C, T = full.shape
+    out = torch.zeros(T, T)
+    out[T - C :] = full
+    return out.numpy()
+
+
+def propose_examples(model: HookedAIR, ds, indices: np.ndarray, *, step: int, layer: int = 0, n: int = 3,
+                     seed: int = 0, batch_size: int = 16) -> pd.DataFrame:  # fmt: skip
+    """Candidate (puzzle, query, head) examples ranked by spec 4.e's scores: cell score
+    2 * violated peers + 0.5 * ambiguity (Sudoku: distinct digits among the peers; Maze: erroneous
+    4-neighbours), head score delta_nbr + delta_viol + 0.5 delta_ent of the best head; composite
+    1.5 * cell + 1.5 * head (each scaled to [0, 1] over the candidates). The top ``n`` are drawn
+    from the best ``5 n`` with a seeded generator, so reruns agree and near-ties do not always
+    pick the same puzzle. (The z_L BLANK-flip term of the reference's scorer is left out: it is
+    0 whenever z_L never decodes BLANK, as in our shipped models.)"""
+    c = model.config
+    check_example(model, 0, layer, None, [step])
+    rules = rules_for(c.task, c.seq_len)
+    rec = AttentionRecorder(model, [step])
+    found = []
+    for batch in puzzle_batches(model, ds, indices, batch_size):
+        held: dict[str, Tensor] = {}
+        lu, hu = rec.updates
+
+        class _Rec:
+            def hooks(self, m, batch=batch):
+                out = []
+                for u in (lu, hu):
+                    @read_only
+                    def fn(p, hook, u=u):
+                        held[u] = p[:, :, -rules.n_cells :, :].float().clone()
+
+                    out.append((f"act.{step}.{u}.blocks.{layer}.attn.hook_pattern", fn))
+
+                @read_only
+                def st(x, hook):
+                    held["dec"] = m.decode(x)
+
+                out.append((m.state_site("zH", before=f"act.{step}.{lu}"), st))
+                return out
+
+            def start_batch(self, b, n_):
+                pass
+
+            def end_batch(self):
+                pass
+
+        rollout(model, batch, n_act=step + 1, recorders=[_Rec()])
+        labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
+        viol = violation_set(rules, held["dec"], labels)
+        queries = (batch.inputs == rules.blank) if rules.name == "sudoku" else labels == 5
+        nbr = rules.neighbourhood().to(viol.device) if rules.name == "sudoku" else rules.neighbourhood("N4").to(viol.device)
+        n_viol = (nbr & viol[:, None, :]).sum(-1).float()  # [B, C]
+        if rules.name == "sudoku":  # distinct digits among the query's peers in the decoded z_H
+            digits = torch.nn.functional.one_hot(held["dec"], rules.vocab_size)[..., 2:].float()  # [B, C, digit]
+            ambiguity = ((nbr.float() @ digits) > 0).sum(-1).float()
+        else:
+            ambiguity = torch.zeros_like(n_viol)
+        mL = row_metrics(held[lu], viol[:, None, :], rules)
+        mH = row_metrics(held[hu], viol[:, None, :], rules)
+        hs = (mL["nbr_mass"] - mH["nbr_mass"]) + (mL["viol_mass"] - mH["viol_mass"]) + 0.5 * (mH["entropy"] - mL["entropy"])
+        best_score, best_head = hs.max(1)  # [B, C]
+        for b, q in torch.nonzero(queries).tolist():
+            found.append({"puzzle": int(batch.indices[b]), "query": q, "row": q // rules.side, "col": q % rules.side,
+                          "head": int(best_head[b, q]), "violated_neighbours": int(n_viol[b, q]),
+                          "cell_score": float(2 * n_viol[b, q] + 0.5 * ambiguity[b, q]), "head_score": float(best_score[b, q])})  # fmt: skip
+    df = pd.DataFrame(found)
+    if df.empty:
+        return df
+    scale = lambda x: (x - x.min()) / (x.max() - x.min()) if x.max() > x.min() else x * 0  # noqa: E731
+    df["score"] = 1.5 * scale(df.cell_score) + 1.5 * scale(df.head_score)
+    top = df.sort_values(["score", "puzzle", "query"], ascending=[False, True, True]).head(5 * n)
+    pick = np.random.default_rng(seed).choice(len(top), size=min(n, len(top)), replace=False)
+    return top.iloc[np.sort(pick)].reset_index(drop=True)

@@ -107,7 +107,7 @@ def puzzle_batches(
     # example -> puzzle row (for the identifier)
     owner = np.searchsorted(pstart, np.arange(ds.n_examples), side="right") - 1
     for lo in range(0, len(indices), batch_size):
-        idx = np.asarray(indices[lo : lo + batch_size])
+        idx = np.asarray(indices[lo : lo + batch_size], dtype=np.int64)
         yield PuzzleBatch(
             indices=idx,
             inputs=torch.from_numpy(np.asarray(inputs[idx], dtype=np.int64)).to(model.device),

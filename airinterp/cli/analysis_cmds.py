@@ -326,7 +326,7 @@ def attention_cmd(
     try:
         with display:
             res = run_attention(inp.model, inp.ds, inp.indices, steps=chosen, violations=violations, batch_size=batch_size,
-                                seed=inp.seed, progress=factory("attention", len(inp.indices)))  # fmt: skip
+                                seed=inp.seed, per_head=per_head, progress=factory("attention", len(inp.indices)))  # fmt: skip
     except INPUT_ERRORS as err:
         raise fail(err) from None
     method = "head_mean" if head_reduce == "mean" else "best_head (reference option)"
@@ -354,4 +354,91 @@ def attention_cmd(
     for (layer, cls), g in s[s.metric.isin(metrics)].groupby(["layer", "class"], sort=False):
         parts = [f"{m} {r.delta_mean:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for m, r in g.set_index("metric").loc[metrics].iterrows()]
         typer.echo(f"layer {layer} {cls}: " + ", ".join(parts))
+    typer.echo(f"wrote {out}")
+
+
+@app.command("attention-example")
+def attention_example_cmd(
+    puzzle: Annotated[int | None, typer.Option(min=0, help="test-split index of the puzzle (default: the selector's best candidate)")] = None,
+    cell: Annotated[str | None, typer.Option(help="query cell as ROW,COL (0-based; default: the selector's best query of the puzzle)")] = None,
+    layer: Annotated[int, typer.Option(min=0, help="layer of the shared stack")] = 0,
+    head: Annotated[int | None, typer.Option(min=0, help="head (default: the largest delta_nbr + delta_viol + 0.5 delta_ent at the first step)")] = None,
+    steps: Annotated[str | None, typer.Option(help="ACT steps shown, comma-separated (default: the analysed ones)")] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="cells in the top-k persistence overlap")] = 5,
+    propose: Annotated[int, typer.Option(min=0, help="also list this many candidate examples (seeded selector, spec 4.e)")] = 5,
+    task: Task = None,
+    checkpoint: Checkpoint = None,
+    data: Data = None,
+    seed: Seed = 0,
+    device: Device = "cpu",
+    out: Out = None,
+) -> None:
+    """L vs H raw attention of one query across ACT steps, with V/E marked (Figs 10-13): example.html and tables."""
+    import numpy as np
+
+    from airinterp.analysis.attention import attention_example, check_example, default_steps, propose_examples
+    from airinterp.analysis.run import puzzle_batches
+    from airinterp.report import figures
+
+    inp = _open(task, checkpoint, data, None, seed, device, None)
+    model, c = inp.model, inp.model.config
+    n_act = c.halt_max_steps
+    chosen = default_steps(n_act) if steps is None else _parse_acts(steps, n_act, "--steps")
+    side = int(round(c.seq_len**0.5))
+    query = None
+    if cell is not None:
+        try:
+            r, col = (int(v) for v in cell.split(","))
+        except ValueError:
+            raise fail(f"--cell {cell!r}: expected ROW,COL like 2,5") from None
+        if not (0 <= r < side and 0 <= col < side):
+            raise fail(f"--cell {cell}: outside the {side}x{side} grid (rows and columns 0..{side - 1})")
+        query = r * side + col
+    if puzzle is not None and puzzle >= inp.ds.n_examples:
+        raise fail(f"--puzzle {puzzle}: the test split has puzzles 0..{inp.ds.n_examples - 1}")
+    try:
+        check_example(model, query or 0, layer, head, chosen)
+    except ValueError as err:
+        raise fail(err) from None
+    out = _out_dir(out, "attention-example", inp.checkpoint)
+    pool = inp.indices if puzzle is None else np.array([puzzle])
+    candidates = propose_examples(model, inp.ds, pool if puzzle is not None else inp.indices[: min(200, len(inp.indices))],
+                                  step=chosen[0], layer=layer, n=max(propose, 1), seed=seed)  # fmt: skip
+    if puzzle is None or query is None:
+        if candidates.empty:
+            raise fail("no query cell to show: the chosen puzzles have no query cells (Sudoku blanks / Maze path cells)")
+        best = candidates.sort_values("score", ascending=False).iloc[0]
+        puzzle = int(best["puzzle"]) if puzzle is None else puzzle
+        query = int(best["query"]) if query is None else query
+    batch = next(puzzle_batches(model, inp.ds, np.array([puzzle]), 1))
+    ex = attention_example(model, batch, query, layer=layer, head=head, steps=chosen, top_k=top_k)
+    box = None
+    if c.task == "sudoku":
+        from airinterp.tasks.sudoku import SudokuSpec
+
+        spec = SudokuSpec.for_cells(c.seq_len)
+        box = (spec.box_rows, spec.box_cols)
+    lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
+    marks = {a: g["violations"] for a, g in ex.grids.items()}
+    title = f"{c.variant}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {layer}, head {ex.head}"
+    figs = [figures.attention_maps(ex.rows, c.task, side, query, [chosen[0]], [lu, hu], marks, ex.inputs, box, title=title + f", ACT step {chosen[0]}")]
+    if len(chosen) > 1:
+        figs.append(figures.attention_maps(ex.rows, c.task, side, query, chosen, [lu, hu], marks, ex.inputs, box,
+                                           title="the same query across the analysed ACT steps (one colour scale)"))  # fmt: skip
+    with _Staging(out) as d:
+        _write_config(d, {"command": "attention-example", **{k: v for k, v in inp.config().items() if k != "puzzle_indices"},
+                          "example": {"puzzle": puzzle, "query": query, "row": query // side, "col": query % side,
+                                      "layer": layer, "head": ex.head, "steps": chosen, "top_k": top_k}})  # fmt: skip
+        write_table(ex.rows, d / "example_rows.csv")
+        write_table(ex.metrics, d / "example_metrics.csv")
+        write_table(ex.persistence, d / "persistence.csv")
+        if propose:
+            write_table(candidates.head(propose), d / "candidates.csv")
+        figures.write_html(d / "example.html", f"Attention example: {inp.checkpoint}", figs,
+                           ["Raw (not renormalised) attention of the query row over the cells. Red x: violated cells (Sudoku) / "
+                            "errors (Maze) of the decoded zH both updates read. Persistence (top-k overlap between consecutive "
+                            "shown steps) is an airinterp extension, not in the paper."])  # fmt: skip
+    for _, r in ex.metrics.iterrows():
+        typer.echo(f"step {r['step']} {r['update']}: nbr_mass {r['nbr_mass']:.3f} entropy {r['entropy']:.3f} "
+                   f"viol_mass {r['viol_mass']:.3f} ({r['query_class']})")  # fmt: skip
     typer.echo(f"wrote {out}")

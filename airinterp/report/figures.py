@@ -196,3 +196,57 @@ def head_heatmap(heads: pd.DataFrame, metric: str, cls: str, title: str = "") ->
                                hovertemplate="%{y}, %{x}: %{z:.4f}<extra></extra>"))  # fmt: skip
     fig.update_layout(title=title or f"{CONTRASTS.get(metric, metric)}, {cls}", height=360, width=620)
     return fig
+
+
+def attention_maps(rows: pd.DataFrame, task: str, side: int, query: int, steps: Sequence[int], updates: Sequence[str],
+                   marks: dict, inputs: np.ndarray, box: tuple[int, int] | None = None, window: int = 5,
+                   title: str = "") -> go.Figure:  # fmt: skip
+    """Raw attention of one query over the grid, one row per update (L above H), one column per
+    ACT step, one colour scale for every panel (Figs 10-13). ``rows``: (step, update, cell,
+    attention); ``marks[step]``: the V/E cells (bool [cell]) drawn as red crosses; the query is
+    outlined; Sudoku boxes (``box`` = rows, cols) drawn; Maze panels show a (2 window + 1)^2 window
+    around the query with walls shaded and S/G boxed."""
+    qr, qc = divmod(query, side)
+    if task == "maze":
+        r0, r1 = max(0, qr - window), min(side, qr + window + 1)
+        c0, c1 = max(0, qc - window), min(side, qc + window + 1)
+    else:
+        r0, r1, c0, c1 = 0, side, 0, side
+    n = len(steps)
+    fig = make_subplots(rows=len(updates), cols=n, horizontal_spacing=0.02, vertical_spacing=0.08,
+                        subplot_titles=[f"{u}, ACT step {a}" for u in updates for a in steps])  # fmt: skip
+    shown = rows[rows.cell.map(lambda c: r0 <= c // side < r1 and c0 <= c % side < c1)]
+    vmax = float(shown.attention.max()) if len(shown) else 1.0
+    grid_in = np.asarray(inputs).reshape(side, side)
+    for i, u in enumerate(updates, start=1):
+        for j, a in enumerate(steps, start=1):
+            g = rows[(rows["step"] == a) & (rows["update"] == u)].sort_values("cell")
+            z = g.attention.to_numpy().reshape(side, side)[r0:r1, c0:c1]
+            fig.add_trace(go.Heatmap(z=z, x=np.arange(c0, c1), y=np.arange(r0, r1), zmin=0, zmax=vmax, colorscale="Viridis",
+                                     showscale=(i == 1 and j == n), colorbar={"title": "attention"},
+                                     hovertemplate="row %{y}, col %{x}: %{z:.4f}<extra></extra>"), row=i, col=j)  # fmt: skip
+            m = np.asarray(marks.get(a, np.zeros(side * side, bool))).reshape(side, side)
+            rr, cc = np.nonzero(m[r0:r1, c0:c1])
+            fig.add_trace(go.Scatter(x=cc + c0, y=rr + r0, mode="markers", marker={"symbol": "x", "color": "red", "size": 9},
+                                     name="violated / error", showlegend=(i == 1 and j == 1), hoverinfo="skip"), row=i, col=j)  # fmt: skip
+            fig.add_shape(type="rect", x0=qc - 0.5, x1=qc + 0.5, y0=qr - 0.5, y1=qr + 0.5, line={"color": "white", "width": 3}, row=i, col=j)
+            if task == "sudoku" and box is not None:
+                for k in range(0, side + 1, box[1]):
+                    fig.add_shape(type="line", x0=k - 0.5, x1=k - 0.5, y0=-0.5, y1=side - 0.5, line={"color": "white", "width": 1.5}, row=i, col=j)
+                for k in range(0, side + 1, box[0]):
+                    fig.add_shape(type="line", x0=-0.5, x1=side - 0.5, y0=k - 0.5, y1=k - 0.5, line={"color": "white", "width": 1.5}, row=i, col=j)
+            if task == "maze":
+                wr, wc = np.nonzero(grid_in[r0:r1, c0:c1] == 1)
+                fig.add_trace(go.Scatter(x=wc + c0, y=wr + r0, mode="markers", marker={"symbol": "square", "color": "rgba(0,0,0,0.35)", "size": 14},
+                                         name="wall", showlegend=(i == 1 and j == 1), hoverinfo="skip"), row=i, col=j)  # fmt: skip
+                for token, colour in ((3, "#2ca02c"), (4, "#d62728")):
+                    for rr_, cc_ in zip(*np.nonzero(grid_in == token), strict=True):
+                        if r0 <= rr_ < r1 and c0 <= cc_ < c1:
+                            fig.add_shape(type="rect", x0=cc_ - 0.5, x1=cc_ + 0.5, y0=rr_ - 0.5, y1=rr_ + 0.5,
+                                          line={"color": colour, "width": 3}, row=i, col=j)  # fmt: skip
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    for k in range(1, len(updates) * n + 1):
+        fig.layout[f"yaxis{k if k > 1 else ''}"].scaleanchor = f"x{k if k > 1 else ''}"
+    fig.update_layout(title=title, height=300 * len(updates) + 120, width=max(520, 260 * n + 120), plot_bgcolor="white")
+    return fig

@@ -69,6 +69,12 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
         (["attention", "--head-reduce", "max"], ["--head-reduce 'max'", "mean or best"]),
         (["attention", "--violations", "after"], ["--violations 'after'", "pre or post_h0"]),
         (["attention", "--task", "maze", "--n-puzzles", "501"], ["--n-puzzles 501", "only 500"]),
+        (["attention-example", "--cell", "6,0"], ["--cell 6,0", "6x6 grid"]),
+        (["attention-example", "--cell", "a"], ["--cell 'a'", "ROW,COL"]),
+        (["attention-example", "--layer", "4"], ["--layer 4", "0..3"]),
+        (["attention-example", "--head", "4"], ["--head 4", "0..3"]),
+        (["attention-example", "--puzzle", "500"], ["--puzzle 500", "0..499"]),
+        (["attention-example", "--steps", "5"], ["--steps '5'", "0..3"]),
     ],
 )
 def test_bad_inputs(tmp_path, monkeypatch, args, needles):
@@ -113,3 +119,14 @@ def test_attention_command(tmp_path):
     assert set(s["class"]) == {"error-adjacent", "control"} and s.layer.nunique() == 4
     assert json.loads((out / "config.json").read_text())["attention"]["steps"] == [1, 3]
     assert (out / "attention_heads.csv").exists() and "Plotly.newPlot" in (out / "attention.html").read_text()
+
+
+def test_attention_example_command(tmp_path):
+    out = tmp_path / "ex"
+    res = invoke("attention-example", "--task", "maze", "--puzzle", "4", "--cell", "3,4", "--layer", "2", "--out", out)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())["example"]
+    assert (cfg["puzzle"], cfg["query"], cfg["layer"]) == (4, 34, 2)
+    rows = pd.read_csv(out / "example_rows.csv")
+    assert set(rows.step) == {2, 3} and len(rows) == 2 * 2 * 100
+    assert "Plotly.newPlot" in (out / "example.html").read_text()

@@ -135,3 +135,28 @@ def test_cis_deterministic_given_the_seed(tiny_data):
     with pytest.raises(ValueError, match="ACT steps must lie"):
         run_attention(model, tiny_data, np.arange(4), steps=[3])
     assert math.isfinite(a.loc[head, "delta_mean"].dropna().iloc[0])
+
+
+def test_example_rows_are_the_raw_pattern_and_persistence(tiny_data):
+    from airinterp.analysis.attention import attention_example, propose_examples
+
+    model = make_model()
+    batch = next(puzzle_batches(model, tiny_data, np.array([3]), 1))
+    ex = attention_example(model, batch, 5, layer=1, head=1, steps=[1, 2], top_k=3)
+    _, cache = model.run_with_cache(batch.inputs, names_filter=select(act=[1, 2], update=["L0_0", "H0"], layer=1, site="attn.hook_pattern"))
+    for a in (1, 2):
+        for u in ("L0_0", "H0"):
+            want = cache[f"act.{a}.{u}.blocks.1.attn.hook_pattern"][0, 1, 1 + 5, 1:].numpy()  # prefix row/col dropped
+            got = ex.rows[(ex.rows["step"] == a) & (ex.rows["update"] == u)].sort_values("cell").attention.to_numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert len(ex.persistence) == 2 and ex.persistence.overlap.between(0, 1).all()
+    assert set(ex.metrics.columns) >= {"nbr_mass", "entropy", "viol_mass", "prefix_mass", "query_class"}
+    a = propose_examples(model, tiny_data, np.arange(10), step=1, layer=1, n=2, seed=4)
+    b = propose_examples(model, tiny_data, np.arange(10), step=1, layer=1, n=2, seed=4)
+    assert a.equals(b) and len(a) == 2
+    with pytest.raises(ValueError, match="--layer 5"):
+        attention_example(model, batch, 5, layer=5)
+    with pytest.raises(ValueError, match="--head 9"):
+        attention_example(model, batch, 5, head=9)
+    with pytest.raises(ValueError, match="outside the 4x4 grid"):
+        attention_example(model, batch, 16)
