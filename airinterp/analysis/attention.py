@@ -76,18 +76,37 @@ def default_steps(n_act: int) -> list[int]:
 
 @dataclass(frozen=True)
 class _Sets:
-    """Neighbourhood masks [cell, cell] of a task (q excluded), on a device."""
+    """Neighbourhoods of a task (q excluded) as masks [cell, cell] and as padded index lists
+    [cell, k] (``valid`` marks the real entries), so masses are gathers, not [cell, cell] passes."""
 
     nbr: Tensor
-    n8: Tensor | None = None
-    w5: Tensor | None = None
+    idx: dict
+    valid: dict
 
 
 def _sets(rules: TaskRules, device: torch.device) -> _Sets:
-    if rules.name == "sudoku":
-        return _Sets(rules.neighbourhood().to(device))
-    return _Sets(rules.neighbourhood("N4").to(device), rules.neighbourhood("N8").to(device),
-                 rules.neighbourhood("5x5").to(device))  # fmt: skip
+    kinds = {"nbr": None} if rules.name == "sudoku" else {"nbr": "N4", "n8": "N8", "w5": "5x5"}
+    idx, valid, nbr = {}, {}, None
+    for key, kind in kinds.items():
+        m = rules.neighbourhood(kind) if kind else rules.neighbourhood()
+        if key == "nbr":
+            nbr = m.to(device)
+        k = int(m.sum(1).max())
+        order = torch.argsort(m.to(torch.int8), dim=1, descending=True, stable=True)[:, :k]
+        idx[key] = order.to(device)
+        valid[key] = torch.gather(m, 1, order).to(device)
+    return _Sets(nbr=nbr, idx=idx, valid=valid)  # type: ignore[arg-type]
+
+
+def _masses(p: Tensor, v: Tensor | None, sets: _Sets, key: str) -> tuple[Tensor, Tensor | None]:
+    """Row masses of ``p`` [..., cell, cell] on the ``key`` neighbourhood and on its V cells."""
+    idx, valid = sets.idx[key], sets.valid[key].to(p.dtype)
+    g = torch.gather(p, -1, idx.expand(*p.shape[:-1], idx.shape[-1])) * valid
+    mass = g.sum(-1)
+    if v is None:
+        return mass, None
+    vg = v[..., idx]  # [..., cell, k]
+    return mass, (g * vg).sum(-1)
 
 
 def violation_set(rules: TaskRules, decoded: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -114,21 +133,21 @@ def row_metrics(raw: Tensor, viol: Tensor, rules: TaskRules, sets: "_Sets | None
     cells = raw[..., -C:]
     total = cells.sum(-1)
     p = cells / total.clamp_min(1e-30)[..., None]
-    v = viol.float()
-    nb = p * sets.nbr
+    v = viol.to(p.dtype)
+    nbr, viol_nbr = _masses(p, v, sets, "nbr")
     out = {
-        "nbr_mass": nb.sum(-1),
+        "nbr_mass": nbr,
         "entropy": -torch.special.xlogy(p, p).sum(-1) / math.log(C),
-        "viol_mass": (nb * v[..., None, :]).sum(-1),
-        "viol_mass_board": (p * v[..., None, :]).sum(-1),
+        "viol_mass": viol_nbr,
+        "viol_mass_board": (p @ v.unsqueeze(-1)).squeeze(-1),  # v [..., cell] or [..., 1, cell]
         "prefix_mass": 1.0 - total if raw.shape[-1] > C else torch.zeros_like(total),
     }
     out["nbr_mass_incl_self"] = out["nbr_mass"] + torch.diagonal(p, dim1=-2, dim2=-1)
     if rules.name == "maze":
-        out["mass_n8"] = (p * sets.n8).sum(-1)
-        out["mass_5x5"] = (p * sets.w5).sum(-1)
-        for key, mass, m, nominal in (("n4", "nbr_mass", sets.nbr, 4), ("n8", "mass_n8", sets.n8, 8), ("5x5", "mass_5x5", sets.w5, 24)):
-            out[f"density_{key}"] = out[mass] / m.sum(-1).float()
+        out["mass_n8"] = _masses(p, None, sets, "n8")[0]
+        out["mass_5x5"] = _masses(p, None, sets, "w5")[0]
+        for key, mass, sk, nominal in (("n4", "nbr_mass", "nbr", 4), ("n8", "mass_n8", "n8", 8), ("5x5", "mass_5x5", "w5", 24)):
+            out[f"density_{key}"] = out[mass] / sets.valid[sk].sum(-1).to(p.dtype)
             out[f"density_{key}_nominal"] = out[mass] / nominal
     return out
 
