@@ -301,6 +301,7 @@ def attention_cmd(
     per_head: Annotated[bool, typer.Option(help="also write per-head contrasts (attention_heads.csv, heat maps)")] = False,
     head_reduce: Annotated[str, typer.Option(help="mean: head average per row (ours); best: the best head per row (the reference pipeline's, biased upward)")] = "mean",
     violations: Annotated[str, typer.Option(help="pre: V/E from the zH both compared updates read (default); post_h0: from zH after H0 (the reference's)")] = "pre",
+    first_n: Annotated[bool, typer.Option(help="the first --n-puzzles puzzles of the split in file order (the reference's choice, A7) instead of a seeded sample")] = False,
     seed: Seed = 0,
     batch_size: BatchSize = 16,
     device: Device = "cpu",
@@ -319,6 +320,10 @@ def attention_cmd(
         from airinterp.analysis.run import sample_puzzles
 
         inp.indices = sample_puzzles(inp.ds.n_examples, min(100, inp.ds.n_examples), seed)
+    if first_n:
+        import numpy as np
+
+        inp.indices = np.arange(len(inp.indices))
     n_act = inp.model.config.halt_max_steps
     chosen = default_steps(n_act) if steps is None else _parse_acts(steps, n_act, "--steps")
     out = _out_dir(out, "attention", inp.checkpoint, "" if violations == "pre" else "-post_h0")
@@ -341,7 +346,7 @@ def attention_cmd(
             figs.append(figures.head_heatmap(res.heads, "nbr_mass", cls))
     with _Staging(out) as d:
         _write_config(d, {"command": "attention", **inp.config(), "attention": {"steps": chosen, "head_reduce": head_reduce,
-                          "violations": violations, "updates": ["L0_0", "H0"]}})  # fmt: skip
+                          "violations": violations, "first_n": first_n, "updates": ["L0_0", "H0"]}})  # fmt: skip
         write_table(res.puzzles, d / "attention_puzzles.csv")
         write_table(res.summary, d / "attention_summary.csv")
         if per_head:
