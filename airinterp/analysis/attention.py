@@ -65,6 +65,14 @@ def sign(metric: str) -> int:
     return -1 if metric == "entropy" else 1
 
 
+def head_score(L: dict, H: dict, task: str) -> Tensor:
+    """The reference's head score delta_nbr + delta_viol + 0.5 delta_ent (its Sudoku delta_nbr
+    includes the query cell), from per-update metric dicts; one definition for the best-head
+    aggregation, the example's default head and the selector."""
+    nbr = "nbr_mass_incl_self" if task == "sudoku" else "nbr_mass"
+    return (L[nbr] - H[nbr]) + (L["viol_mass"] - H["viol_mass"]) + 0.5 * (H["entropy"] - L["entropy"])
+
+
 def default_steps(n_act: int) -> list[int]:
     """The paper's steps inside an ``n_act``-step rollout, plus its last step (the paper's 15)."""
     steps = sorted({a for a in PAPER_STEPS if a < n_act} | {n_act - 1})
@@ -255,7 +263,7 @@ class AttentionRecorder:
             self._sum_H[:, si, layer, :, ci] = (H * w).sum(2).double()
             # best head per row (reference option): the head with the largest score
             k = {m: i for i, m in enumerate(self.metrics)}
-            score = delta[..., k["nbr_mass_incl_self" if self.rules.name == "sudoku" else "nbr_mass"]] + delta[..., k["viol_mass"]] + 0.5 * delta[..., k["entropy"]]
+            score = head_score({m: L[..., i] for m, i in k.items()}, {m: H[..., i] for m, i in k.items()}, self.rules.name)
             best = score.argmax(1)  # [B, cell]
             chosen = torch.gather(delta, 1, best[:, None, :, None].expand(-1, 1, -1, delta.shape[-1]))[:, 0]
             self._sum_best[:, si, layer, ci] = (chosen * cmask[..., None]).sum(1).double()
@@ -355,7 +363,7 @@ def run_attention(
     from airinterp.analysis.stats import mean_ci
 
     n_act = model.config.halt_max_steps
-    steps = default_steps(n_act) if steps is None else list(steps)
+    steps = default_steps(n_act) if steps is None else sorted(set(steps))
     bad = [a for a in steps if not 0 <= a < n_act]
     if not steps or bad:
         raise ValueError(f"--steps {steps}: ACT steps must lie in 0..{n_act - 1} (the rollout's {n_act} steps)")
@@ -464,7 +472,7 @@ def attention_example(
     """One puzzle's (``batch`` of one) query row at ``layer``/``head`` across ``steps``. ``head``
     None: the head with the largest score delta_nbr + delta_viol + 0.5 delta_ent at the first step."""
     c = model.config
-    steps = default_steps(c.halt_max_steps) if steps is None else list(steps)
+    steps = default_steps(c.halt_max_steps) if steps is None else sorted(set(steps))
     check_example(model, query, layer, head, steps)
     if len(batch) != 1:
         raise ValueError("attention_example: a batch of one puzzle")
@@ -489,7 +497,7 @@ def attention_example(
                 for u in (lu, hu):
                     @read_only
                     def on_pattern(p, hook, a=a, u=u):
-                        kept[(a, u)] = p[0, :, -C:, :].float().clone()  # [head, cell query, key]
+                        kept[(a, u)] = p[0, :, -C:, :].float().cpu()  # [head, cell query, key], on the CPU
 
                     out.append((f"act.{a}.{u}.blocks.{layer}.attn.hook_pattern", on_pattern))
             return out
@@ -505,8 +513,7 @@ def attention_example(
     if head is None:
         mL = row_metrics(kept[(steps[0], lu)], viol0, rules)  # [head, cell]
         mH = row_metrics(kept[(steps[0], hu)], viol0, rules)
-        score = (mL["nbr_mass"] - mH["nbr_mass"]) + (mL["viol_mass"] - mH["viol_mass"]) + 0.5 * (mH["entropy"] - mL["entropy"])
-        head = int(score[:, query].argmax())
+        head = int(head_score(mL, mH, c.task)[:, query].argmax())
     rows, mets = [], []
     for a in steps:
         for u in (lu, hu):
@@ -592,7 +599,7 @@ def propose_examples(model: HookedAIR, ds, indices: np.ndarray, *, step: int, la
             ambiguity = torch.zeros_like(n_viol)
         mL = row_metrics(held[lu], viol[:, None, :], rules)
         mH = row_metrics(held[hu], viol[:, None, :], rules)
-        hs = (mL["nbr_mass"] - mH["nbr_mass"]) + (mL["viol_mass"] - mH["viol_mass"]) + 0.5 * (mH["entropy"] - mL["entropy"])
+        hs = head_score(mL, mH, c.task)
         best_score, best_head = hs.max(1)  # [B, C]
         for b, q in torch.nonzero(queries).tolist():
             found.append({"puzzle": int(batch.indices[b]), "query": q, "row": q // rules.side, "col": q % rules.side,

@@ -5,7 +5,8 @@ transitions ``k = 1 .. K-1`` and every cell:
 
 - token change: ``G_{k-1} != G_k``;
 - mask flip: exactly one of the two is a mask token (:meth:`TaskRules.mask_tokens`, per mode);
-- content change: a token change that is not a mask flip (one non-mask token to another).
+- content change: a change from one non-mask token to another (so, in harmonized mode, a change
+  between the two Sudoku mask tokens PAD and BLANK is neither a flip nor a content change).
 
 Per puzzle: totals over the transitions; ``per_step`` divides by all ``K - 1`` transitions (the
 spec's divisor, 95 for 16 ACT steps, also where the state is not updated), ``per_updated``
@@ -50,7 +51,7 @@ def count_changes(
     token = prev != cur
     m_prev, m_cur = rules.is_mask(prev, mode), rules.is_mask(cur, mode)
     flip = m_prev ^ m_cur
-    content = token & ~flip
+    content = token & ~(m_prev | m_cur)  # one non-mask token to another (PAD <-> BLANK is neither)
     out = {"token_changes": token, "mask_flips": flip, "content_changes": content}
     counts = {k: v.sum(-1).numpy() for k, v in out.items()}
     if given is not None:

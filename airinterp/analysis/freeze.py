@@ -225,11 +225,11 @@ def run_freeze(
     flags = {
         "frozen_state": freeze.state, "measured_state": measured, "from_act": freeze.from_act,
         "substep": freeze.substep, "n_act": n_act, "n_puzzles": len(puzzles),
-        "input_independent": bool(independent),
+        "input_independent": bool(independent) if len(puzzles) >= 2 else None,  # undetermined with one puzzle
         "input_independent_note": (
             f"with {freeze.state} frozen, {measured} decodes to the same trajectory for every puzzle: the frozen "
             "rollout does not see the input, so its content changes are a property of the weights, not of "
-            "puzzles (spec A2)" if independent else ""
+            "puzzles (spec A2)" if independent and len(puzzles) >= 2 else ""
         ),
         "measured_exact_reference_note": (
             f"measured_exact_reference is the exact accuracy of the decoded {measured}, the quantity the "

@@ -186,6 +186,8 @@ def run_patch(
     n_act = model.config.halt_max_steps if n_act is None else n_act
     if not targets:
         raise ValueError("no patch targets")
+    if len({t.site for t in targets}) != len(targets):
+        raise ValueError("patch targets repeat a site; give each once (a repeat would count its puzzles twice)")
     total = n_act * model.config.n_updates
     for t in targets:
         if t.act is not None and not 0 <= t.act < n_act:

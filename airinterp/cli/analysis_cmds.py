@@ -158,7 +158,7 @@ def _parse_acts(text: str | None, n_act: int, option: str) -> list[int]:
     bad = [a for a in acts if not 0 <= a < n_act]
     if not acts or bad:
         raise fail(f"{option} {text!r}: ACT steps must lie in 0..{n_act - 1} (the rollout's {n_act} steps)")
-    return acts
+    return sorted(set(acts))  # each step once (a repeat would count its puzzles twice)
 
 
 @app.command("freeze")
@@ -264,6 +264,8 @@ def patch_cmd(
             targets = [t for s in states for t in state_targets(model, s, steps, update)]
     except ValueError as err:
         raise fail(f"{'--site' if site else '--update'}: {err}") from None
+    if src == "other" and batch_size == 1:
+        raise fail("--batch-size 1: --source other takes each puzzle's value from another puzzle of its batch; use a batch size >= 2")
     if src == "other" and len(inp.indices) % batch_size == 1:
         raise fail(f"--batch-size {batch_size}: {len(inp.indices)} puzzles leave a last batch of 1, which has no other puzzle to take a value from")
     out = _out_dir(out, "patch", inp.checkpoint, f"-{source}")

@@ -340,27 +340,38 @@ class HookedAIR(HookedRootModule):
     def hooks(self, fwd_hooks=(), bwd_hooks=(), reset_hooks_end: bool = True, clear_contexts: bool = False):  # type: ignore[override]
         """As TransformerLens; hooks named on ACT steps beyond the built ones get HookPoints for
         the duration (kept if ``reset_hooks_end`` is False, as the hooks are)."""
+        fwd_hooks, bwd_hooks = list(fwd_hooks or ()), list(bwd_hooks or ())  # a generator is read once
         names = _hook_names(fwd_hooks, "fwd_hooks") + _hook_names(bwd_hooks, "bwd_hooks")
         pending = [(n, fn, d) for d, hooks in (("fwd", fwd_hooks), ("bwd", bwd_hooks)) for n, fn in hooks if callable(n)]
         with self._on_demand(names, keep=not reset_hooks_end), super().hooks(
-            list(fwd_hooks), list(bwd_hooks), reset_hooks_end, clear_contexts
+            fwd_hooks, bwd_hooks, reset_hooks_end, clear_contexts
         ) as model:
             # predicates also reach the ACT steps a later forward runs beyond the built ones
-            # (see forward), so an intervention given by predicate holds on every step
+            # (see forward), so an intervention given by predicate holds on every step; kept
+            # hooks (reset_hooks_end=False) keep doing so until reset_hooks()
             entry = (self.context_level, pending)
-            self._predicate_hooks.append(entry)
+            if pending:
+                self._predicate_hooks.append(entry)
             try:
                 yield model
             finally:
-                self._predicate_hooks.remove(entry)
+                if reset_hooks_end and entry in self._predicate_hooks:
+                    self._predicate_hooks.remove(entry)
+
+    def reset_hooks(self, clear_contexts: bool = True, direction="both", including_permanent: bool = False, level=None):  # type: ignore[override]
+        """As TransformerLens; also forgets the predicate hooks of the levels it removes."""
+        super().reset_hooks(clear_contexts, direction, including_permanent, level)
+        if direction == "both" and hasattr(self, "_predicate_hooks"):
+            self._predicate_hooks = [e for e in self._predicate_hooks if level is not None and e[0] != level]
 
     def run_with_hooks(self, *model_args, fwd_hooks=(), bwd_hooks=(), reset_hooks_end: bool = True,
                        clear_contexts: bool = False, **kwargs):  # type: ignore[override]  # fmt: skip
         """As TransformerLens. Predicates among the hook names also reach ACT steps beyond
         ``halt_max_steps`` when ``n_act`` asks for them (their HookPoints live for this call)."""
+        fwd_hooks, bwd_hooks = list(fwd_hooks or ()), list(bwd_hooks or ())
         names = _hook_names(fwd_hooks, "fwd_hooks") + _hook_names(bwd_hooks, "bwd_hooks")
         with self._on_demand(names, kwargs.get("n_act"), keep=not reset_hooks_end):
-            return super().run_with_hooks(*model_args, fwd_hooks=list(fwd_hooks), bwd_hooks=list(bwd_hooks),
+            return super().run_with_hooks(*model_args, fwd_hooks=fwd_hooks, bwd_hooks=bwd_hooks,
                                           reset_hooks_end=reset_hooks_end, clear_contexts=clear_contexts, **kwargs)  # fmt: skip
 
     def run_with_cache(self, *model_args, names_filter=None, return_cache_object: bool = True, **kwargs):  # type: ignore[override]

@@ -215,7 +215,7 @@ def attention_maps(rows: pd.DataFrame, task: str, side: int, query: int, steps: 
     n = len(steps)
     fig = make_subplots(rows=len(updates), cols=n, horizontal_spacing=0.02, vertical_spacing=0.08,
                         subplot_titles=[f"{u}, ACT step {a}" for u in updates for a in steps])  # fmt: skip
-    shown = rows[rows.cell.map(lambda c: r0 <= c // side < r1 and c0 <= c % side < c1)]
+    shown = rows[rows["step"].isin(list(steps)) & rows.cell.map(lambda c: r0 <= c // side < r1 and c0 <= c % side < c1)]
     vmax = float(shown.attention.max()) if len(shown) else 1.0
     grid_in = np.asarray(inputs).reshape(side, side)
     for i, u in enumerate(updates, start=1):

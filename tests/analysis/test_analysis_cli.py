@@ -66,6 +66,7 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
         (["patch", "--update", "L3_0"], ["--update", "L3_0"]),
         (["patch", "--n-puzzles", "5", "--batch-size", "2"], ["--batch-size 2", "last batch of 1"]),
         (["attention", "--steps", "2,9"], ["--steps '2,9'", "0..3"]),
+        (["patch", "--n-puzzles", "4", "--batch-size", "1"], ["--batch-size 1", ">= 2"]),
         (["attention", "--head-reduce", "max"], ["--head-reduce 'max'", "mean or best"]),
         (["attention", "--violations", "after"], ["--violations 'after'", "pre or post_h0"]),
         (["attention", "--task", "maze", "--n-puzzles", "501"], ["--n-puzzles 501", "only 500"]),
@@ -130,3 +131,13 @@ def test_attention_example_command(tmp_path):
     rows = pd.read_csv(out / "example_rows.csv")
     assert set(rows.step) == {2, 3} and len(rows) == 2 * 2 * 100
     assert "Plotly.newPlot" in (out / "example.html").read_text()
+
+
+def test_repeated_steps_count_once(tmp_path):
+    res = invoke("attention", "--task", "sudoku", "--n-puzzles", "3", "--steps", "2,2", "--out", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["attention"]["steps"] == [2]
+    res = invoke("patch", "--task", "sudoku", "--state", "zH", "--acts", "1,1", "--n-puzzles", "4", "--out", tmp_path / "p")
+    assert res.exit_code == 0, res.output
+    s = pd.read_csv(tmp_path / "p" / "patch_summary.csv")
+    assert len(s) == 1 and s.n.iloc[0] == 4

@@ -26,7 +26,7 @@ def test_sudoku_counts_in_both_modes():
     assert ref.mask_flips.tolist() == [[2, 1]]  # cells 1, 3 | cell 3
     assert ref.content_changes.tolist() == [[2, 1]]  # cells 0, 2 | cell 2
     assert har.mask_flips.tolist() == [[2, 1]]  # cells 1, 2 | cell 2
-    assert har.content_changes.tolist() == [[2, 1]]  # cells 0, 3 | cell 3 (PAD <-> BLANK is a token change of two masks)
+    assert har.content_changes.tolist() == [[1, 0]]  # cell 0 | none: PAD <-> BLANK is a change between two masks
     # restricted to non-given cells: cells 0 and 2 are givens here
     given = np.zeros((1, 16), bool)
     given[0, [0, 2]] = True

@@ -52,3 +52,20 @@ def test_a_first_forward_under_inference_mode_does_not_poison_later_gradient_for
     out = model(make_tokens(), n_act=1)
     out.sum().backward()
     assert model.lm_head.weight.grad is not None
+
+
+def test_review_findings_stay_fixed(tmp_path):
+    """From the review of issues 9-10: kept predicate hooks still reach later steps, a generator
+    of hooks is read once, not lost."""
+    model = make_model()
+    tokens = make_tokens()
+    with model.hooks(fwd_hooks=freeze_hooks(model, "zH"), reset_hooks_end=False):
+        pass
+    out = model(tokens, n_act=5, return_type="output")
+    assert torch.equal(out.carry.z_H, model.H_init.expand_as(out.carry.z_H))  # steps 3-4 frozen too
+    model.reset_hooks()
+    assert not torch.equal(model(tokens, n_act=5), out.logits)
+    seen = []
+    gen = ((name, lambda x, hook: seen.append(1)) for name in ["act.0.H0.hook_out"])
+    model.run_with_hooks(tokens, fwd_hooks=gen)
+    assert seen == [1]

@@ -95,3 +95,8 @@ def test_paired_experiment(tiny_data):
     other = run_freeze(model, tiny_data, idx, Freeze("zL"), batch_size=2, seed=4).summary
     assert other.delta_mean.equals(res.summary.delta_mean)
     assert "measured_exact_reference" in set(res.summary.metric)
+
+
+def test_one_puzzle_cannot_show_input_independence(tiny_data):
+    res = run_freeze(make_model(), tiny_data, np.array([2]), Freeze("zH"))
+    assert res.flags["input_independent"] is None and res.flags["input_independent_note"] == ""
