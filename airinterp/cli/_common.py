@@ -38,12 +38,8 @@ def check_device(device: str) -> str:
     return device
 
 
-def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> Path:
-    """An output file: the right suffix, not a directory, its parent not a file; before any work."""
-    if path.suffix not in suffixes:
-        raise fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
-    if path.is_dir():
-        raise fail(f"{option} {path}: is a directory; expected a file to write")
+def check_parents_writable(path: Path, option: str = "--out") -> None:
+    """The nearest existing ancestor of ``path`` is a writable directory."""
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -51,6 +47,15 @@ def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out")
             if not os.access(parent, os.W_OK):
                 raise fail(f"{option} {path}: {parent} is not writable")
             break
+
+
+def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> Path:
+    """An output file: the right suffix, not a directory, its parent not a file; before any work."""
+    if path.suffix not in suffixes:
+        raise fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a directory; expected a file to write")
+    check_parents_writable(path, option)
     if path.suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import INPUT_ERRORS, app, check_device, fail, progress, write_table
+from airinterp.cli._common import (
+    INPUT_ERRORS,
+    app,
+    check_device,
+    check_parents_writable,
+    fail,
+    progress,
+    write_table,
+)
 
 # ---- shared options ------------------------------------------------------------------------------
 Task = Annotated[str | None, typer.Option(help="sudoku or maze (default: the checkpoint's; sudoku without --checkpoint)")]
@@ -26,14 +34,20 @@ Out = Annotated[Path | None, typer.Option("-o", "--out", help="output directory 
 NAct = Annotated[int | None, typer.Option(min=1, help="ACT steps per rollout (default: the model's halt_max_steps)")]
 
 
-def _open(task, checkpoint, data, n_puzzles, seed, device, n_act):
+def _open(task, checkpoint, data, n_puzzles, seed, device, n_act, default_n: int | None = None):
+    """The checked inputs; without --n-puzzles, a seeded sample of ``default_n`` puzzles (or
+    the whole split if smaller; None: the whole split)."""
     from airinterp.analysis.inputs import open_inputs
+    from airinterp.analysis.run import sample_puzzles
 
     check_device(device)
     try:
-        return open_inputs(task, checkpoint, data, n_puzzles=n_puzzles, seed=seed, device=device, n_act=n_act)
+        inp = open_inputs(task, checkpoint, data, n_puzzles=n_puzzles, seed=seed, device=device, n_act=n_act)
     except INPUT_ERRORS as err:
         raise fail(err) from None
+    if n_puzzles is None and default_n is not None:
+        inp.indices = sample_puzzles(inp.ds.n_examples, min(default_n, inp.ds.n_examples), seed)
+    return inp
 
 
 def _out_dir(out: Path | None, command: str, checkpoint: Path, suffix: str = "") -> Path:
@@ -42,13 +56,7 @@ def _out_dir(out: Path | None, command: str, checkpoint: Path, suffix: str = "")
         out = Path("out") / command / (name + suffix)
     if out.exists() and not out.is_dir():
         raise fail(f"--out {out}: is a file; expected a directory")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise fail(f"--out {out}: {parent} is a file, not a directory")
-            if not os.access(parent, os.W_OK):
-                raise fail(f"--out {out}: {parent} is not writable")
-            break
+    check_parents_writable(out, "--out")
     return out
 
 
@@ -99,11 +107,7 @@ def decode_cmd(
     from airinterp.report import figures
     from airinterp.tasks.rules import rules_for
 
-    inp = _open(task, checkpoint, data, n_puzzles, seed, device, n_act)
-    if n_puzzles is None:
-        from airinterp.analysis.run import sample_puzzles
-
-        inp.indices = sample_puzzles(inp.ds.n_examples, min(100, inp.ds.n_examples), seed)
+    inp = _open(task, checkpoint, data, n_puzzles, seed, device, n_act, default_n=100)
     out = _out_dir(out, "decode", inp.checkpoint)
     try:
         import pyarrow  # noqa: F401
@@ -317,11 +321,7 @@ def attention_cmd(
         raise fail(f"--head-reduce {head_reduce!r}: expected mean or best")
     if violations not in ("pre", "post_h0"):
         raise fail(f"--violations {violations!r}: expected pre or post_h0")
-    inp = _open(task, checkpoint, data, n_puzzles, seed, device, None)
-    if n_puzzles is None:
-        from airinterp.analysis.run import sample_puzzles
-
-        inp.indices = sample_puzzles(inp.ds.n_examples, min(100, inp.ds.n_examples), seed)
+    inp = _open(task, checkpoint, data, n_puzzles, seed, device, None, default_n=100)
     if first_n:
         import numpy as np
 
