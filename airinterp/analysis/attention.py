@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
+from airinterp.analysis.run import Hook, Hooks, PuzzleBatch, puzzle_batches, rollout
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import HookPoint, read_only
 from airinterp.tasks.rules import TaskRules, rules_for
@@ -484,31 +484,21 @@ def attention_example(
     grids: dict[int, dict] = {}
     labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
 
-    class _Rec:
-        def hooks(self, m):
-            out = []
-            for a in steps:
-                @read_only
-                def on_state(x, hook, a=a):
-                    dec = m.decode(x)
-                    grids[a] = {"decoded": dec[0].cpu().numpy(), "violations": violation_set(rules, dec, labels)[0].cpu().numpy()}
+    hooks: list[Hook] = []
+    for a in steps:
+        @read_only
+        def on_state(x, hook, a=a):
+            dec = model.decode(x)
+            grids[a] = {"decoded": dec[0].cpu().numpy(), "violations": violation_set(rules, dec, labels)[0].cpu().numpy()}
 
-                out.append((m.state_site("zH", before=f"act.{a}.{lu}"), on_state))
-                for u in (lu, hu):
-                    @read_only
-                    def on_pattern(p, hook, a=a, u=u):
-                        kept[(a, u)] = p[0, :, -C:, :].float().cpu()  # [head, cell query, key], on the CPU
+        hooks.append((model.state_site("zH", before=f"act.{a}.{lu}"), on_state))
+        for u in (lu, hu):
+            @read_only
+            def on_pattern(p, hook, a=a, u=u):
+                kept[(a, u)] = p[0, :, -C:, :].float().cpu()  # [head, cell query, key], on the CPU
 
-                    out.append((f"act.{a}.{u}.blocks.{layer}.attn.hook_pattern", on_pattern))
-            return out
-
-        def start_batch(self, b, n):
-            pass
-
-        def end_batch(self):
-            pass
-
-    rollout(model, batch, n_act=max(steps) + 1, recorders=[_Rec()])
+            hooks.append((f"act.{a}.{u}.blocks.{layer}.attn.hook_pattern", on_pattern))
+    rollout(model, batch, n_act=max(steps) + 1, interventions=[Hooks(hooks)])
     viol0 = torch.from_numpy(grids[steps[0]]["violations"])
     if head is None:
         mL = row_metrics(kept[(steps[0], lu)], viol0, rules)  # [head, cell]
@@ -563,30 +553,20 @@ def propose_examples(model: HookedAIR, ds, indices: np.ndarray, *, step: int, la
         held: dict[str, Tensor] = {}
         lu, hu = rec.updates
 
-        class _Rec:
-            def hooks(self, m, batch=batch):
-                out = []
-                for u in (lu, hu):
-                    @read_only
-                    def fn(p, hook, u=u):
-                        held[u] = p[:, :, -rules.n_cells :, :].float().clone()
+        hooks: list[Hook] = []
+        for u in (lu, hu):
+            @read_only
+            def fn(p, hook, u=u):
+                held[u] = p[:, :, -rules.n_cells :, :].float().clone()
 
-                    out.append((f"act.{step}.{u}.blocks.{layer}.attn.hook_pattern", fn))
+            hooks.append((f"act.{step}.{u}.blocks.{layer}.attn.hook_pattern", fn))
 
-                @read_only
-                def st(x, hook):
-                    held["dec"] = m.decode(x)
+        @read_only
+        def st(x, hook):
+            held["dec"] = model.decode(x)
 
-                out.append((m.state_site("zH", before=f"act.{step}.{lu}"), st))
-                return out
-
-            def start_batch(self, b, n_):
-                pass
-
-            def end_batch(self):
-                pass
-
-        rollout(model, batch, n_act=step + 1, recorders=[_Rec()])
+        hooks.append((model.state_site("zH", before=f"act.{step}.{lu}"), st))
+        rollout(model, batch, n_act=step + 1, interventions=[Hooks(hooks)])
         labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
         viol = violation_set(rules, held["dec"], labels)
         queries = (batch.inputs == rules.blank) if rules.name == "sudoku" else labels == 5

@@ -178,7 +178,7 @@ def run_patch(
 
     from airinterp.analysis.decode import STATES, DecodedRollout, DecodeRecorder, record
     from airinterp.analysis.dynamics import changes_table
-    from airinterp.analysis.run import puzzle_batches
+    from airinterp.analysis.run import Hooks, puzzle_batches
     from airinterp.analysis.stats import paired
     from airinterp.model.hooks import read_only
     from airinterp.tasks.rules import rules_for
@@ -213,12 +213,8 @@ def run_patch(
         def keep(x, hook):
             captured[hook.name] = x.clone()
 
-        class _Capture:
-            def hooks(self, model):
-                return [(name, keep) for name in sources]
-
         rec = DecodeRecorder(model, keep=False)
-        clean_out = record(model, batch, rec, n_act=n_act, interventions=[_Capture()])
+        clean_out = record(model, batch, rec, n_act=n_act, interventions=[Hooks([(name, keep) for name in sources])])
         inputs = batch.inputs.cpu().numpy()
         clean_b = rec.batch
         clean_pred = clean_out.logits.argmax(-1).cpu().numpy()
@@ -234,12 +230,8 @@ def run_patch(
             def patch(x, hook, value=value):
                 return value.to(x.dtype)
 
-            class _Patch:
-                def hooks(self, model, t=t, patch=patch):
-                    return [(t.site, patch)]
-
             prec = DecodeRecorder(model, keep=False)
-            out = record(model, batch, prec, n_act=n_act, interventions=[_Patch()])
+            out = record(model, batch, prec, n_act=n_act, interventions=[Hooks([(t.site, patch)])])
             pred = out.logits.argmax(-1).cpu().numpy()
             pb = prec.batch
             df = pd.DataFrame({

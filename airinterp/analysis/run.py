@@ -50,6 +50,17 @@ class Intervention(Protocol):
     def hooks(self, model: HookedAIR) -> list[Hook]: ...
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """A fixed list of (name, hook) pairs as an intervention, for hooks with no per-batch
+    bookkeeping (a capture, a patch): ``rollout(..., interventions=[Hooks([(name, fn)])])``."""
+
+    fixed: Sequence[Hook]
+
+    def hooks(self, model: HookedAIR) -> list[Hook]:
+        return list(self.fixed)
+
+
 def rollout(
     model: HookedAIR,
     batch: PuzzleBatch,
