@@ -33,8 +33,14 @@ class AnalysisInputs:
 
     def config(self) -> dict:
         """What ``config.json`` records: where everything came from and which puzzles ran."""
+        from importlib.metadata import PackageNotFoundError, version
+
         import torch
-        import transformer_lens
+
+        try:
+            tl_version = version("transformer_lens")
+        except PackageNotFoundError:
+            tl_version = "unknown"
 
         card = _card(self.checkpoint)
         return {
@@ -46,7 +52,7 @@ class AnalysisInputs:
             "puzzle_indices": [int(i) for i in self.indices], "n_act": self.n_act,
             "device": str(self.model.device),
             "versions": {"airinterp": airinterp.__version__, "torch": torch.__version__,
-                         "transformer_lens": getattr(transformer_lens, "__version__", "unknown")},
+                         "transformer_lens": tl_version},
         }  # fmt: skip
 
 

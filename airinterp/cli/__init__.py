@@ -6,7 +6,7 @@ shared app of :mod:`._common`. Heavy imports (torch, transformer_lens) live insi
 ``--help`` stays fast. Bad input ends in one ``error: ...`` line and exit status 2, before any work.
 """
 
-from airinterp.cli import analysis_cmds, data_cmds, model_cmds, train_cmds  # noqa: F401  (register the commands)
+from airinterp.cli import analysis_cmds, data_cmds, model_cmds, report_cmds, train_cmds  # noqa: F401  (register the commands)
 from airinterp.cli._common import app, main
 
 __all__ = ["app", "main"]

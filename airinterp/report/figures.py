@@ -4,7 +4,6 @@ Colours follow the paper's renderers (AIR_SPEC 4.a): Sudoku digits on white, und
 BLANK) grey; Maze PAD grey (undecided), wall black, open white, S green, G red, path blue.
 """
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,7 +66,7 @@ def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[i
                       {"title.text": f"puzzle {puzzle}: after sub-step {k} ({updates[k]})"}]})  # fmt: skip
     fig.update_layout(
         title=f"puzzle {puzzle}: after sub-step 0 ({updates[0]})", sliders=[{"steps": steps, "currentvalue": {"prefix": "sub-step "}}],
-        height=470, width=820, margin={"t": 60, "b": 80}, plot_bgcolor=WHITE,
+        height=470, width=820, margin={"t": 60, "b": 80}, plot_bgcolor="#808080",
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
     fig.update_xaxes(showticklabels=False)
@@ -143,23 +142,28 @@ def patch_curve(summary: pd.DataFrame, metric: str = "exact", title: str = "") -
 
 def write_html(path: "str | Path", title: str, figures: Sequence[go.Figure], notes: Sequence[str] = ()) -> Path:
     """One self-contained HTML file: plotly.js inlined once, no CDN, opens offline."""
-    from plotly.offline import get_plotlyjs
+    from airinterp.report.html import Document
 
-    path = Path(path)
-    body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(n)}</p>" for n in notes]
-    for i, fig in enumerate(figures):
-        body.append(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig{i}"))
-    doc = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + html.escape(title) + "</title>"
-        "<script type='text/javascript'>" + get_plotlyjs() + "</script>"
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}</style></head><body>"
-        + "\n".join(body) + "</body></html>"
-    )  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    doc = Document(title)
+    for n in notes:
+        doc.para(n)
+    for fig in figures:
+        doc.figure(fig)
+    return doc.write(path)
+
+
+def persistence_lines(persistence: pd.DataFrame, title: str = "") -> go.Figure:
+    """Top-k overlap of one query's attended cells between consecutive shown ACT steps, one line
+    per update (an airinterp extension of Figs 11 and 13)."""
+    fig = go.Figure()
+    colours = {"L": STATE_COLOURS["zL"], "H": STATE_COLOURS["zH"]}
+    for u, g in persistence.groupby("update", sort=False):
+        fig.add_trace(go.Scatter(x=[f"{a}->{b}" for a, b in zip(g.from_step, g.to_step, strict=True)], y=g.overlap,
+                                 name=str(u), mode="lines+markers", line={"color": colours.get(str(u)[0])}))  # fmt: skip
+    k = int(persistence.top_k.iloc[0]) if len(persistence) else 0
+    fig.update_layout(title=title or f"top-{k} overlap between consecutive steps", yaxis={"range": [0, 1.05], "title": "overlap"},
+                      xaxis_title="ACT steps", height=330, width=520)  # fmt: skip
+    return fig
 
 
 CONTRASTS = {"nbr_mass": "delta_nbr (L - H)", "entropy": "delta_ent (H - L)", "viol_mass": "delta_viol (L - H)"}
@@ -248,5 +252,6 @@ def attention_maps(rows: pd.DataFrame, task: str, side: int, query: int, steps: 
     fig.update_xaxes(showticklabels=False)
     for k in range(1, len(updates) * n + 1):
         fig.layout[f"yaxis{k if k > 1 else ''}"].scaleanchor = f"x{k if k > 1 else ''}"
-    fig.update_layout(title=title, height=300 * len(updates) + 120, width=max(520, 260 * n + 120), plot_bgcolor="white")
+    fig.update_layout(title=title, height=300 * len(updates) + 140, width=max(520, 260 * n + 120), plot_bgcolor="white",
+                      legend={"orientation": "h", "y": -0.04, "x": 0})  # fmt: skip
     return fig

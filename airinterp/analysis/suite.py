@@ -1,0 +1,142 @@
+"""Every analysis of the paper on one checkpoint, reduced to tables (what ``airinterp report`` draws).
+
+:func:`analyse` runs, on one seeded sample of test puzzles, the decoded rollouts and content
+changes (AIR_SPEC 4.a-4.b), the paired freezes of z_H and of z_L from ACT step 0 (4.c),
+patching of both states across ACT steps with another puzzle's value, the L0_0 vs H0 attention
+contrasts per layer and head (4.d) and one attention example across the analysed steps (4.e).
+What it returns holds DataFrames and small arrays only, no tensors and no model, so the report
+code draws figures from tables.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from airinterp.analysis.attention import AttentionExample, AttentionResult
+from airinterp.analysis.freeze import FreezeResult
+from airinterp.analysis.inputs import AnalysisInputs, _card
+from airinterp.analysis.patching import PatchResult
+
+#: progress factory: (label, total) -> advance(n)
+Progress = Callable[[str, int], Callable[[int], None]]
+CHANGE_METRICS = ("content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips",
+                  "mask_flips_harmonized", "token_changes", "content_per_step", "content_per_updated")  # fmt: skip
+
+
+@dataclass
+class CheckpointAnalyses:
+    """One checkpoint's analyses on one puzzle sample (tables, no tensors)."""
+
+    name: str
+    card: dict
+    config: dict  # AnalysisInputs.config(): checkpoint, data fingerprint, puzzles, seed, versions
+    task: str
+    variant: str
+    side: int
+    box: tuple[int, int] | None
+    token_names: dict[int, str]
+    updates: list[str]  # the name of every flat sub-step, act.{a}.{update}
+    indices: np.ndarray
+    outcome: pd.DataFrame  # per puzzle: exact, token_accuracy, nongiven_accuracy (the model's output)
+    accuracy: dict  # exact (with its exact CI), token, non-given on the sample
+    tokens: pd.DataFrame  # decode table of the puzzles drawn as grids
+    changes: pd.DataFrame  # per (puzzle, state)
+    changes_summary: pd.DataFrame
+    substeps: pd.DataFrame
+    freeze: dict[str, FreezeResult]  # frozen state -> result
+    patch: PatchResult | None
+    attention: AttentionResult
+    example: AttentionExample | None
+    candidates: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _name(checkpoint) -> str:
+    return (checkpoint if checkpoint.is_dir() or checkpoint.suffix != ".safetensors" else checkpoint.parent).name
+
+
+def analyse(
+    inp: AnalysisInputs,
+    *,
+    batch_size: int = 64,
+    attention_batch_size: int = 16,
+    grid_puzzles: int = 2,
+    progress: Progress | None = None,
+) -> CheckpointAnalyses:
+    """Run every analysis on ``inp`` (its model, test split and puzzle sample, at least 2)."""
+    from airinterp.analysis.attention import attention_example, default_steps, propose_examples, run_attention
+    from airinterp.analysis.decode import decode_rollouts
+    from airinterp.analysis.dynamics import changes_table, substep_table
+    from airinterp.analysis.freeze import Freeze, run_freeze
+    from airinterp.analysis.patching import run_patch, state_targets
+    from airinterp.analysis.run import puzzle_batches
+    from airinterp.analysis.stats import mean_ci, rate_ci
+    from airinterp.tasks.rules import rules_for
+
+    model, c = inp.model, inp.model.config
+    n = len(inp.indices)
+    if n < 2:
+        raise ValueError(f"--n-puzzles {n}: the report's paired statistics and patching need at least 2 puzzles")
+    rules = rules_for(c.task, c.seq_len)
+    name = _name(inp.checkpoint)
+    bar = (lambda label, total: progress(f"{name}: {label}", total)) if progress else (lambda label, total: None)
+    notes: list[str] = []
+
+    r = decode_rollouts(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size, progress=bar("decode", n))
+    changes = changes_table(r, rules, model.schedule)
+    substeps = substep_table(r, rules, model.schedule)
+    summary = [{"state": s, "metric": m, **mean_ci(g[m].to_numpy(float), inp.seed, "decode", s, m)}
+               for s, g in changes.groupby("state", sort=False) for m in CHANGE_METRICS]  # fmt: skip
+    given = rules.given_mask(r.inputs)
+    correct = r.output == r.labels
+    outcome = pd.DataFrame({
+        "puzzle": r.indices, "exact": correct.all(1).astype(float), "token_accuracy": correct.mean(1),
+        "nongiven_accuracy": np.where(~given, correct, False).sum(1) / np.maximum((~given).sum(1), 1),
+    })  # fmt: skip
+    lo, hi = rate_ci(outcome.exact.to_numpy())
+    accuracy = {"n": n, "exact": float(outcome.exact.mean()), "exact_ci_low": lo, "exact_ci_high": hi,
+                **{k: mean_ci(outcome[k].to_numpy(), inp.seed, "accuracy", k) for k in ("token_accuracy", "nongiven_accuracy")}}  # fmt: skip
+
+    freezes = {}
+    for s in ("zH", "zL"):
+        fr = Freeze(s)
+        freezes[s] = run_freeze(model, inp.ds, inp.indices, fr, n_act=inp.n_act, batch_size=batch_size, seed=inp.seed,
+                                progress=bar(fr.label(), n))  # fmt: skip
+
+    acts = list(range(inp.n_act))
+    targets = [t for s in ("zL", "zH") for t in state_targets(model, s, acts)]
+    pbs = min(batch_size, n)
+    if n % pbs == 1:  # a last batch of one has no other puzzle to take a value from
+        pbs -= 1
+    patch = run_patch(model, inp.ds, inp.indices, targets, source="other", n_act=inp.n_act, batch_size=pbs,
+                      seed=inp.seed, progress=bar(f"patch ({len(targets)} targets)", n))  # fmt: skip
+
+    steps = default_steps(c.halt_max_steps)
+    att = run_attention(model, inp.ds, inp.indices, steps=steps, batch_size=attention_batch_size, seed=inp.seed,
+                        per_head=True, progress=bar("attention", n))  # fmt: skip
+    pool = inp.indices[: min(50, n)]
+    candidates = propose_examples(model, inp.ds, pool, step=steps[0], layer=0, n=3, seed=inp.seed)
+    example = None
+    if candidates.empty:
+        notes.append("no attention example: the sampled puzzles have no query cells")
+    else:
+        best = candidates.sort_values("score", ascending=False).iloc[0]
+        batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
+        example = attention_example(model, batch, int(best["query"]), layer=0, head=None, steps=steps)
+
+    box = None
+    if c.task == "sudoku":
+        from airinterp.tasks.sudoku import SudokuSpec
+
+        spec = SudokuSpec.for_cells(c.seq_len)
+        box = (spec.box_rows, spec.box_cols)
+    updates = [f"act.{k // c.n_updates}.{model.schedule[k % c.n_updates].name}" for k in range(r.n_substeps)]
+    tokens = r.frame(puzzles=grid_puzzles)
+    return CheckpointAnalyses(
+        name=name, card=_card(inp.checkpoint), config=inp.config(), task=c.task, variant=c.variant, side=rules.side,
+        box=box, token_names=rules.token_names, updates=updates, indices=np.asarray(inp.indices), outcome=outcome,
+        accuracy=accuracy, tokens=tokens, changes=changes, changes_summary=pd.DataFrame(summary), substeps=substeps,
+        freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes,
+    )  # fmt: skip

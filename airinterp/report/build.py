@@ -1,0 +1,204 @@
+"""The report: every analysis of one or several checkpoints as one self-contained HTML page.
+
+:func:`build_report` takes the tables :func:`airinterp.analysis.suite.analyse` returns (one per
+checkpoint; the first is the primary one, the others ``--compare``) and lays them out section by
+section, checkpoints side by side; the reproduction table sets the paper's numbers beside the
+primary checkpoint's. Figures are drawn from DataFrames by :mod:`airinterp.report.figures`.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from airinterp.analysis.reproduce import reproduction_table, setting_text, summary_table
+from airinterp.analysis.suite import CheckpointAnalyses
+from airinterp.report import figures
+from airinterp.report.html import Document
+
+#: paper figure / table -> the report section holding its counterpart
+FIGURE_MAP = [
+    ("Fig 2 / Fig 3", "decoded zH and zL of the default Lx_H model", "Decoded rollouts (primary checkpoint)"),
+    ("Fig 4 / Fig 5", "the same for the symmetric Lx_Hx control", "Decoded rollouts (the Lx_Hx --compare column)"),
+    ("Fig 6", "paired freeze, content changes", "Content changes and freeze"),
+    ("Fig 7", "symmetric-variant freeze", "Content changes and freeze (the Lx_Hx column; the paper's used L2x_Hx, A3)"),
+    ("Table: content changes", "normal vs frozen totals (AIR_SPEC 4.b)", "Reproduction table, rows 'freeze'"),
+    ("Fig 8 / README table", "Sudoku L-H contrasts per layer and class", "Attention locality; reproduction table rows 'attention'"),
+    ("Fig 9", "Maze densities, delta_ent, delta_viol", "Attention locality (Maze densities figure)"),
+    ("Fig 10 / Fig 12", "L vs H attention examples", "Attention example and persistence (first figure)"),
+    ("Fig 11 / Fig 13", "temporal persistence of one query", "Attention example and persistence (across steps, overlap)"),
+    ("Table: accuracy ablation", "exact accuracy per variant (AIR_SPEC 3.3)", "Reproduction table, rows 'accuracy'"),
+    ("(not in the paper)", "patching each state across ACT steps", "Patching across sub-steps"),
+]
+
+
+def _show(path: str) -> str:
+    """A path relative to the repository when inside it (reports carry no machine's layout)."""
+    from airinterp.analysis.inputs import REPO
+
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _card_table(analyses: Sequence[CheckpointAnalyses]) -> pd.DataFrame:
+    rows: dict[str, list] = {}
+
+    def put(key, values):
+        rows[key] = values
+
+    mc = [a.config["model_config"] for a in analyses]
+    cards = [a.card for a in analyses]
+    put("checkpoint", [_show(a.config["checkpoint"]) for a in analyses])
+    put("variant", [a.variant for a in analyses])
+    put("task / setting", [setting_text(a) for a in analyses])
+    put("architecture", [f"d={m['hidden_size']}, {m['num_heads']} heads, {m['L_layers']} shared blocks, H_cycles={m['H_cycles']}, "
+                         f"L_cycles={m['L_cycles']}, halt_max_steps={m['halt_max_steps']}, {m['pos_encodings']}" for m in mc])  # fmt: skip
+    put("data (training)", [c.get("data", "") for c in cards])
+    put("preset / steps", [f"{c.get('preset', '?')} / {c.get('steps', '?')} steps" for c in cards])
+    put("training time / device", [f"{c.get('wall_time_s', '?')} s / {c.get('device', '?')}" for c in cards])
+    fe = [c.get("final_eval", {}) for c in cards]
+    put("card accuracy (full test split)", [f"exact {e.get('exact_accuracy', float('nan')):.3f}, token {e.get('token_accuracy', float('nan')):.3f}, "
+                                             f"non-given {e.get('nongiven_accuracy', float('nan')):.3f}, n={e.get('n', '?')}" if e else "" for e in fe])  # fmt: skip
+    put("test data", [f"{_show(a.config['data'])} ({a.config['n_split']} puzzles, fingerprint {a.config['data_fingerprint'][:12]})" for a in analyses])
+    put("this run", [f"{a.config['n_puzzles']} puzzles (seed {a.config['seed']}), {a.config['n_act']} ACT steps, {a.config['device']}" for a in analyses])
+    df = pd.DataFrame(rows, index=[a.name for a in analyses]).T.reset_index(names="field")
+    return df
+
+
+def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, title: str | None = None,
+                 built: str | None = None, repro: pd.DataFrame | None = None) -> Path:  # fmt: skip
+    """Write the report of ``analyses`` (primary first) to ``path``; ``built``: a timestamp line;
+    ``repro``: the reproduction table if already made (:func:`reproduction_table`)."""
+    a0 = analyses[0]
+    names = [a.name for a in analyses]
+    others = list(analyses[1:])
+    title = title or f"airinterp report: {a0.name}" + (f" vs {', '.join(a.name for a in others)}" if others else "")
+    doc = Document(title)
+    v = a0.config["versions"]
+    doc.para(
+        f"{a0.task.capitalize()}: {len(a0.indices)} test puzzles sampled with seed {a0.config['seed']} (indices in each "
+        f"checkpoint's run config below), {a0.config['n_act']} ACT steps; airinterp {v['airinterp']}, torch {v['torch']}, "
+        f"transformer_lens {v['transformer_lens']}. Every interval is a 95% puzzle-level bootstrap CI (seeded) unless "
+        "stated; exact-accuracy intervals are Clopper-Pearson."
+    )  # fmt: skip
+
+    # -- cards, summary, reproduction ----------------------------------------------------------
+    doc.heading("Checkpoints")
+    doc.table(_card_table(analyses))
+    doc.heading("Summary")
+    doc.table(summary_table(list(analyses)))
+    doc.heading("Reproduction table")
+    doc.para(
+        "The paper's headline numbers beside ours. Verdicts: 'same direction' (our CI excludes 0 on the paper's side), "
+        "'differs' (it excludes 0 on the other side, or a qualitative observation does not hold), 'inconclusive' (our CI "
+        "contains 0), 'matches' (a level or observation that agrees), 'not comparable' (a level measured in another "
+        "setting, or a quantity this run cannot form; the reason is given). The paper's numbers are means over 5 seeds "
+        "of 9x9 / 30x30 d=512 models; ours are one checkpoint and its CI over puzzles."
+    )  # fmt: skip
+    repro = reproduction_table(a0, others) if repro is None else repro
+    counts = repro.verdict.value_counts()
+    doc.para("Verdicts: " + ", ".join(f"{k} {counts[k]}" for k in counts.index) + ".")
+    doc.table(repro, verdict_column="verdict")
+
+    # -- decoded rollouts ------------------------------------------------------------------------
+    doc.heading("Decoded rollouts (Figs 2-5)")
+    doc.para("Both states decoded through the LM head after every update (argmax over all tokens). Sudoku: digits, grey = "
+             "undecided (PAD or BLANK); Maze: black wall, white open, blue path, grey undecided (PAD), green start, red goal. "
+             "The slider moves over the flat sub-steps; the state an update does not write repeats its grid.")  # fmt: skip
+    n_grid = max(a.tokens.puzzle.nunique() for a in analyses)
+    for i in range(n_grid):
+        figs = []
+        for a in analyses:
+            puzzles = list(dict.fromkeys(a.tokens.puzzle))
+            figs.append(figures.decode_grids(a.tokens, a.task, a.side, a.token_names, int(puzzles[i]), a.updates) if i < len(puzzles) else None)
+        doc.figures(figs, names)
+    cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if a0.task == "sudoku" else []) + ["cell_accuracy"]
+    doc.figures([figures.substep_lines(a.substeps, [c for c in cols if c in a.substeps], f"{a.variant}: per sub-step means, "
+                                       f"{len(a.indices)} puzzles") for a in analyses], names)  # fmt: skip
+
+    # -- content changes and freeze --------------------------------------------------------------
+    doc.heading("Content changes and freeze (Figs 6-7)")
+    doc.para("Content changes: a cell's decoded token changes from one non-mask token to another between consecutive "
+             "sub-steps (reference mode: mask = Sudoku BLANK / Maze path; harmonized: the undecided tokens). Totals per "
+             "puzzle over the rollout. Freeze: every update of the frozen state returns its input, from ACT step 0 (the "
+             "reference's); the other state is measured, paired with the normal rollout of the same puzzle.")  # fmt: skip
+    tab = pd.concat([a.changes_summary.assign(checkpoint=a.name) for a in analyses], ignore_index=True)
+    tab = tab[tab.metric.isin(["content_changes", "content_changes_harmonized", "mask_flips", "content_per_updated"])]
+    doc.table(tab[["checkpoint", "state", "metric", "mean", "sd", "ci_low", "ci_high", "n"]])
+    for frozen in ("zH", "zL"):
+        doc.heading(f"freeze {frozen}", 3)
+        doc.figures([figures.freeze_comparison(a.freeze[frozen].summary, ["content_changes", "content_changes_harmonized", "output_exact"],
+                                               f"{a.variant}: freeze {frozen}, measured {a.freeze[frozen].flags['measured_state']}")
+                     for a in analyses], names)  # fmt: skip
+        doc.figures([figures.paired_points(a.freeze[frozen].puzzles, "content_changes",
+                                           f"{a.freeze[frozen].flags['measured_state']} content changes per puzzle") for a in analyses], names)  # fmt: skip
+        for a in analyses:
+            f = a.freeze[frozen].flags
+            if f["input_independent"]:
+                doc.para(f"{a.name}: INPUT-INDEPENDENT: {f['input_independent_note']}")
+        doc.para(analyses[0].freeze[frozen].flags["measured_exact_reference_note"])
+
+    # -- patching -------------------------------------------------------------------------------
+    doc.heading("Patching across sub-steps")
+    doc.para("Not in the paper: zL or zH as carried into one ACT step is replaced by another puzzle's (a seeded "
+             "derangement within the batch) and the rest of the rollout runs; points: exact accuracy of the output "
+             "with the paired delta's CI, dashed: the clean run.")  # fmt: skip
+    doc.figures([figures.patch_curve(a.patch.summary, "exact", f"{a.variant}: exact accuracy after patching") if a.patch else None
+                 for a in analyses], names, empty="not run")  # fmt: skip
+
+    # -- attention --------------------------------------------------------------------------------
+    doc.heading("Attention locality (Figs 8-9)")
+    doc.para("First L-update (L0_0) vs first H-update (H0) of each analysed ACT step, rows renormalised over the cells. "
+             "delta_nbr = L - H neighbourhood mass (query excluded), delta_ent = H - L normalised entropy, delta_viol = "
+             "L - H mass on violated peers (Maze: erroneous 4-neighbours), V/E from the zH both updates read. Head "
+             "average per row, mean per puzzle and class, bootstrap CI over puzzles. Steps: "
+             + ", ".join(f"{a.name} {a.attention.steps}" for a in analyses) + ".")  # fmt: skip
+    doc.figures([figures.attention_contrasts(a.attention.summary, ["nbr_mass", "entropy", "viol_mass"], "head_mean",
+                                             f"{a.variant}: L0_0 - H0 per layer") for a in analyses], names)  # fmt: skip
+    if a0.task == "maze":
+        doc.figures([figures.attention_contrasts(a.attention.summary, ["density_n4", "density_n8", "density_5x5"], "head_mean",
+                                                 f"{a.variant}: densities (actual neighbour counts)") for a in analyses], names)  # fmt: skip
+    classes = list(dict.fromkeys(a0.attention.heads["class"]))
+    for cls in classes:
+        doc.figures([figures.head_heatmap(a.attention.heads, "nbr_mass", cls, f"{a.variant}: delta_nbr per head, {cls}")
+                     if (a.attention.heads["class"] == cls).any() else None for a in analyses], names, empty=f"no {cls} queries")  # fmt: skip
+
+    # -- attention examples -------------------------------------------------------------------------
+    doc.heading("Attention example and persistence (Figs 10-13)")
+    doc.para("One query chosen by the seeded selector of spec 4.e (violated peers, ambiguity, head score) among the first "
+             "sampled puzzles: raw attention of its row at layer 0, L above H, one colour scale; red x: violated cells / "
+             "errors of the decoded zH both updates read. Top-k overlap between consecutive steps is an airinterp "
+             "extension.")  # fmt: skip
+    first, across, pers, mets = [], [], [], []
+    for a in analyses:
+        ex = a.example
+        if ex is None:
+            first.append(None), across.append(None), pers.append(None)
+            continue
+        lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
+        marks = {s: g["violations"] for s, g in ex.grids.items()}
+        steps = a.attention.steps
+        t = f"{a.variant}: puzzle {ex.puzzle}, query (row {ex.query // ex.side}, col {ex.query % ex.side}), layer {ex.layer}, head {ex.head}"
+        first.append(figures.attention_maps(ex.rows, a.task, a.side, ex.query, [steps[0]], [lu, hu], marks, ex.inputs, a.box,
+                                            title=t + f", ACT step {steps[0]}"))  # fmt: skip
+        across.append(figures.attention_maps(ex.rows, a.task, a.side, ex.query, steps, [lu, hu], marks, ex.inputs, a.box,
+                                             title="the same query across the analysed ACT steps") if len(steps) > 1 else None)  # fmt: skip
+        pers.append(figures.persistence_lines(ex.persistence) if len(ex.persistence) else None)
+        mets.append(ex.metrics.assign(checkpoint=a.name, puzzle=ex.puzzle, query=ex.query, head=ex.head))
+    doc.figures(first, names, empty="no example")
+    doc.figures(across, names, empty="one analysed step only")
+    doc.figures(pers, names, empty="one analysed step only")
+    if mets:
+        m = pd.concat(mets, ignore_index=True)
+        keep = [c for c in ["checkpoint", "puzzle", "query", "head", "step", "update", "query_class", "nbr_mass", "entropy", "viol_mass"] if c in m]
+        doc.table(m[keep])
+
+    # -- figure map, notes -------------------------------------------------------------------------
+    doc.heading("Where the paper's figures are")
+    doc.table(pd.DataFrame(FIGURE_MAP, columns=["paper", "content", "in this report"]))
+    notes = [f"{a.name}: {n}" for a in analyses for n in a.notes]
+    for n in notes:
+        doc.para(n)
+    return doc.write(path, built)
