@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up, then the main job on the shipped default checkpoint: evaluate it on its test split
-# (the accuracy in checkpoints/sudoku6_Lx_H/card.json), list its hooks at one update, and verify
-# the model against the reference implementation's tensors.
+# (the accuracy in checkpoints/sudoku6_Lx_H/card.json), list its hooks at one update, verify
+# the model against the reference implementation's tensors, and build its report (every analysis,
+# the paper's numbers beside ours: one offline HTML file), printing the report's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,3 +13,4 @@ airinterp hooks checkpoints/sudoku6_Lx_H/model.safetensors --filter 'act.0.H0.ho
 for case in sudoku_default sudoku_symmetric_Lx_Hx maze_default; do
   airinterp verify-reference "tests/data/air_reference/$case.json" | tail -1
 done
+airinterp report --task sudoku -o out/report/sudoku6_Lx_H.html

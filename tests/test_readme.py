@@ -1,7 +1,7 @@
 """Every snippet and command README.md shows, run as written.
 
 Python blocks run from the repository root. Bash commands run in order in a scratch directory
-laid out like a checkout (``checkpoints``, ``tests``, ``tools``, ``benchmarks`` linked in, and
+laid out like a checkout (``checkpoints``, ``tests``, ``tools``, ``benchmarks``, ``analyses`` linked in, and
 ``../shared`` beside it when this machine has it), with the venv's ``airinterp`` and ``python``
 first on PATH; ``bash scripts/main.sh`` runs in the repository itself, as a user would.
 Commands that need what CI does not have are marked: paper-size work ``slow``, CUDA ``gpu``, a
@@ -65,7 +65,7 @@ def scratch(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("readme")
     root = base / "main"
     root.mkdir()
-    for name in ("checkpoints", "tests", "tools", "benchmarks"):
+    for name in ("checkpoints", "tests", "tools", "benchmarks", "analyses"):
         (root / name).symlink_to(ROOT / name)
     if (ROOT.parent / "shared").is_dir():
         (base / "shared").symlink_to(ROOT.parent / "shared")

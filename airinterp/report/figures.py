@@ -194,7 +194,8 @@ def head_heatmap(heads: pd.DataFrame, metric: str, cls: str, title: str = "") ->
     """Per (layer, head) mean contrast of ``metric`` for one query class."""
     g = heads[(heads.metric == metric) & (heads["class"] == cls)]
     z = g.pivot(index="layer", columns="head", values="delta_mean")
-    top = float(np.nanmax(np.abs(z.to_numpy()))) if z.size else 1.0
+    vals = np.abs(z.to_numpy(float))
+    top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
     fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=[f"head {h}" for h in z.columns], y=[f"layer {v}" for v in z.index],
                                colorscale="RdBu", zmid=0, zmin=-top, zmax=top,
                                hovertemplate="%{y}, %{x}: %{z:.4f}<extra></extra>"))  # fmt: skip

@@ -1,0 +1,52 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Decoded rollouts and content changes (AIR_SPEC 4.a-4.b, Figs 2-5)
+#
+# Both states decoded after every update; content changes count cells whose decoded token moves
+# from one non-mask token to another. The paper's zH is a committed proposal and its zL keeps
+# BLANK cells that move; we measure whether ours does.
+
+# %% tags=["parameters"]
+TASK = "sudoku"
+N_PUZZLES = 100
+SEED = 0
+
+# %%
+from airinterp.analysis.decode import decode_rollouts
+from airinterp.analysis.dynamics import changes_table, substep_table
+from airinterp.analysis.inputs import open_inputs
+from airinterp.report import figures
+from airinterp.tasks.rules import rules_for
+
+inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)  # the shipped checkpoint and its test split
+model, c = inp.model, inp.model.config
+rules = rules_for(c.task, c.seq_len)
+rollout = decode_rollouts(model, inp.ds, inp.indices)
+rollout.zL.shape  # [puzzle, sub-step, cell] token ids
+
+# %%
+substeps = substep_table(rollout, rules, model.schedule)
+cols = ["undecided_fraction", "content_changes", "cell_accuracy"] + (["blank_fraction"] if rules.blank is not None else [])
+figures.substep_lines(substeps, cols, f"{c.variant}: per sub-step means over {len(inp.indices)} puzzles")
+
+# %%
+updates = [f"act.{k // c.n_updates}.{model.schedule[k % c.n_updates].name}" for k in range(rollout.n_substeps)]
+figures.decode_grids(rollout.frame(puzzles=1), c.task, rules.side, rules.token_names, int(rollout.indices[0]), updates)
+
+# %% [markdown]
+# ## Content changes per puzzle
+# Reference mode (the paper's: Sudoku BLANK / Maze path are masks) and harmonized mode (the undecided
+# tokens are masks), over all cells and over non-given cells.
+
+# %%
+changes = changes_table(rollout, rules, model.schedule)
+changes.groupby("state")[["content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips", "content_per_updated"]].mean()

@@ -1,0 +1,159 @@
+"""The report: every section from a tiny model, the reproduction table's verdicts, the CLI
+(identical twice apart from the timestamp, bad inputs in one line) and a real browser."""
+
+import re
+from pathlib import Path
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from airinterp.analysis.inputs import AnalysisInputs
+from airinterp.analysis.reproduce import direction_verdict, level_verdict, reproduction_table, summary_table
+from airinterp.analysis.run import sample_puzzles
+from airinterp.analysis.suite import analyse
+from airinterp.report.build import build_report
+from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
+from tests.conftest import make_model
+from tests.report.browser import check_page, why_no_browser
+
+ROOT = Path(__file__).parents[2]
+SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",
+            "Patching across sub-steps", "Attention locality (Figs 8-9)", "Attention example and persistence (Figs 10-13)",
+            "Where the paper&#x27;s figures are"]  # fmt: skip
+VERDICTS = {"same direction", "differs", "inconclusive", "matches", "not comparable"}
+
+
+def _inputs(tiny_data, variant: str, seed: int = 0) -> AnalysisInputs:
+    model = make_model(seed=seed, variant=variant)
+    return AnalysisInputs(model=model, ds=tiny_data, indices=sample_puzzles(tiny_data.n_examples, 6, 0),
+                          checkpoint=Path(f"tiny_{variant}"), data=Path("tiny_data"), seed=0, n_act=3)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_analyses(tiny_data):
+    return [analyse(_inputs(tiny_data, "Lx_H"), batch_size=4), analyse(_inputs(tiny_data, "Lx_Hx", seed=1), batch_size=4)]
+
+
+def test_the_builder_writes_every_section_for_a_tiny_model(tiny_analyses, tmp_path):
+    path = build_report(tiny_analyses, tmp_path / "r.html", built="now")
+    page = path.read_text()
+    for s in SECTIONS:
+        assert f">{s}</h2>" in page, s
+    # one plotly.js, no external script or stylesheet, every figure a fixed div id
+    assert page.count("<script type='text/javascript'>") == 1 and "cdn" not in page.lower().split("</script>", 1)[1]
+    assert not re.search(r"<(script|link)[^>]+(src|href)=['\"]https?:", page)
+    n = page.count("Plotly.newPlot")
+    assert n == len(set(re.findall(r"id=\"(fig\d+)\"", page))) and n >= 2 * 12  # two columns of every figure
+    for name in ("tiny_Lx_H", "tiny_Lx_Hx"):
+        assert f"<h4>{name}</h4>" in page
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_reproduction_table_rows_and_verdicts(tiny_analyses):
+    a, sym = tiny_analyses
+    t = reproduction_table(a, [sym])
+    assert set(t.verdict) <= VERDICTS
+    assert {"accuracy", "decoded rollouts", "content changes", "freeze", "attention"} <= set(t.section)
+    # a 4x4, d=32 model is not the paper's setting: every level row says so, naming both settings
+    levels = t[t.quantity.str.contains("per puzzle, |exact accuracy, ")]
+    assert len(levels) == 6 and (levels.verdict == "not comparable").all()
+    assert levels.why.str.contains("4x4 sudoku, d=32").all() and levels.why.str.contains("9x9 Sudoku-Extreme, d=512").all()
+    gap = t[t.quantity.str.startswith("asymmetric minus symmetric")].iloc[0]
+    assert gap.verdict != "not comparable" and gap.checkpoint == "tiny_Lx_H vs tiny_Lx_Hx"
+    # Sudoku attention: the paper's 4 layers x 5 columns, here 2 layers only
+    att = t[t.section == "attention"]
+    assert len(att) == 20 and (att[att.quantity.str.startswith(("layer 2", "layer 3"))].verdict == "not comparable").all()
+    # without a symmetric checkpoint the gap cannot be formed
+    alone = reproduction_table(a)
+    assert alone[alone.quantity.str.startswith("asymmetric")].verdict.item() == "not comparable"
+    s = summary_table(tiny_analyses)
+    assert list(s.checkpoint) == ["tiny_Lx_H", "tiny_Lx_Hx"] and s["freeze zL: input-independent"].dtype == bool
+
+
+def test_verdict_rules(tiny_analyses):
+    assert direction_verdict(1, 0.1, 0.3) == "same direction"
+    assert direction_verdict(-1, 0.1, 0.3) == "differs"
+    assert direction_verdict(1, -0.1, 0.3) == "inconclusive"
+    assert direction_verdict(-1, -0.3, -0.1) == "same direction"
+    assert direction_verdict(1, float("nan"), float("nan")) == "inconclusive"
+    a = tiny_analyses[0]
+    mc = {**a.config["model_config"], "seq_len": 81, "hidden_size": 512, "L_layers": 4}
+    paper_size = replace(a, side=9, config={**a.config, "n_act": 16, "model_config": mc})
+    assert level_verdict(paper_size, (60.0, 2.0), 59.0, 55.0, 63.0)[0] == "matches"
+    assert level_verdict(paper_size, (60.0, 2.0), 40.0, 35.0, 45.0)[0] == "differs"
+    small = replace(paper_size, config={**paper_size.config, "n_act": 8})
+    verdict, why = level_verdict(small, (60.0, 2.0), 60.0, 55.0, 65.0)
+    assert verdict == "not comparable" and "8 ACT steps" in why
+
+
+def _strip(page: str) -> str:
+    return re.sub(r"<p class='built'>built [^<]*</p>", "", page)
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    args = ("report", "--task", "sudoku", "--n-puzzles", "4", "--seed", "3", "--batch-size", "4")
+    first = invoke(*args, "--compare", ROOT / "checkpoints/sudoku6_Lx_Hx", "-o", out / "a.html")
+    assert first.exit_code == 0, first.output
+    return out / "a.html", first.output, args
+
+
+def test_report_command_is_reproducible_and_prints_its_path(cli_report):
+    path, output, args = cli_report
+    assert f"wrote {path}" in output and "reproduction table:" in output
+    again = invoke(*args, "--compare", ROOT / "checkpoints/sudoku6_Lx_Hx", "-o", path.with_name("b.html"))
+    assert again.exit_code == 0, again.output
+    a, b = path.read_text(), path.with_name("b.html").read_text()
+    assert "<p class='built'>built " in a and _strip(a) == _strip(b)
+    assert "checkpoints/sudoku6_Lx_H<" in a and str(ROOT) not in a  # paths relative to the repository
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--compare", "nowhere"], ["--compare nowhere", "no such checkpoint"]),
+        (["--compare", ROOT / "checkpoints/maze10_Lx_H"], ["--compare", "maze model", "about sudoku"]),
+        (["--compare", ROOT / "checkpoints/sudoku6_Lx_H"], ["given twice"]),
+        (["--n-puzzles", "1"], ["'--n-puzzles'"]),
+        (["--n-puzzles", "501"], ["--n-puzzles 501", "500 puzzles"]),
+        (["-o", "report.txt"], ["report.txt", ".html"]),
+        (["--task", "chess"], ["--task 'chess'"]),
+        (["--device", "gpu"], ["--device 'gpu'"]),
+    ],
+)
+def test_report_bad_inputs_fail_in_one_line_before_any_work(tmp_path, monkeypatch, args, needles):
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    res = invoke("report", "--task", "sudoku", *args) if "--task" not in args else invoke("report", *args)
+    assert_clean_error(res, *needles)
+    assert snapshot(tmp_path) == before
+
+
+BROWSER = why_no_browser()
+COMMITTED = sorted((ROOT / "reports").glob("*.html"))
+
+
+@pytest.mark.skipif(BROWSER is not None, reason=f"no browser test: {BROWSER}")
+@pytest.mark.parametrize("which", ["fresh", *[p.name for p in COMMITTED]])
+def test_reports_render_in_headless_chromium(which, cli_report):
+    page = cli_report[0] if which == "fresh" else ROOT / "reports" / which
+    shot = ROOT / "out" / "screenshots" / (Path(which).stem + ".png")
+    check = check_page(page, shot)
+    assert check.errors == [] and check.requests == []
+    assert check.figures >= 20 and check.rendered == check.figures, check
+    assert shot.stat().st_size > 10_000
+
+
+def test_committed_reports_exist_and_are_small():
+    names = {p.name for p in COMMITTED}
+    assert {"sudoku6_Lx_H_vs_Lx_Hx.html", "maze10_Lx_H_vs_Lx_Hx.html"} <= names
+    for p in COMMITTED:
+        assert p.stat().st_size < 8 * 2**20, p
+        assert "<p class='built'>" in p.read_text()[:6_000_000]
+
+
+def test_sample_is_the_same_for_every_checkpoint(tiny_analyses):
+    a, b = tiny_analyses
+    assert np.array_equal(a.indices, b.indices) and a.config["puzzle_indices"] == b.config["puzzle_indices"]

@@ -1,0 +1,37 @@
+"""The notebooks in analyses/ run top to bottom as notebooks (jupytext -> nbclient, a real
+kernel), at small sizes: a cell after each one's ``parameters`` cell overrides its sizes."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "analyses").glob("*.py"))
+SMALL = {"N_PUZZLES": 4}
+
+
+def test_there_are_the_five_notebooks():
+    assert [p.stem for p in NOTEBOOKS] == ["01_hooks_tour", "02_decoded_rollouts", "03_freeze", "04_attention_locality", "05_patching"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path):
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    nb = jupytext.read(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, f"{path.name}: one cell tagged parameters"
+    # a notebook defines nothing of its own: it imports airinterp and calls it
+    assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in c.source.splitlines())
+    names = nb.cells[params[0]].source
+    override = "\n".join(f"{k} = {v!r}" for k, v in SMALL.items() if f"{k} =" in names)
+    nb.cells.insert(params[0] + 1, nbformat.v4.new_code_cell(override or "pass"))
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert any(o.get("output_type") in ("execute_result", "display_data") for c in nb.cells if c.cell_type == "code"
+               for o in c.get("outputs", []))  # fmt: skip
