@@ -114,7 +114,6 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
     note_scale = f"ours: {setting_text(a)}, one checkpoint, {a.accuracy['n']} puzzles; paper: {paper_setting_text(task)}, 5 seeds"
 
     # -- accuracy ---------------------------------------------------------------------------------
-    acc = a.accuracy
     for v, (p, sd) in ACCURACY[task].items():
         for b in [a, *others]:
             if b.variant != v:

@@ -2,8 +2,8 @@
 (identical twice apart from the timestamp, bad inputs in one line) and a real browser."""
 
 import re
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
