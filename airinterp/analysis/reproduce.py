@@ -11,6 +11,9 @@ Two kinds of row:
   ``not comparable``, saying why. When comparable: ``matches`` if the paper's value lies in our CI
   or within its own reported spread of our mean, else ``differs``.
 
+- **observation** rows (what the paper's decoded figures show: zL keeps BLANK / undecided cells,
+  zH never does, the symmetric control's zL neither): ``matches`` or ``differs``, with the rule.
+
 The paper's numbers are means over 5 seeds (or, for attention, over puzzles of one run); ours come
 from one checkpoint and a puzzle sample, so ``ours`` carries puzzle-level uncertainty only.
 """

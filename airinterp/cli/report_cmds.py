@@ -62,8 +62,8 @@ def report_cmd(
             raise fail(f"--n-puzzles {n_puzzles}: the test split of {inp.data} has {inp.ds.n_examples} puzzles")
         inp.indices = sample_puzzles(inp.ds.n_examples, n_puzzles, seed)
     names = [_name(i.checkpoint) for i in inputs]
-    if len(set(names)) != len(names):
-        names = [str(i.checkpoint) for i in inputs]
+    if len(set(names)) != len(names):  # e.g. two runs' model.safetensors: number them
+        names = [f"{n}-{k}" for k, n in enumerate(names)]
     out = _default_out(names) if out is None else out
     out = check_file_out(out, (".html",))
     display, factory = progress()

@@ -106,14 +106,25 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     doc.heading("Decoded rollouts (Figs 2-5)")
     doc.para("Both states decoded through the LM head after every update (argmax over all tokens). Sudoku: digits, grey = "
              "undecided (PAD or BLANK); Maze: black wall, white open, blue path, grey undecided (PAD), green start, red goal. "
-             "The slider moves over the flat sub-steps; the state an update does not write repeats its grid.")  # fmt: skip
+             "Per puzzle: zH above zL after each update of ACT step 1 (small multiples), then both with a slider over "
+             "all flat sub-steps; the state an update does not write repeats its grid.")  # fmt: skip
     n_grid = max(a.tokens.puzzle.nunique() for a in analyses)
+    width = 820 if len(analyses) == 1 else 640
     for i in range(n_grid):
-        figs = []
+        strips, sliders = [], []
         for a in analyses:
             puzzles = list(dict.fromkeys(a.tokens.puzzle))
-            figs.append(figures.decode_grids(a.tokens, a.task, a.side, a.token_names, int(puzzles[i]), a.updates) if i < len(puzzles) else None)
-        doc.figures(figs, names)
+            if i >= len(puzzles):
+                strips.append(None), sliders.append(None)
+                continue
+            # small multiples of ACT step 1 (step 0 starts from the untrained initial states)
+            step_of = [int(u.split(".")[1]) for u in a.updates]
+            shown = [k for k, s_ in enumerate(step_of) if s_ == (1 if 1 in step_of else 0)]
+            p = int(puzzles[i])
+            strips.append(figures.decode_strip(a.tokens, a.task, a.side, a.token_names, p, a.updates, shown))
+            sliders.append(figures.decode_grids(a.tokens, a.task, a.side, a.token_names, p, a.updates, start=shown[0], width=width))
+        doc.figures(strips, names)
+        doc.figures(sliders, names)
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if a0.task == "sudoku" else []) + ["cell_accuracy"]
     doc.figures([figures.substep_lines(a.substeps, [c for c in cols if c in a.substeps], f"{a.variant}: per sub-step means, "
                                        f"{len(a.indices)} puzzles") for a in analyses], names)  # fmt: skip

@@ -43,20 +43,26 @@ def _grid_trace(task: str, grid: np.ndarray, side: int, token_names: dict[int, s
                       hovertemplate="row %{y}, col %{x}: %{customdata}<extra></extra>")  # fmt: skip
 
 
+def _grids(tokens: pd.DataFrame, puzzle: int) -> tuple[dict, int]:
+    t = tokens[tokens.puzzle == puzzle]
+    grids = {(s, k): g.sort_values("cell").token.to_numpy() for (s, k), g in t.groupby(["state", "substep"], observed=True)}
+    return grids, int(t.substep.max()) + 1
+
+
 def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[int, str], puzzle: int,
-                 updates: Sequence[str]) -> go.Figure:  # fmt: skip
-    """z_H and z_L of one puzzle side by side, a slider over the sub-steps (Figs 2-5).
+                 updates: Sequence[str], start: int = 0, width: int = 820) -> go.Figure:  # fmt: skip
+    """z_H and z_L of one puzzle side by side, a slider over the sub-steps (Figs 2-5), showing
+    sub-step ``start`` first.
 
     ``tokens``: the decode table (puzzle, substep, state, cell, token); ``updates[k]`` names
     sub-step k's update."""
-    t = tokens[tokens.puzzle == puzzle]
-    K = int(t.substep.max()) + 1
+    grids, K = _grids(tokens, puzzle)
+    start = min(max(start, 0), K - 1)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("zH", "zL"), horizontal_spacing=0.06)
-    grids = {(s, k): g.sort_values("cell").token.to_numpy() for (s, k), g in t.groupby(["state", "substep"], observed=True)}
     for col, s in enumerate(("zH", "zL"), start=1):
         for k in range(K):
             tr = _grid_trace(task, grids[(s, k)], side, token_names)
-            tr.visible = k == 0
+            tr.visible = k == start
             fig.add_trace(tr, row=1, col=col)
     steps = []
     for k in range(K):
@@ -65,12 +71,36 @@ def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[i
         steps.append({"method": "update", "label": f"{k}", "args": [{"visible": vis},
                       {"title.text": f"puzzle {puzzle}: after sub-step {k} ({updates[k]})"}]})  # fmt: skip
     fig.update_layout(
-        title=f"puzzle {puzzle}: after sub-step 0 ({updates[0]})", sliders=[{"steps": steps, "currentvalue": {"prefix": "sub-step "}}],
-        height=470, width=820, margin={"t": 60, "b": 80}, plot_bgcolor="#808080",
+        title=f"puzzle {puzzle}: after sub-step {start} ({updates[start]})",
+        sliders=[{"steps": steps, "active": start, "currentvalue": {"prefix": "sub-step "}}],
+        height=round(width * 0.57), width=width, margin={"t": 60, "b": 80}, plot_bgcolor="#808080",
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    return fig
+
+
+def decode_strip(tokens: pd.DataFrame, task: str, side: int, token_names: dict[int, str], puzzle: int,
+                 updates: Sequence[str], substeps: Sequence[int], panel: int = 115) -> go.Figure:  # fmt: skip
+    """Small multiples of one puzzle: z_H above z_L after each of ``substeps`` (the paper's
+    four-panel figures show two sub-steps per update type)."""
+    grids, K = _grids(tokens, puzzle)
+    substeps = [k for k in substeps if 0 <= k < K]
+    n = len(substeps)
+    fig = make_subplots(rows=2, cols=n, horizontal_spacing=0.01, vertical_spacing=0.06,
+                        row_titles=["zH", "zL"], subplot_titles=[f"{k}: {updates[k].split('.', 2)[-1]}" for k in substeps])  # fmt: skip
+    for i, s in enumerate(("zH", "zL"), start=1):
+        for j, k in enumerate(substeps, start=1):
+            fig.add_trace(_grid_trace(task, grids[(s, k)], side, token_names), row=i, col=j)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    for k in range(1, 2 * n + 1):
+        fig.layout[f"yaxis{k if k > 1 else ''}"].scaleanchor = f"x{k if k > 1 else ''}"
+    fig.update_annotations(font_size=10)
+    fig.update_layout(title=f"puzzle {puzzle}: sub-steps {substeps[0]}..{substeps[-1]} (ACT step {updates[substeps[0]].split('.')[1]})",
+                      height=2 * panel + 110, width=n * panel + 90, margin={"t": 70, "l": 20, "r": 40, "b": 20},
+                      plot_bgcolor="#808080")  # fmt: skip
     return fig
 
 

@@ -15,7 +15,7 @@ from airinterp.analysis.suite import analyse
 from airinterp.report.build import build_report
 from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
 from tests.conftest import make_model
-from tests.report.browser import check_page, why_no_browser
+from airinterp.report.browser import check_page, why_no_browser
 
 ROOT = Path(__file__).parents[2]
 SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",

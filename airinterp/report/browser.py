@@ -1,5 +1,9 @@
-"""Load an HTML report in headless Chromium (Playwright driving Debian's /usr/bin/chromium):
-console errors, failed requests, rendered plotly figures, a full-page screenshot."""
+"""Load an HTML report in headless Chromium: console errors, requests, rendered plotly figures,
+screenshots (of the whole page or of each section).
+
+Needs Playwright (``pip install playwright``, in the ``test`` extra) and a Chromium on the system
+(Debian: ``apt-get install chromium``); Playwright drives that binary and downloads no browser.
+"""
 
 import os
 import shutil
@@ -37,14 +41,23 @@ class PageCheck:
     requests: list[str] = field(default_factory=list)  # anything fetched that is not the file itself
 
 
+def _launch(pw):
+    reason = why_no_browser()
+    if reason is not None:
+        raise RuntimeError(reason)
+    return pw.chromium.launch(executable_path=find_chromium(), args=ARGS)
+
+
 def check_page(path: Path, screenshot: Path | None = None, timeout_ms: int = 120_000) -> PageCheck:
+    """Open ``path`` (file://), collect console errors and outside requests, count the plotly
+    figures and those that drew; optionally save a full-page screenshot."""
     from playwright.sync_api import sync_playwright
 
     url = path.resolve().as_uri()
     errors: list[str] = []
     requests: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=find_chromium(), args=ARGS)
+        browser = _launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
@@ -61,3 +74,34 @@ def check_page(path: Path, screenshot: Path | None = None, timeout_ms: int = 120
         finally:
             browser.close()
     return PageCheck(figures=counts[0], rendered=counts[1], errors=errors, requests=requests)
+
+
+def screenshot_sections(path: Path, out_dir: Path, prefix: str, sections: "dict[str, str]", scale: float = 0.6,
+                        timeout_ms: int = 120_000) -> list[Path]:  # fmt: skip
+    """One PNG per section of a report (from its ``<h2>`` to the next), at ``scale`` of the CSS
+    size; ``sections``: heading text -> file stem. Returns the files written."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=scale)
+            page.goto(path.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
+            boxes = page.evaluate(
+                """() => { const hs = [...document.querySelectorAll('h2')];
+                          return hs.map((h, i) => { const next = hs[i + 1];
+                            const top = h.getBoundingClientRect().top + window.scrollY;
+                            const end = next ? next.getBoundingClientRect().top + window.scrollY : document.body.scrollHeight;
+                            return [h.textContent, top, end - top]; }); }"""
+            )
+            for text, top, height in boxes:
+                if text not in sections:
+                    continue
+                f = out_dir / f"{prefix}_{sections[text]}.png"
+                page.screenshot(path=str(f), full_page=True, clip={"x": 0, "y": top, "width": 1400, "height": height})
+                written.append(f)
+        finally:
+            browser.close()
+    return written
