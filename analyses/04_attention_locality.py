@@ -48,6 +48,7 @@ figures.head_heatmap(res.heads, "nbr_mass", "control")
 
 # %%
 candidates = propose_examples(model, inp.ds, inp.indices[:20], step=steps[0], layer=0, n=3, seed=SEED)
+assert not candidates.empty, "no query cells (Sudoku blanks / Maze path cells) in these puzzles"
 best = candidates.sort_values("score", ascending=False).iloc[0]
 batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
 ex = attention_example(model, batch, int(best["query"]), layer=0, steps=steps)

@@ -54,7 +54,24 @@ class CheckpointAnalyses:
 
 
 def _name(checkpoint) -> str:
-    return (checkpoint if checkpoint.is_dir() or checkpoint.suffix != ".safetensors" else checkpoint.parent).name
+    """A checkpoint's label: its directory's name, or a file's stem unless it is ``model``."""
+    if checkpoint.is_dir() or checkpoint.suffix != ".safetensors":
+        return checkpoint.name
+    return checkpoint.parent.name if checkpoint.stem == "model" else checkpoint.stem
+
+
+def patch_batch_size(n: int, batch_size: int) -> int:
+    """A batch size near ``batch_size`` (at least 2) that leaves no last batch of one puzzle
+    (patching takes each puzzle's value from another puzzle of its batch)."""
+    want = max(2, min(batch_size, n))
+    bs = want
+    while bs > 2 and n % bs == 1:
+        bs -= 1
+    if n % bs == 1:
+        bs = want
+        while n % bs == 1:
+            bs += 1
+    return bs
 
 
 def analyse(
@@ -64,8 +81,10 @@ def analyse(
     attention_batch_size: int = 16,
     grid_puzzles: int = 2,
     progress: Progress | None = None,
+    name: str | None = None,
 ) -> CheckpointAnalyses:
-    """Run every analysis on ``inp`` (its model, test split and puzzle sample, at least 2)."""
+    """Run every analysis on ``inp`` (its model, test split and puzzle sample, at least 2);
+    ``name``: the checkpoint's label (default: its directory's name)."""
     from airinterp.analysis.attention import attention_example, default_steps, propose_examples, run_attention
     from airinterp.analysis.decode import decode_rollouts
     from airinterp.analysis.dynamics import changes_table, substep_table
@@ -80,7 +99,7 @@ def analyse(
     if n < 2:
         raise ValueError(f"--n-puzzles {n}: the report's paired statistics and patching need at least 2 puzzles")
     rules = rules_for(c.task, c.seq_len)
-    name = _name(inp.checkpoint)
+    name = name or _name(inp.checkpoint)
     bar = (lambda label, total: progress(f"{name}: {label}", total)) if progress else (lambda label, total: None)
     notes: list[str] = []
 
@@ -107,13 +126,11 @@ def analyse(
 
     acts = list(range(inp.n_act))
     targets = [t for s in ("zL", "zH") for t in state_targets(model, s, acts)]
-    pbs = min(batch_size, n)
-    if n % pbs == 1:  # a last batch of one has no other puzzle to take a value from
-        pbs -= 1
+    pbs = patch_batch_size(n, batch_size)
     patch = run_patch(model, inp.ds, inp.indices, targets, source="other", n_act=inp.n_act, batch_size=pbs,
                       seed=inp.seed, progress=bar(f"patch ({len(targets)} targets)", n))  # fmt: skip
 
-    steps = default_steps(c.halt_max_steps)
+    steps = default_steps(min(inp.n_act, c.halt_max_steps))
     att = run_attention(model, inp.ds, inp.indices, steps=steps, batch_size=attention_batch_size, seed=inp.seed,
                         per_head=True, progress=bar("attention", n))  # fmt: skip
     pool = inp.indices[: min(50, n)]

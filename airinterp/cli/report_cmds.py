@@ -34,6 +34,20 @@ def report_cmd(
     from airinterp.report.build import build_report
 
     check_device(device)
+    if out is not None:
+        out = check_file_out(out, (".html",))
+
+    def key(path: Path) -> Path:  # a checkpoint directory and its model.safetensors are one checkpoint
+        path = path.resolve()
+        return path.parent if path.name == "model.safetensors" else path
+
+    seen = {key(checkpoint)} if checkpoint is not None else set()
+    for ck in compare or []:  # path checks first: no model is loaded for a typo
+        if not ck.exists():
+            raise fail(f"--compare {ck}: no such checkpoint")
+        if key(ck) in seen:
+            raise fail(f"--compare {ck}: given twice (or it is the primary --checkpoint)")
+        seen.add(key(ck))
     inputs = []
     try:
         inputs.append(open_inputs(task, checkpoint, data, n_puzzles=None, seed=seed, device=device))
@@ -41,13 +55,9 @@ def report_cmd(
         raise fail(err) from None
     primary = inputs[0]
     task = primary.model.config.task
-    seen = {primary.checkpoint.resolve()}
+    if checkpoint is None and key(primary.checkpoint) in seen:
+        raise fail(f"--compare {primary.checkpoint}: given twice (it is the primary checkpoint, the default for --task {task})")
     for ck in compare or []:
-        if not ck.exists():
-            raise fail(f"--compare {ck}: no such checkpoint")
-        if ck.resolve() in seen:
-            raise fail(f"--compare {ck}: given twice (or it is the primary --checkpoint)")
-        seen.add(ck.resolve())
         try:
             inp = open_inputs(None, ck, data, n_puzzles=None, seed=seed, device=device)
         except INPUT_ERRORS as err:
@@ -62,16 +72,16 @@ def report_cmd(
             raise fail(f"--n-puzzles {n_puzzles}: the test split of {inp.data} has {inp.ds.n_examples} puzzles")
         inp.indices = sample_puzzles(inp.ds.n_examples, n_puzzles, seed)
     names = [_name(i.checkpoint) for i in inputs]
-    if len(set(names)) != len(names):  # e.g. two runs' model.safetensors: number them
+    if len(set(names)) != len(names):  # e.g. two runs' model.safetensors in directories of one name: number them
         names = [f"{n}-{k}" for k, n in enumerate(names)]
-    out = _default_out(names) if out is None else out
-    out = check_file_out(out, (".html",))
+    if out is None:
+        out = check_file_out(_default_out(names), (".html",))
     display, factory = progress()
     analyses = []
     with display:
-        for inp in inputs:
+        for inp, name in zip(inputs, names, strict=True):
             try:
-                analyses.append(analyse(inp, batch_size=batch_size, progress=factory))
+                analyses.append(analyse(inp, batch_size=batch_size, progress=factory, name=name))
             except INPUT_ERRORS as err:
                 raise fail(err) from None
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

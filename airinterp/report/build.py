@@ -173,8 +173,10 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
                                                  f"{a.variant}: densities (actual neighbour counts)") for a in analyses], names)  # fmt: skip
     classes = list(dict.fromkeys(a0.attention.heads["class"]))
     for cls in classes:
-        doc.figures([figures.head_heatmap(a.attention.heads, "nbr_mass", cls, f"{a.variant}: delta_nbr per head, {cls}")
-                     if (a.attention.heads["class"] == cls).any() else None for a in analyses], names, empty=f"no {cls} queries")  # fmt: skip
+        heads = [a.attention.heads[a.attention.heads.n_puzzles > 0] for a in analyses]
+        doc.figures([figures.head_heatmap(h, "nbr_mass", cls, f"{a.variant}: delta_nbr per head, {cls}")
+                     if (h["class"] == cls).any() else None for a, h in zip(analyses, heads, strict=True)], names,
+                    empty=f"no {cls} queries")  # fmt: skip
 
     # -- attention examples -------------------------------------------------------------------------
     doc.heading("Attention example and persistence (Figs 10-13)")

@@ -5,17 +5,16 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from airinterp.analysis.inputs import AnalysisInputs
 from airinterp.analysis.reproduce import direction_verdict, level_verdict, reproduction_table, summary_table
 from airinterp.analysis.run import sample_puzzles
 from airinterp.analysis.suite import analyse
+from airinterp.report.browser import check_page, why_no_browser
 from airinterp.report.build import build_report
 from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
 from tests.conftest import make_model
-from airinterp.report.browser import check_page, why_no_browser
 
 ROOT = Path(__file__).parents[2]
 SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",
@@ -121,10 +120,16 @@ def test_report_command_is_reproducible_and_prints_its_path(cli_report):
         (["-o", "report.txt"], ["report.txt", ".html"]),
         (["--task", "chess"], ["--task 'chess'"]),
         (["--device", "gpu"], ["--device 'gpu'"]),
+        (["--compare", ROOT / "checkpoints/sudoku6_Lx_Hx", "--compare", ROOT / "checkpoints/sudoku6_Lx_Hx/model.safetensors"], ["given twice"]),
     ],
 )
 def test_report_bad_inputs_fail_in_one_line_before_any_work(tmp_path, monkeypatch, args, needles):
     monkeypatch.chdir(tmp_path)
+
+    def no_work(*a, **k):
+        raise AssertionError("an analysis ran before the inputs were checked")
+
+    monkeypatch.setattr("airinterp.analysis.suite.analyse", no_work)
     before = snapshot(tmp_path)
     res = invoke("report", "--task", "sudoku", *args) if "--task" not in args else invoke("report", *args)
     assert_clean_error(res, *needles)
@@ -154,6 +159,57 @@ def test_committed_reports_exist_and_are_small():
         assert "<p class='built'>" in p.read_text()[:6_000_000]
 
 
-def test_sample_is_the_same_for_every_checkpoint(tiny_analyses):
-    a, b = tiny_analyses
-    assert np.array_equal(a.indices, b.indices) and a.config["puzzle_indices"] == b.config["puzzle_indices"]
+def _with(a, frozen: str, lo: float, hi: float, attention: dict | None = None):
+    """``a`` with the paired delta of its ``frozen``-freeze content changes set to [lo, hi], and
+    head-mean attention CIs set per (layer, class, metric)."""
+    summary = a.freeze[frozen].summary.copy()
+    row = summary.metric == "content_changes"
+    summary.loc[row, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [(lo + hi) / 2, lo, hi]
+    freeze = {**a.freeze, frozen: replace(a.freeze[frozen], summary=summary)}
+    att = a.attention.summary.copy()
+    for (layer, cls, metric), (lo_, hi_) in (attention or {}).items():
+        m = (att.method == "head_mean") & (att.layer == layer) & (att["class"] == cls) & (att.metric == metric)
+        assert m.sum() == 1
+        att.loc[m, ["delta_mean", "ci_low", "ci_high", "n_puzzles"]] = [(lo_ + hi_) / 2, lo_, hi_, 5]
+    return replace(a, freeze=freeze, attention=replace(a.attention, summary=att))
+
+
+def _verdict(t, quantity: str) -> str:
+    return t[t.quantity == quantity].verdict.item()
+
+
+def test_verdicts_follow_the_papers_signs(tiny_analyses):
+    """Sudoku: freeze zH lowers zL's changes; layer-0 delta_nbr (query included) > 0 for control
+    queries; layer-0 delta_viol < 0 for violation-adjacent ones; freeze zL has no direction."""
+    a = tiny_analyses[0]
+    att_up = {(0, "control", "nbr_mass_incl_self"): (0.01, 0.02), (0, "violation-adjacent", "viol_mass"): (0.01, 0.02)}
+    att_down = {k: (-hi, -lo) for k, (lo, hi) in att_up.items()}
+    down = reproduction_table(_with(a, "zH", -5.0, -1.0, att_up))
+    up = reproduction_table(_with(a, "zH", 1.0, 5.0, att_down))
+    q = "freeze zH: change in zL content changes"
+    assert _verdict(down, q) == "same direction" and _verdict(up, q) == "differs"
+    assert _verdict(reproduction_table(_with(a, "zH", -1.0, 5.0)), q) == "inconclusive"
+    assert _verdict(down, "layer 0, control: delta_nbr") == "same direction"
+    assert _verdict(up, "layer 0, control: delta_nbr") == "differs"
+    assert _verdict(down, "layer 0, violation-adjacent: delta_viol") == "differs"
+    assert _verdict(up, "layer 0, violation-adjacent: delta_viol") == "same direction"
+    zl = reproduction_table(_with(a, "zL", 1.0, 5.0))
+    assert _verdict(zl, "freeze zL: change in zH content changes") == "not comparable"  # one seed carries it (A2)
+
+
+def test_the_default_models_rows_need_an_lx_h_checkpoint(tiny_analyses):
+    a, sym = tiny_analyses
+    t = reproduction_table(sym)  # an Lx_Hx primary and no Lx_H: the paper's Lx_H numbers do not apply
+    rest = t[t.section.isin(["content changes", "freeze", "attention"])]
+    assert len(rest) and (rest.verdict == "not comparable").all() and rest.why.str.contains("are for Lx_H").all()
+    t = reproduction_table(sym, [a])  # with Lx_H among --compare, its rows are used
+    assert set(t[t.section == "freeze"].checkpoint) == {"tiny_Lx_H"}
+
+
+def test_patch_batch_size_leaves_no_lone_puzzle():
+    from airinterp.analysis.suite import patch_batch_size
+
+    for n in range(2, 80):
+        for b in (1, 2, 3, 4, 16, 64):
+            bs = patch_batch_size(n, b)
+            assert bs >= 2 and n % bs != 1, (n, b, bs)
