@@ -55,9 +55,11 @@ class CheckpointAnalyses:
 
 def _name(checkpoint) -> str:
     """A checkpoint's label: its directory's name, or a file's stem unless it is ``model``."""
-    if checkpoint.is_dir() or checkpoint.suffix != ".safetensors":
+    if checkpoint.is_dir():
         return checkpoint.name
-    return checkpoint.parent.name if checkpoint.stem == "model" else checkpoint.stem
+    if checkpoint.name in ("model.safetensors", "model.safetensors.index.json"):
+        return checkpoint.parent.name
+    return checkpoint.name.removesuffix(".safetensors")
 
 
 def patch_batch_size(n: int, batch_size: int) -> int:

@@ -52,7 +52,9 @@ def _open(task, checkpoint, data, n_puzzles, seed, device, n_act, default_n: int
 
 def _out_dir(out: Path | None, command: str, checkpoint: Path, suffix: str = "") -> Path:
     if out is None:
-        name = (checkpoint if checkpoint.is_dir() or checkpoint.suffix != ".safetensors" else checkpoint.parent).name
+        from airinterp.analysis.suite import _name
+
+        name = _name(checkpoint)
         out = Path("out") / command / (name + suffix)
     if out.exists() and not out.is_dir():
         raise fail(f"--out {out}: is a file; expected a directory")

@@ -1,11 +1,18 @@
-"""Model commands: import-reference, verify-reference, hooks, info."""
+"""Model commands: import-reference, verify-reference, hooks, info, shard."""
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import INPUT_ERRORS, app, check_device, check_file_out, fail
+from airinterp.cli._common import (
+    INPUT_ERRORS,
+    app,
+    check_device,
+    check_file_out,
+    check_parents_writable,
+    fail,
+)
 
 
 @app.command("import-reference")
@@ -152,3 +159,35 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
     typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
     typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
     typer.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
+
+
+@app.command("shard")
+def shard_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint (file, directory or sharded index)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="directory for the shards and model.safetensors.index.json")],
+    max_shard_mb: Annotated[float, typer.Option(min=0.001, help="largest shard, MiB of tensor data (16 MiB: what a GPU run may bring back per file)")] = 15.0,
+    dtype: Annotated[str | None, typer.Option(help="store floating-point tensors as bfloat16 or float32 (default: as they are)")] = None,
+) -> None:
+    """Write a checkpoint as Hugging-Face-style safetensors shards plus an index; airinterp.load reads the directory."""
+    import torch
+
+    from airinterp.model.checkpoint import load, save_sharded
+
+    dtypes = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+    if dtype is not None and dtype not in dtypes:
+        raise fail(f"--dtype {dtype!r}: expected bfloat16 or float32")
+    if out.exists() and not out.is_dir():
+        raise fail(f"--out {out}: is a file; expected a directory")
+    check_parents_writable(out, "--out")
+    try:
+        model = load(checkpoint)
+    except INPUT_ERRORS as err:
+        raise fail(err) from None
+    index = save_sharded(model, out, max_shard_bytes=int(max_shard_mb * 2**20), dtype=dtypes.get(dtype or ""), source=f"airinterp shard {checkpoint}")
+    card = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "card.json"
+    if card.is_file() and card.resolve() != (out / "card.json").resolve():
+        import shutil
+
+        shutil.copyfile(card, out / "card.json")
+    shards = sorted(out.glob("model-*-of-*.safetensors"))
+    typer.echo(f"wrote {index} and {len(shards)} shards (largest {max(p.stat().st_size for p in shards) / 2**20:.1f} MiB)")

@@ -39,7 +39,7 @@ def report_cmd(
 
     def key(path: Path) -> Path:  # a checkpoint directory and its model.safetensors are one checkpoint
         path = path.resolve()
-        return path.parent if path.name == "model.safetensors" else path
+        return path.parent if path.name in ("model.safetensors", "model.safetensors.index.json") else path
 
     seen = {key(checkpoint)} if checkpoint is not None else set()
     for ck in compare or []:  # path checks first: no model is loaded for a typo

@@ -21,7 +21,7 @@ _FIELDS = {
     "variant": "variant", "seed": "seed", "device": "device", "epochs": "epochs", "eval_interval": "eval_interval",
     "batch_size": "global_batch_size", "lr": "lr", "hidden": "hidden_size", "max_steps": "max_steps",
     "max_minutes": "max_minutes", "checkpoint_every": "checkpoint_every", "eval_limit": "eval_limit",
-    "dtype": "forward_dtype", "compile": "compile", "preset": "preset",
+    "dtype": "forward_dtype", "compile": "compile", "preset": "preset", "init_from": "init_from",
 }  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def train_cmd(
     data: Annotated[Path | None, typer.Option("--data", help="dataset directory (airinterp data ... or the reference's); on --resume default: the run's")] = None,
     task: Annotated[str | None, typer.Option(help="sudoku or maze (checked against the data)")] = None,
     variant: Annotated[str | None, typer.Option(help="AIR variant [default: Lx_H]")] = None,
-    preset: Annotated[str | None, typer.Option(help="paper, gpu-short, cpu-small or tiny [default: paper]")] = None,
+    preset: Annotated[str | None, typer.Option(help="paper, gpu-budget, gpu-short, cpu-small or tiny [default: paper]")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="[default: 0]")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N [default: cpu]")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="override the preset's epochs")] = None,
@@ -70,6 +70,7 @@ def train_cmd(
     dtype: Annotated[str | None, typer.Option(help="forward dtype: float32 or bfloat16")] = None,
     compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the blocks [default: no]")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in OUT with its own settings (OUT empty or missing: start it)")] = False,
+    init_from: Annotated[Path | None, typer.Option(help="warm start: a checkpoint's weights (same architecture); optimizer and warmup restart, the card adds up every budget")] = None,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
     from rich.progress import Progress
@@ -81,7 +82,7 @@ def train_cmd(
     given = {k: v for k, v in dict(variant=variant, seed=seed, device=device, epochs=epochs, eval_interval=eval_interval,
              batch_size=batch_size, lr=lr, hidden=hidden, max_steps=max_steps, max_minutes=max_minutes,
              checkpoint_every=checkpoint_every, eval_limit=eval_limit, dtype=dtype, compile=compile,
-             preset=preset).items() if v is not None}  # fmt: skip
+             preset=preset, init_from=init_from).items() if v is not None}  # fmt: skip
     if device is not None:
         check_device(device)
     try:

@@ -173,20 +173,12 @@ def digest(config_json: str, tensors: Mapping[str, Tensor]) -> str:
     return h.hexdigest()
 
 
-def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = None, source: str | None = None) -> Path:
-    """Write ``model`` in our format; ``dtype`` (e.g. torch.bfloat16) shrinks the file.
+INDEX = "model.safetensors.index.json"
 
-    The file is written beside ``path`` and renamed into place: a kill never leaves half a file."""
-    import os
 
-    from safetensors.torch import save_file
-
+def _tensors_and_meta(model: HookedAIR, dtype: torch.dtype | None, source: str | None) -> tuple[dict[str, Tensor], dict[str, str]]:
     import airinterp
 
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory; give the .safetensors file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {
         k: (v.detach().to("cpu", dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
@@ -201,15 +193,131 @@ def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = No
     }
     if source is not None:
         meta["source"] = source
+    return tensors, meta
+
+
+def _write_safetensors(tensors: Mapping[str, Tensor], path: Path, meta: dict[str, str]) -> None:
+    """safetensors file written beside ``path`` and renamed into place (mode from the umask)."""
+    import os
+
+    from safetensors.torch import save_file
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file(tensors, str(tmp), metadata=meta)
+        save_file(dict(tensors), str(tmp), metadata=meta)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = None, source: str | None = None,
+         max_shard_bytes: int | None = None) -> Path:  # fmt: skip
+    """Write ``model`` in our format; ``dtype`` (e.g. torch.bfloat16) shrinks the file.
+
+    One ``.safetensors`` file, written beside ``path`` and renamed into place: a kill never leaves
+    half a file. With ``max_shard_bytes``, ``path`` is a directory and the model is sharded as
+    Hugging Face's sharded safetensors are: ``model-00001-of-0000N.safetensors`` ... plus
+    ``model.safetensors.index.json`` (``weight_map``: tensor -> shard; ``metadata``: our format,
+    config and the digest over all tensors), the index written last (see :func:`save_sharded`)."""
+    path = Path(path)
+    if max_shard_bytes is not None:
+        return save_sharded(model, path, max_shard_bytes=max_shard_bytes, dtype=dtype, source=source)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory; give the .safetensors file to write (or max_shard_bytes to shard)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors, meta = _tensors_and_meta(model, dtype, source)
+    _write_safetensors(tensors, path, meta)
+    return path
+
+
+def save_sharded(model: HookedAIR, directory: "str | Path", *, max_shard_bytes: int = 15 * 2**20,
+                 dtype: torch.dtype | None = None, source: str | None = None) -> Path:  # fmt: skip
+    """Shards of at most ``max_shard_bytes`` of tensor data each (a tensor larger than that gets
+    a shard of its own) and the index, in ``directory``; returns the index's path. Old shards of
+    another count are removed once the new index is in place."""
+    import json
+    import os
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory}: is a file; a sharded checkpoint is a directory")
+    if max_shard_bytes < 1:
+        raise CheckpointError(f"max_shard_bytes must be >= 1, got {max_shard_bytes}")
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors, meta = _tensors_and_meta(model, dtype, source)
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key in sorted(tensors):
+        n = tensors[key].numel() * tensors[key].element_size()
+        if groups[-1] and size + n > max_shard_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += n
+    names = [f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors" for i in range(len(groups))]
+    for name, keys in zip(names, groups, strict=True):
+        _write_safetensors({k: tensors[k] for k in keys}, directory / name, {"format": FORMAT, "shard_of": INDEX})
+    index = {
+        "metadata": {**meta, "total_size": str(sum(t.numel() * t.element_size() for t in tensors.values()))},
+        "weight_map": {k: name for name, keys in zip(names, groups, strict=True) for k in keys},
+    }
+    tmp = directory / f".{INDEX}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, directory / INDEX)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in directory.glob("model-*-of-*.safetensors"):
+        if old.name not in names:
+            old.unlink()
+    return directory / INDEX
+
+
+def read_sharded(index_path: "str | Path") -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a sharded checkpoint (its index), every shard checked: present,
+    holding exactly the tensors the index assigns to it."""
+    import json
+
+    index_path = Path(index_path)
+    try:
+        index = json.loads(index_path.read_text())
+    except OSError as err:
+        raise CheckpointError(f"{index_path}: cannot read ({err.strerror})") from None
+    except ValueError as err:
+        raise CheckpointError(f"{index_path}: not JSON ({err})") from None
+    if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict) or not isinstance(index.get("metadata"), dict):
+        raise CheckpointError(f"{index_path}: not a sharded-checkpoint index (expected 'metadata' and 'weight_map' objects)")
+    by_shard: dict[str, set[str]] = {}
+    for key, shard in index["weight_map"].items():
+        if not isinstance(shard, str) or "/" in shard or "\\" in shard:
+            raise CheckpointError(f"{index_path}: weight_map[{key!r}] = {shard!r}; expected a shard file name beside the index")
+        by_shard.setdefault(shard, set()).add(key)
+    missing = [s for s in sorted(by_shard) if not (index_path.parent / s).is_file()]
+    if missing:
+        raise CheckpointError(f"{index_path}: shard {missing[0]} is missing ({len(missing)} of {len(by_shard)} shards not beside the index)")
+    tensors: dict[str, Tensor] = {}
+    for shard, keys in sorted(by_shard.items()):
+        part, _ = read_safetensors(index_path.parent / shard)
+        if set(part) != keys:
+            lost, extra = sorted(keys - set(part)), sorted(set(part) - keys)
+            raise CheckpointError(f"{index_path.parent / shard}: holds other tensors than the index says "
+                                  f"(missing {lost[:3]}, unexpected {extra[:3]})")  # fmt: skip
+        tensors.update(part)
+    meta = {k: str(v) for k, v in index["metadata"].items()}
+    return tensors, meta
+
+
+def checkpoint_file(path: "str | Path") -> Path:
+    """The file a checkpoint path names: a ``.safetensors`` file, a sharded index, or a directory
+    holding ``model.safetensors`` or ``model.safetensors.index.json``."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("model.safetensors", INDEX):
+            if (path / name).is_file():
+                return path / name
     return path
 
 
@@ -239,18 +347,28 @@ def read_safetensors(path: "str | Path") -> tuple[dict[str, Tensor], dict[str, s
     return tensors, meta
 
 
+def _shape_hint(config_json: str, tensors: Mapping[str, Tensor]) -> str:
+    """Which tensors have another shape than the config implies (a wrong shard), if any."""
+    try:
+        expected = HookedAIR(AIRConfig.model_validate_json(config_json), seed=None).state_dict()
+    except Exception:  # noqa: BLE001  (an invalid config is reported later)
+        return ""
+    bad = [f"{k}: {tuple(t.shape)} vs config {tuple(expected[k].shape)}" for k, t in tensors.items()
+           if k in expected and tuple(t.shape) != tuple(expected[k].shape)]  # fmt: skip
+    return ("; shapes disagree with the config: " + "; ".join(bad[:4])) if bad else ""
+
+
 def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtype: str | None = None) -> HookedAIR:
     """Load our checkpoint format; ``dtype`` overrides the config's forward dtype.
 
-    ``path`` is the ``.safetensors`` file or a directory holding ``model.safetensors`` (a run
-    directory, a shipped checkpoint). The digest is checked before the model is built."""
+    ``path`` is the ``.safetensors`` file, a sharded checkpoint's ``model.safetensors.index.json``,
+    or a directory holding either (a run directory, a shipped checkpoint). The digest is checked
+    before the model is built; for shards, over all of them together."""
     from airinterp.errors import one_line, resolve_device
 
-    path = Path(path)
-    if path.is_dir() and (path / "model.safetensors").is_file():
-        path = path / "model.safetensors"
+    path = checkpoint_file(path)
     target = resolve_device(device) if device is not None else None
-    tensors, meta = read_safetensors(path)
+    tensors, meta = read_sharded(path) if path.name.endswith(".index.json") else read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: not an airinterp checkpoint (metadata format={meta.get('format')!r}); "
@@ -271,7 +389,7 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
         if digest(meta["config"], tensors) != want:
             raise CheckpointError(
                 f"{path}: integrity check failed: the config or the tensors differ from what was saved "
-                "(the sha256 digest in the metadata does not match)"
+                "(the sha256 digest in the metadata does not match)" + _shape_hint(meta["config"], tensors)
             )
     try:
         config = AIRConfig.model_validate_json(meta["config"])

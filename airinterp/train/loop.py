@@ -177,6 +177,9 @@ class Trainer:
             forward_dtype=run.forward_dtype,
         )  # fmt: skip
         self.model = HookedAIR(self.config, seed=run.seed).to(self.device).train()
+        self.init_card: dict = {}
+        if run.init_from is not None:
+            self._warm_start(Path(run.init_from))
         if run.compile:
             for block in self.model.blocks:
                 block.compile()
@@ -203,6 +206,31 @@ class Trainer:
         self._t0 = time.perf_counter()  # restarted by fit()
 
     # ---- checkpoints ---------------------------------------------------------------------------
+    def _warm_start(self, path: Path) -> None:
+        """The weights of ``path`` (a checkpoint of this run's architecture); the optimizer, the
+        schedule's warmup and the data stream start afresh."""
+        from airinterp.model.checkpoint import checkpoint_file
+
+        if not checkpoint_file(path).exists():
+            raise InputError(f"--init-from {path}: no such checkpoint")
+        model = load_model(path)
+        mine, theirs = self.config.model_dump(), model.config.model_dump()
+        differs = sorted(k for k in mine if k != "forward_dtype" and mine[k] != theirs[k])
+        if differs:
+            raise InputError(f"--init-from {path}: its model differs from this run's in "
+                             + ", ".join(f"{k} ({theirs[k]} vs {mine[k]})" for k in differs))  # fmt: skip
+        with torch.no_grad():
+            self.model.load_state_dict(model.state_dict())
+        card_dir = path if path.is_dir() else path.parent
+        self.init_card = _read_card(card_dir / "card.json")
+
+    def budgets(self, wall: float) -> list[dict]:
+        """Every training budget behind the weights: the warm start's (from its card) and this one."""
+        before = list(self.init_card.get("budgets") or ([{k: self.init_card.get(k) for k in ("steps", "wall_time_s", "device", "preset")}]
+                                                        if self.init_card.get("steps") is not None else []))  # fmt: skip
+        device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+        return before + [{"steps": self.pos.step, "wall_time_s": round(wall, 1), "device": device, "preset": self.run.preset}]
+
     def save(self, tag: str | None = None) -> Path:
         """Atomically write checkpoints/step_N/{model.safetensors, state.pt} and update ``latest``."""
         tag = tag or f"step_{self.pos.step}"
@@ -416,8 +444,25 @@ class Trainer:
                 "final_eval": last_eval, "config": self.config.model_dump(),
                 "run": json.loads(run.model_dump_json()),
             }  # fmt: skip
+            if run.init_from is not None:
+                budgets = self.budgets(wall)
+                card.update({
+                    "init_from": str(run.init_from), "budgets": budgets,
+                    "cumulative_steps": sum(int(b.get("steps") or 0) for b in budgets),
+                    "cumulative_wall_time_s": round(sum(float(b.get("wall_time_s") or 0) for b in budgets), 1),
+                    "optimizer_note": "each budget restarts the optimizer and its warmup (warm start from weights only; "
+                                      "the optimizer state does not travel between budgets)",
+                })  # fmt: skip
             (self.out / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
         return last_eval
+
+
+def _read_card(path: Path) -> dict:
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
 def _read_json(path: Path) -> dict | None:
