@@ -56,7 +56,7 @@ def main() -> int:
         args.train, args.aug, args.test, args.eval_limit, args.checkpoint_every = 24, 4, 12, 12, 5
         args.budget_s, args.reserve_s = min(args.budget_s, 240.0), min(args.reserve_s, 20.0)
         args.startup_s, args.shard_s = min(args.startup_s, 10.0), min(args.shard_s, 10.0)
-    out, work = args.out, args.work
+    out, work = args.out.resolve(), args.work.resolve()  # the phases run from the repository root
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -90,7 +90,7 @@ def main() -> int:
                    "--device", device, "--max-minutes", f"{minutes:.3f}", "--checkpoint-every", args.checkpoint_every,
                    "--eval-limit", args.eval_limit]  # fmt: skip
             if args.init_from is not None:
-                cmd += ["--init-from", args.init_from]
+                cmd += ["--init-from", args.init_from.resolve()]
             # training stops itself at --max-minutes, evaluates the test split (--eval-limit) into its
             # card and saves; the timeout is the backstop
             phase("train", cmd, left(args.budget_s) - args.shard_s)
