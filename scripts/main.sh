@@ -13,4 +13,4 @@ airinterp hooks checkpoints/sudoku6_Lx_H/model.safetensors --filter 'act.0.H0.ho
 for case in sudoku_default sudoku_symmetric_Lx_Hx maze_default; do
   airinterp verify-reference "tests/data/air_reference/$case.json" | tail -1
 done
-airinterp report --task sudoku -o out/report/sudoku6_Lx_H.html
+airinterp report --task sudoku   # -> out/report/sudoku6_Lx_H.html

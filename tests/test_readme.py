@@ -4,7 +4,7 @@ Python blocks run from the repository root. Bash commands run in order in a scra
 laid out like a checkout (``checkpoints``, ``tests``, ``tools``, ``benchmarks``, ``analyses`` linked in, and
 ``../shared`` beside it when this machine has it), with the venv's ``airinterp`` and ``python``
 first on PATH; ``bash scripts/main.sh`` runs in the repository itself, as a user would.
-Commands that need what CI does not have are marked: paper-size work ``slow``, CUDA ``gpu``, a
+Commands that need what CI does not have are marked: paper-size work and benchmarks ``slow``, CUDA ``gpu``, a
 checkout of the reference repository at ``../air`` skipped without one. ``bash scripts/test.sh``
 is what CI itself runs.
 """
@@ -42,6 +42,8 @@ def _marks(cmd: str) -> list:
     if "../air" in cmd:
         return [pytest.mark.skipif(not (ROOT.parent / "air" / "models").is_dir(), reason="needs a reference checkout at ../air")]
     if cmd.startswith("airinterp data") and "--size" not in cmd:  # the paper's sizes: minutes
+        return [pytest.mark.slow]
+    if cmd.startswith("python benchmarks/"):  # timing runs (half a minute each): `pytest -m slow`, not CI
         return [pytest.mark.slow]
     return []
 
