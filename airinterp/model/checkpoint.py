@@ -369,6 +369,8 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
     path = checkpoint_file(path)
     target = resolve_device(device) if device is not None else None
     tensors, meta = read_sharded(path) if path.name.endswith(".index.json") else read_safetensors(path)
+    if "shard_of" in meta:
+        raise CheckpointError(f"{path}: one shard of a sharded checkpoint; load its directory or {path.parent / INDEX}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: not an airinterp checkpoint (metadata format={meta.get('format')!r}); "

@@ -29,6 +29,8 @@ def test_round_trip_through_the_directory_and_the_index(tmp_path):
         loaded = airinterp.load(path)
         _equal(model, loaded)
         assert torch.equal(model(make_tokens()), loaded(make_tokens()))
+    with pytest.raises(CheckpointError, match="one shard of a sharded checkpoint; load its directory"):
+        airinterp.load(shards[0])
     # resharding into the same directory with fewer shards leaves no stale shard
     save(model, tmp_path / "ck", max_shard_bytes=10**9)
     assert len(list((tmp_path / "ck").glob("model-*.safetensors"))) == 1
