@@ -22,7 +22,7 @@ SEED = 0
 
 # %%
 from airinterp.analysis.decode import decode_rollouts
-from airinterp.analysis.dynamics import changes_table, substep_table
+from airinterp.analysis.dynamics import changes_table, substep_names, substep_table
 from airinterp.analysis.inputs import open_inputs
 from airinterp.report import figures
 from airinterp.tasks.rules import rules_for
@@ -39,7 +39,7 @@ cols = ["undecided_fraction", "content_changes", "cell_accuracy"] + (["blank_fra
 figures.substep_lines(substeps, cols, f"{c.variant}: per sub-step means over {len(inp.indices)} puzzles")
 
 # %%
-updates = [f"act.{k // c.n_updates}.{model.schedule[k % c.n_updates].name}" for k in range(rollout.n_substeps)]
+updates = substep_names(model.schedule, rollout.n_substeps)
 figures.decode_grids(rollout.frame(puzzles=1), c.task, rules.side, rules.token_names, int(rollout.indices[0]), updates)
 
 # %% [markdown]

@@ -137,3 +137,22 @@ def substep_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Upd
             frame["cell_accuracy_sem"] = acc.std(0, ddof=1) / np.sqrt(P) if P > 1 else np.nan
         rows.append(pd.DataFrame(frame))
     return pd.concat(rows, ignore_index=True)
+
+
+#: the per-puzzle change counts :func:`changes_summary` summarises
+CHANGE_METRICS = ("content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips",
+                  "mask_flips_harmonized", "token_changes", "content_per_step", "content_per_updated")  # fmt: skip
+
+
+def changes_summary(changes: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Per (state, metric) of :func:`changes_table`: mean, sd, sem and the seeded bootstrap CI over puzzles."""
+    from airinterp.analysis.stats import mean_ci
+
+    return pd.DataFrame([{"state": s, "metric": m, **mean_ci(g[m].to_numpy(float), seed, "decode", s, m)}
+                         for s, g in changes.groupby("state", sort=False) for m in CHANGE_METRICS])  # fmt: skip
+
+
+def substep_names(schedule: tuple[Update, ...], n_substeps: int) -> list[str]:
+    """``act.{a}.{update}`` of every flat sub-step."""
+    n = len(schedule)
+    return [f"act.{k // n}.{schedule[k % n].name}" for k in range(n_substeps)]

@@ -21,8 +21,6 @@ from airinterp.analysis.patching import PatchResult
 
 #: progress factory: (label, total) -> advance(n)
 Progress = Callable[[str, int], Callable[[int], None]]
-CHANGE_METRICS = ("content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips",
-                  "mask_flips_harmonized", "token_changes", "content_per_step", "content_per_updated")  # fmt: skip
 
 
 @dataclass
@@ -57,7 +55,9 @@ def _name(checkpoint) -> str:
     """A checkpoint's label: its directory's name, or a file's stem unless it is ``model``."""
     if checkpoint.is_dir():
         return checkpoint.name
-    if checkpoint.name in ("model.safetensors", "model.safetensors.index.json"):
+    from airinterp.model.checkpoint import CHECKPOINT_FILES
+
+    if checkpoint.name in CHECKPOINT_FILES:
         return checkpoint.parent.name
     return checkpoint.name.removesuffix(".safetensors")
 
@@ -89,7 +89,7 @@ def analyse(
     ``name``: the checkpoint's label (default: its directory's name)."""
     from airinterp.analysis.attention import attention_example, default_steps, propose_examples, run_attention
     from airinterp.analysis.decode import decode_rollouts
-    from airinterp.analysis.dynamics import changes_table, substep_table
+    from airinterp.analysis.dynamics import changes_summary, changes_table, substep_names, substep_table
     from airinterp.analysis.freeze import Freeze, run_freeze
     from airinterp.analysis.patching import run_patch, state_targets
     from airinterp.analysis.run import puzzle_batches
@@ -108,8 +108,6 @@ def analyse(
     r = decode_rollouts(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size, progress=bar("decode", n))
     changes = changes_table(r, rules, model.schedule)
     substeps = substep_table(r, rules, model.schedule)
-    summary = [{"state": s, "metric": m, **mean_ci(g[m].to_numpy(float), inp.seed, "decode", s, m)}
-               for s, g in changes.groupby("state", sort=False) for m in CHANGE_METRICS]  # fmt: skip
     given = rules.given_mask(r.inputs)
     correct = r.output == r.labels
     outcome = pd.DataFrame({
@@ -145,17 +143,11 @@ def analyse(
         batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
         example = attention_example(model, batch, int(best["query"]), layer=0, head=None, steps=steps)
 
-    box = None
-    if c.task == "sudoku":
-        from airinterp.tasks.sudoku import SudokuSpec
-
-        spec = SudokuSpec.for_cells(c.seq_len)
-        box = (spec.box_rows, spec.box_cols)
-    updates = [f"act.{k // c.n_updates}.{model.schedule[k % c.n_updates].name}" for k in range(r.n_substeps)]
+    updates = substep_names(model.schedule, r.n_substeps)
     tokens = r.frame(puzzles=grid_puzzles)
     return CheckpointAnalyses(
         name=name, card=_card(inp.checkpoint), config=inp.config(), task=c.task, variant=c.variant, side=rules.side,
-        box=box, token_names=rules.token_names, updates=updates, indices=np.asarray(inp.indices), outcome=outcome,
-        accuracy=accuracy, tokens=tokens, changes=changes, changes_summary=pd.DataFrame(summary), substeps=substeps,
+        box=rules.box, token_names=rules.token_names, updates=updates, indices=np.asarray(inp.indices), outcome=outcome,
+        accuracy=accuracy, tokens=tokens, changes=changes, changes_summary=changes_summary(changes, inp.seed), substeps=substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes,
     )  # fmt: skip

@@ -104,8 +104,7 @@ def decode_cmd(
 ) -> None:
     """Decode zL and zH after every update of the rollout: tokens.parquet, changes.csv, substeps.csv, decode.html."""
     from airinterp.analysis.decode import decode_rollouts
-    from airinterp.analysis.dynamics import changes_table, substep_table
-    from airinterp.analysis.stats import mean_ci
+    from airinterp.analysis.dynamics import changes_summary, changes_table, substep_names, substep_table
     from airinterp.report import figures
     from airinterp.tasks.rules import rules_for
 
@@ -123,18 +122,10 @@ def decode_cmd(
                             progress=factory("decode", len(inp.indices)))  # fmt: skip
     changes = changes_table(r, rules, model.schedule)
     substeps = substep_table(r, rules, model.schedule)
-    summary = []
-    for s, g in changes.groupby("state", sort=False):
-        for col in ("content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips",
-                    "mask_flips_harmonized", "token_changes", "content_per_step", "content_per_updated"):  # fmt: skip
-            summary.append({"state": s, "metric": col, **mean_ci(g[col].to_numpy(float), inp.seed, "decode", s, col)})
-    import pandas as pd
-
-    summary = pd.DataFrame(summary)
-    updates = [model.schedule[k % c.n_updates].name for k in range(r.n_substeps)]
+    summary = changes_summary(changes, inp.seed)
     tokens = r.frame()
-    figs = [figures.decode_grids(tokens, c.task, rules.side, rules.token_names, int(p), [f"act.{k // c.n_updates}.{u}" for k, u in enumerate(updates)])
-            for p in r.indices[:grids]]  # fmt: skip
+    updates = substep_names(model.schedule, r.n_substeps)
+    figs = [figures.decode_grids(tokens, c.task, rules.side, rules.token_names, int(p), updates) for p in r.indices[:grids]]
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if rules.blank is not None else [])
     if "cell_accuracy" in substeps:
         cols.append("cell_accuracy")
@@ -388,6 +379,7 @@ def attention_example_cmd(
     from airinterp.analysis.attention import attention_example, check_example, default_steps, propose_examples
     from airinterp.analysis.run import puzzle_batches
     from airinterp.report import figures
+    from airinterp.tasks.rules import rules_for
 
     inp = _open(task, checkpoint, data, None, seed, device, None)
     model, c = inp.model, inp.model.config
@@ -421,12 +413,7 @@ def attention_example_cmd(
         query = int(best["query"]) if query is None else query
     batch = next(puzzle_batches(model, inp.ds, np.array([puzzle]), 1))
     ex = attention_example(model, batch, query, layer=layer, head=head, steps=chosen, top_k=top_k)
-    box = None
-    if c.task == "sudoku":
-        from airinterp.tasks.sudoku import SudokuSpec
-
-        spec = SudokuSpec.for_cells(c.seq_len)
-        box = (spec.box_rows, spec.box_cols)
+    box = rules_for(c.task, c.seq_len).box
     lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
     marks = {a: g["violations"] for a, g in ex.grids.items()}
     title = f"{c.variant}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {layer}, head {ex.head}"

@@ -31,6 +31,7 @@ def report_cmd(
     from airinterp.analysis.inputs import open_inputs
     from airinterp.analysis.reproduce import reproduction_table
     from airinterp.analysis.suite import _name, analyse
+    from airinterp.model.checkpoint import CHECKPOINT_FILES
     from airinterp.report.build import build_report
 
     check_device(device)
@@ -39,7 +40,7 @@ def report_cmd(
 
     def key(path: Path) -> Path:  # a checkpoint directory and its model.safetensors are one checkpoint
         path = path.resolve()
-        return path.parent if path.name in ("model.safetensors", "model.safetensors.index.json") else path
+        return path.parent if path.name in CHECKPOINT_FILES else path
 
     seen = {key(checkpoint)} if checkpoint is not None else set()
     for ck in compare or []:  # path checks first: no model is loaded for a typo

@@ -174,6 +174,8 @@ def digest(config_json: str, tensors: Mapping[str, Tensor]) -> str:
 
 
 INDEX = "model.safetensors.index.json"
+#: the files a checkpoint directory holds, in the order load looks for them
+CHECKPOINT_FILES = ("model.safetensors", INDEX)
 
 
 def _tensors_and_meta(model: HookedAIR, dtype: torch.dtype | None, source: str | None) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -315,7 +317,7 @@ def checkpoint_file(path: "str | Path") -> Path:
     holding ``model.safetensors`` or ``model.safetensors.index.json``."""
     path = Path(path)
     if path.is_dir():
-        for name in ("model.safetensors", INDEX):
+        for name in CHECKPOINT_FILES:
             if (path / name).is_file():
                 return path / name
     return path

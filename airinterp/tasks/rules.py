@@ -86,6 +86,11 @@ class TaskRules:
     def _sudoku_spec(self) -> "sudoku.SudokuSpec":
         return sudoku.SudokuSpec.for_cells(self.n_cells)
 
+    @property
+    def box(self) -> tuple[int, int] | None:
+        """Sudoku: (rows, columns) of a box; Maze: None."""
+        return (self._sudoku_spec.box_rows, self._sudoku_spec.box_cols) if self.name == "sudoku" else None
+
     def neighbourhood(self, kind: str | None = None, include_self: bool = False) -> Bool[Tensor, "cell cell"]:
         """[cell, cell] bool: row q marks the neighbours of query q.
 
