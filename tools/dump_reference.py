@@ -13,8 +13,10 @@ It writes ``OUT.safetensors`` (weights under the reference's ``model.inner.*`` n
 ``ref.*`` tensors) and ``OUT.json`` (manifest), in the format of
 ``shared/fixtures/air_reference`` (README there). It records, for ACT steps 1..``--act-steps``:
 the state written by every call of the shared stack (``ref.act{a}.sub{k}.z_L|z_H``), the logits
-and Q logits after each step, and, for ACT step 1, the attention probabilities of the first L-
-and the first H-update (softmax(q k^T / sqrt(d)) recomputed in float32 from the q, k that the
+and Q logits after each step, and, for ACT step 1, the two operands of every stack call
+(``ref.act1.sub{k}.hidden_states_in``, ``.input_injection``: the reference's
+``f_level(hidden_states, input_injection)``, which adds them first), g(x~) for the gx_* controls
+(``ref.g_input``) and the attention probabilities of the first L- and the first H-update (softmax(q k^T / sqrt(d)) recomputed in float32 from the q, k that the
 reference hands to SDPA). Everything runs on CPU in float32 by default, in eval mode, under
 ``torch.inference_mode()``; flash-attn, if installed, is bypassed so SDPA is the kernel.
 """
@@ -138,6 +140,7 @@ def main() -> None:
     p.add_argument("--act-steps", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32")
+    p.add_argument("--commit", default="", help="the reference commit, when --repo is not a git checkout")
     p.add_argument("--attn-rows", type=int, default=0, help="keep only this many attention query rows (0 = all)")
     args = p.parse_args()
     if not args.checkpoint and not args.random_init:
@@ -154,9 +157,14 @@ def main() -> None:
     rec: dict[str, torch.Tensor] = {}
     where = {"act": 0, "sub": 0, "layer": 0}
 
-    def on_stack_call(_mod, _inputs):
+    def on_stack_call(_mod, args, kwargs):
         where["sub"] += 1
         where["layer"] = 0
+        if where["act"] == 1:  # the two operands the stack adds first (`hidden_states + input_injection`)
+            first = args[0] if args else kwargs["hidden_states"]
+            injection = args[1] if len(args) > 1 else kwargs["input_injection"]
+            rec[f"ref.act1.sub{where['sub']}.hidden_states_in"] = first.detach().clone()
+            rec[f"ref.act1.sub{where['sub']}.input_injection"] = injection.detach().clone()
 
     def on_stack_out(_mod, _inputs, out):
         stage = stages[where["sub"] - 1]
@@ -173,9 +181,24 @@ def main() -> None:
         where["layer"] += 1
         return sdpa(q, k, v, *a, **kw)
 
-    inner.f_level.register_forward_pre_hook(on_stack_call)
+    inner.f_level.register_forward_pre_hook(on_stack_call, with_kwargs=True)
     inner.f_level.register_forward_hook(on_stack_out)
     torch.nn.functional.scaled_dot_product_attention = recording_sdpa
+    tanh = torch.tanh
+    if hasattr(inner, "g_input"):  # gx_* controls: record g(x~) as the stack's injection uses it
+        def on_g(_mod, _inputs, out):
+            if where["act"] == 1 and "ref.g_input" not in rec:
+                rec["ref.g_input"] = out.detach().clone()
+                where["g_linear"] = out
+
+        def recording_tanh(x, *a, **kw):  # gx_non_linear applies tanh to the linear map's output
+            out = tanh(x, *a, **kw)
+            if x is where.get("g_linear"):
+                rec["ref.g_input"] = out.detach().clone()
+            return out
+
+        inner.g_input.register_forward_hook(on_g)
+        torch.tanh = recording_tanh
     T = arch["seq_len"] + inner.puzzle_emb_len
     if args.attn_rows:
         g = torch.Generator().manual_seed(args.seed + 2)
@@ -198,6 +221,7 @@ def main() -> None:
                 rec[f"ref.act{a}.q_continue_logits"] = out["q_continue_logits"].clone()
     finally:
         torch.nn.functional.scaled_dot_product_attention = sdpa
+        torch.tanh = tanh
 
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     tensors["ref.inputs"] = batch["inputs"]
@@ -212,6 +236,7 @@ def main() -> None:
         commit = subprocess.run(["git", "-C", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = ""
+    commit = commit or args.commit
     module = name.split("@")[0]
     substeps, last = [], {"L": "ref.init.z_L", "H": "ref.init.z_H"}
     for a in range(1, args.act_steps + 1):
@@ -226,6 +251,7 @@ def main() -> None:
                       "model_module": f"models/{module.replace('.', '/')}.py"},
         "runtime": {"torch": torch.__version__, "python": sys.version.split()[0], "device": "cpu",
                     "threads": 1, "module_mode": "eval()", "grad": "torch.inference_mode()"},
+        "dump_args": {k: v for k, v in vars(args).items() if k not in ("repo", "out")},
         "config_dict_passed_to_AIR": arch,
         "act_steps_recorded": list(range(1, args.act_steps + 1)),
         "substeps": substeps,
