@@ -142,9 +142,9 @@ COMMITTED = sorted((ROOT / "reports").glob("*.html"))
 
 @pytest.mark.skipif(BROWSER is not None, reason=f"no browser test: {BROWSER}")
 @pytest.mark.parametrize("which", ["fresh", *[p.name for p in COMMITTED]])
-def test_reports_render_in_headless_chromium(which, cli_report):
+def test_reports_render_in_headless_chromium(which, cli_report, tmp_path):
     page = cli_report[0] if which == "fresh" else ROOT / "reports" / which
-    shot = ROOT / "out" / "screenshots" / (Path(which).stem + ".png")
+    shot = tmp_path / (Path(which).stem + ".png")
     check = check_page(page, shot)
     assert check.errors == [] and check.requests == []
     assert check.figures >= 20 and check.rendered == check.figures, check
