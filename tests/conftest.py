@@ -90,3 +90,15 @@ def make_model(seed: int = 0, perturb: bool = True, **overrides) -> HookedAIR:
 def make_tokens(batch: int = 2, seq: int = 16, vocab: int = 11, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(1, vocab, (batch, seq), generator=gen)
+
+
+def own_spread(model: HookedAIR, tokens: torch.Tensor, seeds: int = 2, **kwargs) -> float:
+    """How far ``model(tokens, **kwargs)`` moves when every weight is multiplied by (1 + one float32
+    ulp x N(0, 1)): the scale of last-bit kernel differences once the rollout has amplified them
+    (tiny random models are chaotic). Tolerances between two kernels (another CPU, another batch
+    shape, eager vs fused attention) are stated as a multiple of it."""
+    from airinterp.model.reference import SENSITIVITY_REL, perturbed
+
+    with torch.inference_mode():
+        base = model(tokens, **kwargs)
+        return max((perturbed(model, SENSITIVITY_REL, s)(tokens, **kwargs) - base).abs().max().item() for s in range(seeds))

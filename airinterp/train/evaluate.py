@@ -41,7 +41,9 @@ def evaluate(
     model: HookedAIR, data: "str | Path | PuzzleDataset", split: str = "test", n: int | None = None, batch_size: int | None = None,
     progress=None,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
-    """Per-puzzle table (index, token accuracy, accuracy on non-given cells, exact, q_halt) and the
+    """Per-puzzle table (index, token accuracy, accuracy on non-given cells, exact, q_halt, and
+    ``margin``: the smallest gap between the top two logits over its labelled cells, how close its
+    answer is to a tie that last-bit differences between CPUs could flip) and the
     summary ``{exact_accuracy, token_accuracy, nongiven_accuracy, q_halt_accuracy, n}``.
 
     ``data``: a dataset directory, or the split already opened (then ``split`` is its own);
@@ -71,6 +73,7 @@ def evaluate(
             labels = batch.labels[:take]
             ids = torch.from_numpy(batch.puzzle_identifiers[:take]).long().to(model.device)
             out = model(inputs, ids, return_type="output")
+            top2 = out.logits.float().topk(2, dim=-1).values.cpu().numpy()
             pred = out.logits.argmax(-1).cpu().numpy()
             q_halt = out.q_halt.float().cpu().numpy()
             mask = labels != IGNORE_LABEL_ID
@@ -78,6 +81,7 @@ def evaluate(
             free = mask & ~given_mask(batch.inputs[:take], c.task)
             n_lab, n_ok = mask.sum(1), ok.sum(1)
             exact = (n_ok == n_lab) & (n_lab > 0)
+            margin = np.where(mask, top2[..., 0] - top2[..., 1], np.inf).min(1)
             rows.append(pd.DataFrame({
                 "index": np.arange(done, done + take),
                 "token_accuracy": n_ok / np.maximum(1, n_lab),
@@ -85,13 +89,14 @@ def evaluate(
                 "exact": exact,
                 "q_halt_logit": q_halt.astype(np.float64),
                 "q_halt_correct": (q_halt >= 0) == exact,
+                "margin": margin.astype(np.float64),
             }))  # fmt: skip
             done += take
             if progress:
                 progress(take)
     model.train(was_training)
     df = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["index", "token_accuracy", "nongiven_accuracy", "exact", "q_halt_logit", "q_halt_correct"]
+        columns=["index", "token_accuracy", "nongiven_accuracy", "exact", "q_halt_logit", "q_halt_correct", "margin"]
     )
     summary = {
         "exact_accuracy": float(df["exact"].mean()) if len(df) else 0.0,
