@@ -6,10 +6,13 @@ state after every sub-step of the recorded ACT steps, the logits and Q logits at
 recorded ACT step and attention probabilities. ``tools/dump_reference.py`` writes such dumps from a
 checkpoint of the reference repository.
 
-One rollout is compared, with read-only hooks on the states, outputs and attention patterns.
-The attention output still comes from SDPA (the reference's kernel on CPU), and the additions follow
-the reference's order, so on the machine and torch build that made the dump float32 agreement is
-bitwise; across CPUs, kernels differ in the last bits and the differences grow over sub-steps.
+Rollouts are compared with read-only hooks on the states, stack inputs, outputs and attention
+patterns. The attention output still comes from SDPA (the reference's CPU kernel on CPU), and the
+additions follow the reference's order, so on the machine and torch build that made the dump
+float32 agreement is bitwise; across CPUs, kernels differ in the last bits and the dumps' random
+models amplify those differences over the sub-steps. :func:`check_parity` therefore judges what
+does not depend on the CPU: teacher-forced, one update at a time (the stack inputs bitwise), and
+the free rollout against the model's own one-ulp sensitivity (:func:`sensitivity`).
 """
 
 import hashlib
