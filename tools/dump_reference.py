@@ -157,12 +157,12 @@ def main() -> None:
     rec: dict[str, torch.Tensor] = {}
     where = {"act": 0, "sub": 0, "layer": 0}
 
-    def on_stack_call(_mod, args, kwargs):
+    def on_stack_call(_mod, call_args, call_kwargs):
         where["sub"] += 1
         where["layer"] = 0
         if where["act"] == 1:  # the two operands the stack adds first (`hidden_states + input_injection`)
-            first = args[0] if args else kwargs["hidden_states"]
-            injection = args[1] if len(args) > 1 else kwargs["input_injection"]
+            first = call_args[0] if call_args else call_kwargs["hidden_states"]
+            injection = call_args[1] if len(call_args) > 1 else call_kwargs["input_injection"]
             rec[f"ref.act1.sub{where['sub']}.hidden_states_in"] = first.detach().clone()
             rec[f"ref.act1.sub{where['sub']}.input_injection"] = injection.detach().clone()
 

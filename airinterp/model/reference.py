@@ -346,19 +346,21 @@ def check_parity(
     as ulp-sized weight noise does (e.g. 6.6e-5 from 1e-7 noise, 7.8e-4 on another Xeon's kernels).
     """
     model = (model if model is not None else fx.model).to(device).eval()
-    rows = []
-    for r in verify(fx, device=device, teacher_forced=True, model=model):
-        bound = 0.0 if r.exact else forced_tol * max(1.0, r.scale)
-        ok = r.bitwise if r.exact else r.max_abs_diff <= bound
-        rows.append(ParityRow("teacher-forced", r.tensor, r.hook, r.max_abs_diff, bound, r.bitwise, ok))
+
+    def floor(r: Comparison) -> float:
+        return forced_tol * max(1.0, r.scale)
+
+    def judged(mode: str, r: Comparison, bound: float) -> ParityRow:
+        if r.exact:  # bitwise, whatever the bound
+            return ParityRow(mode, r.tensor, r.hook, r.max_abs_diff, 0.0, r.bitwise, r.bitwise)
+        return ParityRow(mode, r.tensor, r.hook, r.max_abs_diff, bound, r.bitwise, r.max_abs_diff <= bound)
+
+    rows = [judged("teacher-forced", r, floor(r)) for r in verify(fx, device=device, teacher_forced=True, model=model)]
     want = reference_tensors(fx)
     free = _rollout(fx, model, want, device, False)
     compared = _compare(want, free, False)
     spread = dict.fromkeys(want, 0.0)
-    if any(not r.exact and r.max_abs_diff > forced_tol * max(1.0, r.scale) for r in compared):
+    if any(not r.exact and r.max_abs_diff > floor(r) for r in compared):
         spread = _spread(fx, model, want, free, n_sensitivity, SENSITIVITY_REL, seed, device)
-    for r in compared:
-        bound = 0.0 if r.exact else max(forced_tol * max(1.0, r.scale), multiple * spread[r.tensor])
-        ok = r.bitwise if r.exact else r.max_abs_diff <= bound
-        rows.append(ParityRow("free", r.tensor, r.hook, r.max_abs_diff, bound, r.bitwise, ok))
+    rows += [judged("free", r, max(floor(r), multiple * spread[r.tensor])) for r in compared]
     return rows

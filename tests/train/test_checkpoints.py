@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import airinterp
-from airinterp.model.reference import SENSITIVITY_REL, perturbed
 from airinterp.tasks.dataset import PuzzleDataset
 from airinterp.train.evaluate import evaluate
+from tests.conftest import own_spread
 
 ROOT = Path(__file__).parents[2]
 CARDS = sorted((ROOT / "checkpoints").glob("*/card.json"))
@@ -20,19 +20,15 @@ def test_the_four_required_checkpoints_are_shipped():
     assert {"sudoku6_Lx_H", "sudoku6_Lx_Hx", "maze10_Lx_H", "maze10_Lx_Hx"} <= names
 
 
-def near_tie(model, data, n: int = 32, seeds: int = 2) -> float:
+def near_tie(model, data, n: int = 32) -> float:
     """A logit margin below which an argmax may go either way on another CPU: 10x how far the
-    logits move under one-ulp weight noise (measured on the first ``n`` test puzzles; about 1.8e-3
+    logits move under one-ulp weight noise (own_spread on the first ``n`` test puzzles; about 1.8e-3
     for the shipped models over their 4 ACT steps; other CPUs' kernels moved the dumps' random
     models by up to ~12x their one-ulp spread)."""
-    ds = PuzzleDataset(data, "test")
-    batch = next(iter(ds.test_batches(n)))
+    batch = next(iter(PuzzleDataset(data, "test").test_batches(n)))
     x = torch.from_numpy(batch.inputs[: batch.n_real])
     ids = torch.from_numpy(batch.puzzle_identifiers[: batch.n_real]).long()
-    with torch.inference_mode():
-        base = model(x, ids)
-        spread = max((perturbed(model, SENSITIVITY_REL, s)(x, ids) - base).abs().max().item() for s in range(seeds))
-    return 10 * spread
+    return 10 * own_spread(model, x, puzzle_identifiers=ids)
 
 
 def within_ties(ours: dict, card: dict, fragile: float) -> list[str]:
