@@ -1,11 +1,11 @@
 """airinterp: mechanistic interpretability for AIR (Asymmetric Input Recurrence)."""
 
-__version__ = "0.1.0"
+from airinterp._version import __version__
 
 
 def load(path, *, device=None, dtype=None):
     """Load an airinterp checkpoint (``.safetensors`` with the config in its metadata)."""
-    from airinterp.model.checkpoint import load as _load
+    from airinterp.checkpoints import load as _load
 
     return _load(path, device=device, dtype=dtype)
 

@@ -5,7 +5,10 @@ Library code raises ``ValueError`` subclasses (:class:`InputError`, ``Checkpoint
 ``ValidationError`` included, into the single line the CLI prints.
 """
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 class InputError(ValueError):
@@ -32,8 +35,10 @@ def one_line(err: BaseException, prefix: str = "") -> str:
     return f"{prefix}{text}" if prefix else text
 
 
-def resolve_device(spec: "str | torch.device | None", option: str = "device") -> torch.device:
+def resolve_device(spec: "str | torch.device | None", option: str = "device") -> "torch.device":
     """``cpu``, ``cuda`` or ``cuda:N`` checked against this machine; ``option`` names the setting."""
+    import torch
+
     if spec is None:
         return torch.device("cpu")
     try:

@@ -21,26 +21,23 @@ N_PUZZLES = 100
 SEED = 0
 
 # %%
-from airinterp.analysis.decode import decode_rollouts
-from airinterp.analysis.dynamics import changes_table, substep_names, substep_table
 from airinterp.analysis.inputs import open_inputs
+from airinterp.analysis.suite import decode_section
 from airinterp.report import figures
-from airinterp.tasks.rules import rules_for
 
 inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)  # the shipped checkpoint and its test split
-model, c = inp.model, inp.model.config
-rules = rules_for(c.task, c.seq_len)
-rollout = decode_rollouts(model, inp.ds, inp.indices)
+model, c, rules = inp.model, inp.model.config, inp.rules
+section = decode_section(inp)  # decoded rollouts, content changes, per-sub-step means
+rollout = section.rollout
 rollout.zL.shape  # [puzzle, sub-step, cell] token ids
 
 # %%
-substeps = substep_table(rollout, rules, model.schedule)
+substeps = section.substeps
 cols = ["undecided_fraction", "content_changes", "cell_accuracy"] + (["blank_fraction"] if rules.blank is not None else [])
 figures.substep_lines(substeps, cols, f"{c.variant}: per sub-step means over {len(inp.indices)} puzzles")
 
 # %%
-updates = substep_names(model.schedule, rollout.n_substeps)
-figures.decode_grids(rollout.frame(puzzles=1), c.task, rules.side, rules.token_names, int(rollout.indices[0]), updates)
+figures.decode_grids(rollout.frame(puzzles=1), rules.roles(), rules.side, rules.token_names, int(rollout.indices[0]), section.updates)
 
 # %% [markdown]
 # ## Content changes per puzzle
@@ -48,5 +45,5 @@ figures.decode_grids(rollout.frame(puzzles=1), c.task, rules.side, rules.token_n
 # tokens are masks), over all cells and over non-given cells.
 
 # %%
-changes = changes_table(rollout, rules, model.schedule)
+changes = section.changes
 changes.groupby("state")[["content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips", "content_per_updated"]].mean()

@@ -41,8 +41,8 @@ figures.freeze_comparison(zh.summary, ["content_changes", "content_changes_harmo
 # %%
 zl = run_freeze(model, inp.ds, inp.indices, Freeze("zL"), seed=SEED)
 zl_late = run_freeze(model, inp.ds, inp.indices, Freeze("zL", from_act=FROM_ACT), seed=SEED)
-print("from step 0: input-independent =", zl.flags["input_independent"])
-print(f"from step {FROM_ACT}: input-independent =", zl_late.flags["input_independent"])
+print("from step 0: input-independent =", zl.input_independent)
+print(f"from step {FROM_ACT}: input-independent =", zl_late.input_independent)
 zl_late.summary[["metric", "base_mean", "treated_mean", "delta_mean", "delta_ci_low", "delta_ci_high"]]
 
 # %%

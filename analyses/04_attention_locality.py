@@ -28,7 +28,6 @@ from airinterp.analysis.attention import attention_example, default_steps, propo
 from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.run import puzzle_batches
 from airinterp.report import figures
-from airinterp.tasks.rules import rules_for
 
 inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)
 model, c = inp.model, inp.model.config
@@ -57,6 +56,6 @@ ex.metrics
 
 # %%
 marks = {a: g["violations"] for a, g in ex.grids.items()}
-box = rules_for(c.task, c.seq_len).box  # Sudoku box outlines (None for Maze)
-figures.attention_maps(ex.rows, c.task, ex.side, ex.query, steps, ["L0_0", "H0"], marks, ex.inputs, box,
+box = inp.rules.box  # Sudoku box outlines (None for Maze)
+figures.attention_maps(ex.rows, inp.rules.roles(), ex.side, ex.query, steps, ["L0_0", "H0"], marks, ex.inputs, box,
                        title=f"puzzle {ex.puzzle}, query {divmod(ex.query, ex.side)}, head {ex.head}")

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
+from airinterp.checkpoints import to_reference_state_dict
 from airinterp.model import AIRConfig, HookedAIR, select
-from airinterp.model.checkpoint import to_reference_state_dict
 
 CASES = {"sudoku": dict(vocab_size=11, seq_len=81, batch=16), "maze": dict(vocab_size=6, seq_len=900, batch=2)}
 

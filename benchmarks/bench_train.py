@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from airinterp.model.checkpoint import to_reference_state_dict
+from airinterp.checkpoints import to_reference_state_dict
 from airinterp.train.config import TrainRun
 from airinterp.train.loop import Trainer
 from airinterp.train.optim import AdamATan2

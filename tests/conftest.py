@@ -97,7 +97,7 @@ def own_spread(model: HookedAIR, tokens: torch.Tensor, seeds: int = 2, **kwargs)
     ulp x N(0, 1)): the scale of last-bit kernel differences once the rollout has amplified them
     (tiny random models are chaotic). Tolerances between two kernels (another CPU, another batch
     shape, eager vs fused attention) are stated as a multiple of it."""
-    from airinterp.model.reference import SENSITIVITY_REL, perturbed
+    from airinterp.checkpoints.verify import SENSITIVITY_REL, perturbed
 
     with torch.inference_mode():
         base = model(tokens, **kwargs)

@@ -2,8 +2,8 @@
 
 from typer.testing import CliRunner
 
+from airinterp.checkpoints import save
 from airinterp.cli import app
-from airinterp.model.checkpoint import save
 from tests.conftest import make_model
 
 runner = CliRunner()

@@ -6,7 +6,7 @@
 import sys
 from pathlib import Path
 
-from airinterp.report.browser import screenshot_sections
+from browser import screenshot_sections  # tools/browser.py, beside this script
 
 SECTIONS = {
     "Reproduction table": "reproduction", "Decoded rollouts (Figs 2-5)": "decode",

@@ -41,13 +41,13 @@ import torch
 from torch import Tensor
 
 from airinterp.analysis.run import Hook, Hooks, PuzzleBatch, puzzle_batches, rollout
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import HookPoint, read_only
-from airinterp.tasks.rules import TaskRules, rules_for
+from airinterp.tasks.rules import SudokuRules, TaskRules, rules_for
 
 #: the paper's analysed ACT steps (0-based)
 PAPER_STEPS = (2, 4, 6, 8, 10, 12, 14, 15)
-CLASSES = {"sudoku": ("violation-adjacent", "control"), "maze": ("error-adjacent", "control")}
 _COMMON = ("nbr_mass", "nbr_mass_incl_self", "entropy", "viol_mass", "viol_mass_board", "prefix_mass")
 _MAZE = ("mass_n8", "mass_5x5", "density_n4", "density_n8", "density_5x5",
          "density_n4_nominal", "density_n8_nominal", "density_5x5_nominal")  # fmt: skip
@@ -92,8 +92,12 @@ class _Sets:
     valid: dict
 
 
+#: the extra neighbourhoods a task's metrics use, beyond its own (key -> kind)
+EXTRA_SETS = {"maze": {"n8": "N8", "w5": "5x5"}}
+
+
 def _sets(rules: TaskRules, device: torch.device) -> _Sets:
-    kinds = {"nbr": None} if rules.name == "sudoku" else {"nbr": "N4", "n8": "N8", "w5": "5x5"}
+    kinds = {"nbr": None} | EXTRA_SETS.get(rules.name, {})
     idx, valid, nbr = {}, {}, None
     for key, kind in kinds.items():
         m = rules.neighbourhood(kind) if kind else rules.neighbourhood()
@@ -119,11 +123,7 @@ def _masses(p: Tensor, v: Tensor | None, sets: _Sets, key: str) -> tuple[Tensor,
 
 def violation_set(rules: TaskRules, decoded: Tensor, labels: Tensor | None = None) -> Tensor:
     """V (Sudoku: digits repeated among peers) or E (Maze: decoded != label), [..., cell] bool."""
-    if rules.name == "sudoku":
-        return rules.violations(decoded)
-    if labels is None:
-        raise ValueError("Maze errors need the labels (decoded != label)")
-    return rules.errors(decoded, labels)
+    return rules.violation_set(decoded, labels)
 
 
 def query_classes(rules: TaskRules, viol: Tensor, sets: "_Sets | None" = None) -> Tensor:
@@ -151,7 +151,7 @@ def row_metrics(raw: Tensor, viol: Tensor, rules: TaskRules, sets: "_Sets | None
         "prefix_mass": 1.0 - total if raw.shape[-1] > C else torch.zeros_like(total),
     }
     out["nbr_mass_incl_self"] = out["nbr_mass"] + torch.diagonal(p, dim1=-2, dim2=-1)
-    if rules.name == "maze":
+    if "n8" in sets.idx:
         out["mass_n8"] = _masses(p, None, sets, "n8")[0]
         out["mass_5x5"] = _masses(p, None, sets, "w5")[0]
         for key, mass, sk, nominal in (("n4", "nbr_mass", "nbr", 4), ("n8", "mass_n8", "n8", 8), ("5x5", "mass_5x5", "w5", 24)):
@@ -175,15 +175,15 @@ def query_metrics(task: str, pattern: "Tensor | np.ndarray", decoded: "Tensor | 
     rules = rules_for(task, dec.numel())
     C = rules.n_cells
     if pat.ndim != 2 or pat.shape[0] != pat.shape[1] or pat.shape[0] < C:
-        raise ValueError(f"pattern: expected one head's square map [n, n] with n >= {C} cells, got {tuple(pat.shape)}")
+        raise InputError(f"pattern: expected one head's square map [n, n] with n >= {C} cells, got {tuple(pat.shape)}")
     if not 0 <= int(query) < C:
-        raise ValueError(f"query {query}: outside the grid's cells 0..{C - 1}")
+        raise InputError(f"query {query}: outside the grid's cells 0..{C - 1}")
     lab = None if labels is None else torch.as_tensor(np.asarray(labels)).long().reshape(-1)
     viol = violation_set(rules, dec, lab)
     m = row_metrics(pat[-C:], viol, rules)
     out = {k: float(v[int(query)]) for k, v in m.items()}
     adj = bool(query_classes(rules, viol)[int(query)])
-    out["query_class"] = CLASSES[task][0 if adj else 1]
+    out["query_class"] = rules.classes[0 if adj else 1]
     return out
 
 
@@ -195,7 +195,7 @@ class AttentionRecorder:
 
     def __init__(self, model: HookedAIR, steps: Sequence[int], *, violations: str = "pre") -> None:
         if violations not in ("pre", "post_h0"):
-            raise ValueError(f"violations {violations!r}: expected 'pre' (the z_H both updates read) or 'post_h0'")
+            raise InputError(f"violations {violations!r}: expected 'pre' (the z_H both updates read) or 'post_h0'")
         c = model.config
         self.model = model
         self.rules = rules_for(c.task, c.seq_len)
@@ -282,10 +282,7 @@ class AttentionRecorder:
         dev = batch.inputs.device
         labels = torch.from_numpy(batch.labels).to(dev)
         self._labels = labels
-        if self.rules.name == "sudoku":
-            self._queries = batch.inputs == self.rules.blank
-        else:
-            self._queries = labels == 5  # the path token: S and G are tokens of their own
+        self._queries = self.rules.query_mask(batch.inputs, labels)
         self._viol: dict[int, Tensor] = {}
         self._cls: dict[int, Tensor] = {}
         self._held: dict[int, Tensor] = {}
@@ -344,6 +341,7 @@ class AttentionResult:
     summary: pd.DataFrame  # per (method, layer, class, metric): across puzzles, with CIs
     heads: pd.DataFrame  # per (layer, head, class, metric): across puzzles, with CIs
     steps: list[int]
+    updates: tuple[str, str] = ("L0_0", "H0")  # the compared (L, H) updates
 
 
 def run_attention(
@@ -366,7 +364,7 @@ def run_attention(
     steps = default_steps(n_act) if steps is None else sorted(set(steps))
     bad = [a for a in steps if not 0 <= a < n_act]
     if not steps or bad:
-        raise ValueError(f"--steps {steps}: ACT steps must lie in 0..{n_act - 1} (the rollout's {n_act} steps)")
+        raise InputError(f"steps {steps}: ACT steps must lie in 0..{n_act - 1} (the rollout's {n_act} steps)")
     rec = AttentionRecorder(model, steps, violations=violations)
     for batch in puzzle_batches(model, ds, indices, batch_size):
         if violations == "post_h0":
@@ -378,8 +376,7 @@ def run_attention(
         if progress:
             progress(len(batch))
     cat = {k: np.concatenate([p[k] for p in rec.parts]) for k in rec.parts[0]}
-    task = model.config.task
-    classes = CLASSES[task]
+    classes = rec.rules.classes
     Ly, Hh = model.config.L_layers, model.config.num_heads
     n = cat["n"].sum(1)  # [P, 2]
     sL, sH = cat["sum_L"].sum(1), cat["sum_H"].sum(1)  # [P, layer, head, class, M]
@@ -423,7 +420,7 @@ def run_attention(
                                   "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n_puzzles": int(has.sum())})  # fmt: skip
     heads_df = pd.DataFrame(heads, columns=["layer", "head", "class", "metric", "delta_mean", "ci_low", "ci_high", "n_puzzles"])
     return AttentionResult(puzzles=pd.concat(rows, ignore_index=True), summary=pd.DataFrame(summary),
-                           heads=heads_df, steps=list(steps))  # fmt: skip
+                           heads=heads_df, steps=list(steps), updates=rec.updates)  # fmt: skip
 
 
 # ---- examples and temporal persistence (spec 4.e) --------------------------------------------------
@@ -455,14 +452,14 @@ def check_example(model: HookedAIR, query: int, layer: int, head: int | None, st
     c = model.config
     side = math.isqrt(c.seq_len)
     if not 0 <= query < c.seq_len:
-        raise ValueError(f"--cell: cell {query} (row {query // side}, col {query % side}) is outside the {side}x{side} grid")
+        raise InputError(f"query {query} (row {query // side}, col {query % side}) is outside the {side}x{side} grid")
     if not 0 <= layer < c.L_layers:
-        raise ValueError(f"--layer {layer}: the stack has layers 0..{c.L_layers - 1}")
+        raise InputError(f"layer {layer}: the stack has layers 0..{c.L_layers - 1}")
     if head is not None and not 0 <= head < c.num_heads:
-        raise ValueError(f"--head {head}: the model has heads 0..{c.num_heads - 1}")
+        raise InputError(f"head {head}: the model has heads 0..{c.num_heads - 1}")
     bad = [a for a in steps if not 0 <= a < c.halt_max_steps]
     if not steps or bad:
-        raise ValueError(f"--steps {list(steps)}: ACT steps must lie in 0..{c.halt_max_steps - 1}")
+        raise InputError(f"steps {list(steps)}: ACT steps must lie in 0..{c.halt_max_steps - 1}")
 
 
 def attention_example(
@@ -475,7 +472,7 @@ def attention_example(
     steps = default_steps(c.halt_max_steps) if steps is None else sorted(set(steps))
     check_example(model, query, layer, head, steps)
     if len(batch) != 1:
-        raise ValueError("attention_example: a batch of one puzzle")
+        raise InputError("attention_example: a batch of one puzzle")
     rules = rules_for(c.task, c.seq_len)
     C = rules.n_cells
     lu = next(u for u in model.schedule if u.stage == "L").name
@@ -511,7 +508,7 @@ def attention_example(
             raw = full[query, -C:].numpy()
             rows.append(pd.DataFrame({"step": a, "update": u, "cell": np.arange(C), "attention": raw}))
             r = query_metrics(c.task, full.numpy() if full.shape[-1] == C else _square(full), grids[a]["decoded"], query,
-                              batch.labels[0] if c.task == "maze" else None)  # fmt: skip
+                              batch.labels[0])  # fmt: skip
             mets.append({"step": a, "update": u, **r})
     rows_df = pd.concat(rows, ignore_index=True)
     pers = []
@@ -569,11 +566,11 @@ def propose_examples(model: HookedAIR, ds, indices: np.ndarray, *, step: int, la
         rollout(model, batch, n_act=step + 1, interventions=[Hooks(hooks)])
         labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
         viol = violation_set(rules, held["dec"], labels)
-        queries = (batch.inputs == rules.blank) if rules.name == "sudoku" else labels == 5
-        nbr = rules.neighbourhood().to(viol.device) if rules.name == "sudoku" else rules.neighbourhood("N4").to(viol.device)
+        queries = rules.query_mask(batch.inputs, labels)
+        nbr = rules.neighbourhood().to(viol.device)
         n_viol = (nbr & viol[:, None, :]).sum(-1).float()  # [B, C]
-        if rules.name == "sudoku":  # distinct digits among the query's peers in the decoded z_H
-            digits = torch.nn.functional.one_hot(held["dec"], rules.vocab_size)[..., 2:].float()  # [B, C, digit]
+        if isinstance(rules, SudokuRules):  # distinct digits among the query's peers in the decoded z_H
+            digits = rules.digit_one_hot(held["dec"]).float()  # [B, C, digit]
             ambiguity = ((nbr.float() @ digits) > 0).sum(-1).float()
         else:
             ambiguity = torch.zeros_like(n_viol)

@@ -12,7 +12,7 @@ head trained on z_H, for z_L too (spec 4.0).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,11 @@ import torch
 from torch import Tensor
 
 from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
-from airinterp.model.hooks import HookPoint, read_only, select
+from airinterp.model.hooks import Address, HookPoint, read_only, select
+from airinterp.model.schedule import STATES, SubStep, check_state, written
 from airinterp.tasks.dataset import PuzzleDataset
-
-STATES = ("zL", "zH")
 
 
 class DecodeRecorder:
@@ -34,15 +34,13 @@ class DecodeRecorder:
         self.model = model
         self.probs = probs
         self.keep = keep  # False: only the latest batch is held (callers reduce it themselves)
-        self.batches: list[dict[str, np.ndarray]] = []
-        self.batch: dict[str, np.ndarray] | None = None
+        self.batches: list[DecodedRollout] = []
+        self.batch: DecodedRollout | None = None  # the latest batch
         self._cur: dict[str, Tensor] = {}
         self._init: dict[str, Tensor] = {}
 
     def hooks(self, model: HookedAIR) -> list[Hook]:
-        index = {u.name: u.index for u in model.schedule}
-        state_of = {u.name: u.state for u in model.schedule}
-        n_updates = model.config.n_updates
+        schedule = model.schedule
 
         def decode(x: Tensor) -> tuple[Tensor, Tensor | None]:
             logits = model.unembed(x)
@@ -57,12 +55,12 @@ class DecodeRecorder:
 
         @read_only
         def on_update(x: Tensor, hook: HookPoint) -> None:
-            act, update = hook.air_key[:2]  # type: ignore[attr-defined]
-            k = n_updates * act + index[update]
+            addr = Address.parse(hook.name)  # type: ignore[arg-type]
+            s = SubStep.of(schedule, addr.act, addr.update)  # type: ignore[arg-type]
             tok, p = decode(x)
-            self._cur[state_of[update]][:, k] = tok
+            self._cur[s.update.state][:, s.flat] = tok
             if p is not None:
-                self._cur[state_of[update] + "_p"][:, k] = p
+                self._cur[s.update.state + "_p"][:, s.flat] = p
 
         return [(select(site=["hook_zH_init", "hook_zL_init"]), on_init),
                 (select(site="hook_out", scope="update"), on_update)]  # fmt: skip
@@ -77,18 +75,16 @@ class DecodeRecorder:
             self._cur[s] = torch.zeros(B, K, c.seq_len, dtype=torch.uint8, device=batch.inputs.device)
             if self.probs:
                 self._cur[s + "_p"] = torch.zeros(B, K, c.seq_len, dtype=torch.float16, device=batch.inputs.device)
-        self._written = {s: np.array([self.model.schedule[k % c.n_updates].state == s for k in range(K)])
-                         for s in STATES}  # fmt: skip
+        self._written = {s: written(self.model.schedule, s, K) for s in STATES}
 
     def end_batch(self) -> None:
-        B = len(self._batch)
-        out: dict[str, np.ndarray] = {}
+        grids: dict[str, np.ndarray] = {}
         for s in STATES:
-            out[s] = self._finish(self._cur[s], self._init[s][0], self._written[s])
+            grids[s] = self._finish(self._cur[s], self._init[s][0], self._written[s])
             if self.probs:
-                out[s + "_p"] = self._finish(self._cur[s + "_p"], self._init[s][1], self._written[s])
-        out["indices"] = self._batch.indices
-        assert out["zL"].shape[0] == B
+                grids[s + "_p"] = self._finish(self._cur[s + "_p"], self._init[s][1], self._written[s])
+        b = self._batch
+        out = DecodedRollout(indices=b.indices, inputs=b.inputs.cpu().numpy(), labels=b.labels, **grids)
         self.batch = out
         if self.keep:
             self.batches.append(out)
@@ -105,12 +101,8 @@ class DecodeRecorder:
     def result(self) -> "DecodedRollout":
         """Everything kept so far as one :class:`DecodedRollout`."""
         if not self.batches:
-            raise ValueError("no batch was recorded")
-        cat = {k: np.concatenate([b[k] for b in self.batches]) for k in self.batches[0]}
-        return DecodedRollout(
-            indices=cat["indices"], zL=cat["zL"], zH=cat["zH"],
-            zL_p=cat.get("zL_p"), zH_p=cat.get("zH_p"),
-        )  # fmt: skip
+            raise InputError("no batch was recorded")
+        return DecodedRollout.concat(self.batches)
 
 
 @dataclass(frozen=True)
@@ -129,9 +121,26 @@ class DecodedRollout:
     meta: dict = field(default_factory=dict)
 
     def state(self, name: str) -> np.ndarray:
-        if name not in STATES:
-            raise ValueError(f"unknown state {name!r}; choose zH or zL")
+        return getattr(self, check_state(name))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """``r["zH"]``, ``r["zL_p"]``: a state's grids (or probabilities) by name."""
+        if name not in ("zL", "zH", "zL_p", "zH_p"):
+            raise KeyError(name)
         return getattr(self, name)
+
+    @classmethod
+    def concat(cls, parts: "list[DecodedRollout]") -> "DecodedRollout":
+        """Batches (in order) as one rollout table."""
+        if not parts:
+            raise InputError("no batch was recorded")
+
+        def cat(name: str) -> np.ndarray | None:
+            vals = [getattr(p, name) for p in parts]
+            return None if any(v is None for v in vals) else np.concatenate(vals)
+
+        return cls(indices=cat("indices"), zL=cat("zL"), zH=cat("zH"), zL_p=cat("zL_p"), zH_p=cat("zH_p"),  # type: ignore[arg-type]
+                   inputs=cat("inputs"), labels=cat("labels"), output=cat("output"))  # fmt: skip
 
     @property
     def n_substeps(self) -> int:
@@ -174,20 +183,14 @@ def decode_rollouts(
     progress: Callable[[int], None] | None = None,
 ) -> DecodedRollout:
     """Decoded rollouts of the puzzles ``indices`` of ``ds`` (optionally under interventions)."""
-    rec = DecodeRecorder(model, probs=probs)
-    inputs, labels, outputs = [], [], []
+    rec = DecodeRecorder(model, probs=probs, keep=False)
+    parts = []
     for batch in puzzle_batches(model, ds, indices, batch_size):
         out = record(model, batch, rec, n_act=n_act, interventions=interventions)
-        inputs.append(batch.inputs.cpu().numpy())
-        labels.append(batch.labels)
-        outputs.append(out.logits.argmax(-1).cpu().numpy())
+        parts.append(replace(rec.batch, output=out.logits.argmax(-1).cpu().numpy()))  # type: ignore[type-var]
         if progress:
             progress(len(batch))
-    r = rec.result()
-    return DecodedRollout(
-        indices=r.indices, zL=r.zL, zH=r.zH, zL_p=r.zL_p, zH_p=r.zH_p,
-        inputs=np.concatenate(inputs), labels=np.concatenate(labels), output=np.concatenate(outputs),
-    )  # fmt: skip
+    return DecodedRollout.concat(parts)
 
 
 def record(model: HookedAIR, batch: PuzzleBatch, rec: DecodeRecorder, *, n_act: int | None = None,

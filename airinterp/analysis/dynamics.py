@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from airinterp.analysis.decode import STATES, DecodedRollout
-from airinterp.model.schedule import Update
+from airinterp.analysis.decode import DecodedRollout
+from airinterp.errors import InputError
+from airinterp.model.schedule import STATES, Update, substep_names, substeps, written
 from airinterp.tasks.rules import MODES, Mode, TaskRules
 
 KINDS = ("token_changes", "mask_flips", "content_changes")
@@ -46,7 +47,7 @@ def count_changes(
     """Counts of ``grids`` [puzzle, K, cell] (``given`` [puzzle, cell] bool for the non-given counts)."""
     g = torch.as_tensor(np.asarray(grids)).long()
     if g.ndim != 3:
-        raise ValueError(f"grids must be [puzzle, substep, cell], got shape {tuple(g.shape)}")
+        raise InputError(f"grids must be [puzzle, substep, cell], got shape {tuple(g.shape)}")
     prev, cur = g[:, :-1], g[:, 1:]
     token = prev != cur
     m_prev, m_cur = rules.is_mask(prev, mode), rules.is_mask(cur, mode)
@@ -58,12 +59,6 @@ def count_changes(
         free = ~torch.as_tensor(np.asarray(given, bool))[:, None, :]
         counts |= {f"{k}_nongiven": (v & free).sum(-1).numpy() for k, v in out.items()}
     return Changes(**counts)
-
-
-def written(schedule: tuple[Update, ...], state: str, n_substeps: int) -> np.ndarray:
-    """[K] bool: sub-step k writes ``state``."""
-    n = len(schedule)
-    return np.array([schedule[k % n].state == state for k in range(n_substeps)])
 
 
 def changes_table(
@@ -107,18 +102,18 @@ def substep_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Upd
     """Per (sub-step, state), means over puzzles: cell accuracy against the label (givens
     included, the reference's), the blank fraction (Sudoku BLANK), the undecided fraction (the
     renderer's grey tokens), and the content changes / mask flips into that sub-step in both modes."""
-    n = len(schedule)
     rows = []
     for s in STATES:
         g = rollout.state(s)
         P, K, _ = g.shape
+        steps = substeps(schedule, K)
         und = np.isin(g, rules.undecided)
         ref = count_changes(g, rules, "reference")
         har = count_changes(g, rules, "harmonized")
         pad = lambda a: np.concatenate([np.zeros((P, 1)), a], axis=1)  # noqa: E731  (no transition into 0)
         frame = {
-            "substep": np.arange(K), "act": np.arange(K) // n,
-            "update": [schedule[k % n].name for k in range(K)], "state": s,
+            "substep": np.arange(K), "act": np.array([st.act for st in steps]),
+            "update": [st.update.name for st in steps], "state": s,
             "written": written(schedule, s, K),
             "undecided_fraction": und.mean((0, 2)),
             "content_changes": pad(ref.content_changes).mean(0),
@@ -152,7 +147,5 @@ def changes_summary(changes: pd.DataFrame, seed: int) -> pd.DataFrame:
                          for s, g in changes.groupby("state", sort=False) for m in CHANGE_METRICS])  # fmt: skip
 
 
-def substep_names(schedule: tuple[Update, ...], n_substeps: int) -> list[str]:
-    """``act.{a}.{update}`` of every flat sub-step."""
-    n = len(schedule)
-    return [f"act.{k // n}.{schedule[k % n].name}" for k in range(n_substeps)]
+__all__ = ["CHANGE_METRICS", "KINDS", "Changes", "changes_summary", "changes_table", "count_changes", "substep_names",
+           "substep_table", "written"]  # fmt: skip

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
-from airinterp.model.hooks import HookPoint, read_only, select
+from airinterp.model.hooks import Address, HookPoint, read_only, select
+from airinterp.model.schedule import SubStep, check_state, stage_of, writes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,15 +27,6 @@ if TYPE_CHECKING:
     from airinterp.tasks.dataset import PuzzleDataset
 
 HookList = list[tuple[str | Callable[[str], bool], Callable[..., Tensor | None]]]
-STATES = ("zH", "zL")
-_STAGE = {"zH": "H", "zL": "L", "z_H": "H", "z_L": "L"}
-
-
-def check_state(state: str) -> str:
-    """``zH``/``zL`` (``z_H``/``z_L`` accepted); a ValueError names the choices."""
-    if state not in _STAGE:
-        raise ValueError(f"unknown state {state!r}; choose zH or zL")
-    return "z" + _STAGE[state]
 
 
 def freeze_hooks(
@@ -48,33 +41,37 @@ def freeze_hooks(
     step the rollout runs), at the updates named in ``updates`` (None: all of the state's)."""
     if isinstance(states, str):
         states = [states]
-    stages = {_STAGE[check_state(s)] for s in states}
+    stages = {stage_of(s) for s in states}
     for name, value in (("from_act", from_act), ("until_act", until_act)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{name} must be an ACT step >= 0, got {value!r}")
+            raise InputError(f"{name} must be an ACT step >= 0, got {value!r}")
     if until_act is not None and until_act < from_act:
-        raise ValueError(f"freeze window [{from_act}, {until_act}) is empty")
+        raise InputError(f"freeze window [{from_act}, {until_act}) is empty")
     if updates is not None:
         names = {u.name for u in model.schedule}
         bad = sorted(set(updates) - names)
         if bad:
-            raise ValueError(f"unknown update(s) {bad}; this model's updates are {sorted(names)}")
+            raise InputError(f"unknown update(s) {bad}; this model's updates are {sorted(names)}")
     chosen = {
         u.name for u in model.schedule if u.stage in stages and (updates is None or u.name in updates)
     }
     in_window = lambda a: a >= from_act and (until_act is None or a < until_act)  # noqa: E731
     saved: dict[tuple, Tensor] = {}
 
+    def update_of(hook: HookPoint) -> tuple:
+        addr = Address.parse(hook.name)  # type: ignore[arg-type]
+        return addr.act, addr.update
+
     @read_only
     def remember(x: Tensor, hook: HookPoint) -> None:
-        saved[hook.air_key[:2]] = x  # type: ignore[attr-defined]
+        saved[update_of(hook)] = x
 
     def frozen(x: Tensor, hook: HookPoint) -> Tensor:
-        return saved.pop(hook.air_key[:2])  # type: ignore[attr-defined]
+        return saved.pop(update_of(hook))
 
     @read_only
     def passthrough(x: Tensor, hook: HookPoint) -> None:
-        saved.pop(hook.air_key[:2], None)  # type: ignore[attr-defined]
+        saved.pop(update_of(hook), None)
 
     if not chosen:  # nothing frozen: exercise the machinery at every update
         return [
@@ -101,27 +98,25 @@ class Freeze:
         object.__setattr__(self, "state", check_state(self.state))
 
     def check(self, model: HookedAIR, n_act: int) -> None:
-        """The freeze lies inside an ``n_act``-step rollout of ``model``; ValueError otherwise."""
-        c = model.config
+        """The freeze lies inside an ``n_act``-step rollout of ``model``; InputError otherwise."""
         if self.substep is not None:
-            total = n_act * c.n_updates
+            total = n_act * model.config.n_updates
             if not 0 <= self.substep < total:
-                raise ValueError(f"--substep {self.substep} is outside the rollout's sub-steps 0..{total - 1}")
-            u = model.schedule[self.substep % c.n_updates]
+                raise InputError(f"substep {self.substep} is outside the rollout's sub-steps 0..{total - 1}")
+            u = SubStep.at(model.schedule, self.substep).update
             if u.state != self.state:
-                writes = [k for k, v in enumerate(model.schedule) if v.state == self.state]
-                raise ValueError(
-                    f"--substep {self.substep} is update {u.name}, which writes {u.state}, not {self.state}; "
-                    f"{self.state} is written at sub-steps {c.n_updates}*act + {writes}"
+                raise InputError(
+                    f"substep {self.substep} is update {u.name}, which writes {u.state}, not {self.state}; "
+                    f"{self.state} is written at sub-steps {model.config.n_updates}*act + {writes(model.schedule, self.state)}"
                 )
         elif not 0 <= self.from_act < n_act:
-            raise ValueError(f"--from-act {self.from_act} is outside the rollout's ACT steps 0..{n_act - 1}")
+            raise InputError(f"from_act {self.from_act} is outside the rollout's ACT steps 0..{n_act - 1}")
 
     def hooks(self, model: HookedAIR) -> HookList:
         if self.substep is None:
             return freeze_hooks(model, self.state, from_act=self.from_act)
-        act, index = divmod(self.substep, model.config.n_updates)
-        return freeze_hooks(model, self.state, from_act=act, until_act=act + 1, updates=[model.schedule[index].name])
+        s = SubStep.at(model.schedule, self.substep)
+        return freeze_hooks(model, self.state, from_act=s.act, until_act=s.act + 1, updates=[s.update.name])
 
     def label(self) -> str:
         if self.substep is not None:
@@ -132,17 +127,59 @@ class Freeze:
 # ---- the paired freeze experiment (spec 4.c) ---------------------------------------------------
 
 OTHER = {"zH": "zL", "zL": "zH"}
+#: the per-puzzle content-change columns of the measured state compared by the design
+CHANGE_COLUMNS = ("content_changes", "content_changes_harmonized", "content_changes_nongiven",
+                  "content_changes_nongiven_harmonized", "mask_flips", "mask_flips_harmonized",
+                  "token_changes", "content_per_updated", "content_per_updated_harmonized")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class FreezeResult:
-    """Per-puzzle values of the paired design and the paired summary; ``flags`` holds
-    ``input_independent`` (the frozen rollout's measured state decodes to the same trajectory for
-    every puzzle) and the context a reader needs."""
+    """The paired freeze experiment: per-puzzle values (``puzzles``: ``{metric}_normal`` and
+    ``{metric}_frozen`` per puzzle), their paired summary, and what was run.
 
+    ``input_independent``: the frozen rollout's measured state decodes to the same trajectory for
+    every puzzle (None with fewer than 2 puzzles: undetermined)."""
+
+    freeze: Freeze
+    n_act: int
     puzzles: "pd.DataFrame"
     summary: "pd.DataFrame"
-    flags: dict
+    input_independent: bool | None
+
+    @property
+    def measured_state(self) -> str:
+        return OTHER[self.freeze.state]
+
+    def input_independent_note(self) -> str:
+        if not self.input_independent:
+            return ""
+        return (f"with {self.freeze.state} frozen, {self.measured_state} decodes to the same trajectory for every puzzle: "
+                "the frozen rollout does not see the input, so its content changes are a property of the weights, not of "
+                "puzzles (spec A2)")  # fmt: skip
+
+    def measured_exact_reference_note(self) -> str:
+        m = self.measured_state
+        return (f"measured_exact_reference is the exact accuracy of the decoded {m}, the quantity the reference's "
+                "freeze-zH scripts report as 'accuracy' (spec A1); the model's output is output_exact (from zH)")
+
+    def notes(self) -> list[str]:
+        """What a reader of the tables needs to know, in order."""
+        notes = [self.measured_exact_reference_note()]
+        if self.input_independent:
+            notes.insert(0, "INPUT-INDEPENDENT: " + self.input_independent_note())
+        return notes
+
+    @property
+    def flags(self) -> dict:
+        """The run and its findings as one dict (``config.json``)."""
+        fr = self.freeze
+        return {
+            "frozen_state": fr.state, "measured_state": self.measured_state, "from_act": fr.from_act,
+            "substep": fr.substep, "n_act": self.n_act, "n_puzzles": len(self.puzzles),
+            "input_independent": self.input_independent, "input_independent_note": self.input_independent_note(),
+            "measured_exact_reference_note": self.measured_exact_reference_note(),
+        }  # fmt: skip
 
 
 def run_freeze(
@@ -156,64 +193,47 @@ def run_freeze(
     seed: int = 0,
     progress: "Callable[[int], None] | None" = None,
 ) -> FreezeResult:
-    """Normal and frozen rollouts of the same puzzles, batch by batch; measures the **other**
-    state's content changes (both modes, all and non-given cells), the model's output accuracy
-    (from z_H, as always) and, labelled as the reference's quantity, the measured state's own
-    decode accuracy. Only per-puzzle numbers are kept."""
-    import numpy as np
+    """Normal and frozen rollouts of the same puzzles, batch by batch (:mod:`.paired`); measures
+    the **other** state's content changes (both modes, all and non-given cells), the model's output
+    accuracy (from z_H, as always) and, labelled as the reference's quantity, the measured state's
+    own decode accuracy. Only per-puzzle numbers are kept."""
     import pandas as pd
 
-    from airinterp.analysis.decode import DecodedRollout, DecodeRecorder, record
     from airinterp.analysis.dynamics import changes_table
-    from airinterp.analysis.run import puzzle_batches
-    from airinterp.analysis.stats import paired, rate_ci
+    from airinterp.analysis.outcome import outcome
+    from airinterp.analysis.paired import compare, measured_rollout, per_batch
+    from airinterp.analysis.stats import rate_ci
     from airinterp.tasks.rules import rules_for
 
     n_act = model.config.halt_max_steps if n_act is None else n_act
     freeze.check(model, n_act)
     rules = rules_for(model.config.task, model.config.seq_len)
     measured = OTHER[freeze.state]
-    first_traj = None
-    independent = True
-    parts = []
-    for batch in puzzle_batches(model, ds, indices, batch_size):
+    trajectories: list = []
+
+    def measure(batch) -> pd.DataFrame:
         per: dict[str, pd.DataFrame] = {}
         for cond, ivs in (("normal", ()), ("frozen", (freeze,))):
-            rec = DecodeRecorder(model, keep=False)
-            out = record(model, batch, rec, n_act=n_act, interventions=ivs)
-            b = rec.batch
-            inputs = batch.inputs.cpu().numpy()
-            r = DecodedRollout(indices=b["indices"], zL=b["zL"], zH=b["zH"], inputs=inputs, labels=batch.labels)
+            r = measured_rollout(model, batch, n_act, ivs)
             ch = changes_table(r, rules, model.schedule)
             ch = ch[ch.state == measured].set_index("puzzle")
-            pred = out.logits.argmax(-1).cpu().numpy()
-            labels = batch.labels
-            free = ~rules.given_mask(inputs)
-            final = r.state(measured)[:, -1]
-            df = pd.DataFrame(index=ch.index)
-            df["output_exact"] = (pred == labels).all(1)
-            df["output_token_accuracy"] = (pred == labels).mean(1)
-            df["output_nongiven_accuracy"] = ((pred == labels) & free).sum(1) / np.maximum(free.sum(1), 1)
-            df["measured_exact_reference"] = (final == labels).all(1)
-            for col in ("content_changes", "content_changes_harmonized", "content_changes_nongiven",
-                        "content_changes_nongiven_harmonized", "mask_flips", "mask_flips_harmonized",
-                        "token_changes", "content_per_updated", "content_per_updated_harmonized"):  # fmt: skip
+            df = outcome(r.output, r.labels, rules.given_mask(r.inputs)).add_prefix("output_").set_index(ch.index)
+            df["measured_exact_reference"] = (r.state(measured)[:, -1] == r.labels).all(1)
+            for col in CHANGE_COLUMNS:
                 df[col] = ch[col].to_numpy()
             per[cond] = df
             if cond == "frozen":
-                traj = r.state(measured)
-                if first_traj is None:
-                    first_traj = traj[0]
-                independent &= bool((traj == first_traj).all())
-        both = per["normal"].add_suffix("_normal").join(per["frozen"].add_suffix("_frozen"))
-        parts.append(both)
-        if progress:
-            progress(len(batch))
-    puzzles = pd.concat(parts).reset_index().rename(columns={"index": "puzzle"})
+                trajectories.append(r.state(measured))
+        return per["normal"].add_suffix("_normal").join(per["frozen"].add_suffix("_frozen"))
+
+    puzzles = per_batch(model, ds, indices, batch_size, measure, progress)
+    puzzles = puzzles.reset_index().rename(columns={"index": "puzzle"})
+    first = trajectories[0][0]
+    independent = all(bool((t == first).all()) for t in trajectories)
     metrics = [c[: -len("_normal")] for c in puzzles.columns if c.endswith("_normal")]
     rows = []
     for m in metrics:
-        row = {"metric": m, **paired(puzzles[m + "_normal"].to_numpy(float), puzzles[m + "_frozen"].to_numpy(float), seed, freeze.label(), m)}
+        row = {"metric": m, **compare(puzzles, m, "normal", "frozen", seed, freeze.label())}
         row["frozen_sd"] = float(puzzles[m + "_frozen"].std(ddof=1)) if len(puzzles) > 1 else float("nan")
         if m.endswith("exact") or m.endswith("exact_reference"):
             row["base_ci_low"], row["base_ci_high"] = rate_ci(puzzles[m + "_normal"].to_numpy())
@@ -222,18 +242,5 @@ def run_freeze(
     summary = pd.DataFrame(rows)
     summary.insert(0, "measured_state", measured)
     summary.insert(0, "condition", freeze.label())
-    flags = {
-        "frozen_state": freeze.state, "measured_state": measured, "from_act": freeze.from_act,
-        "substep": freeze.substep, "n_act": n_act, "n_puzzles": len(puzzles),
-        "input_independent": bool(independent) if len(puzzles) >= 2 else None,  # undetermined with one puzzle
-        "input_independent_note": (
-            f"with {freeze.state} frozen, {measured} decodes to the same trajectory for every puzzle: the frozen "
-            "rollout does not see the input, so its content changes are a property of the weights, not of "
-            "puzzles (spec A2)" if independent and len(puzzles) >= 2 else ""
-        ),
-        "measured_exact_reference_note": (
-            f"measured_exact_reference is the exact accuracy of the decoded {measured}, the quantity the "
-            "reference's freeze-zH scripts report as 'accuracy' (spec A1); the model's output is output_exact (from zH)"
-        ),
-    }  # fmt: skip
-    return FreezeResult(puzzles=puzzles, summary=summary, flags=flags)
+    return FreezeResult(freeze=freeze, n_act=n_act, puzzles=puzzles, summary=summary,
+                        input_independent=bool(independent) if len(puzzles) >= 2 else None)  # fmt: skip

@@ -1,27 +1,30 @@
 """What every analysis starts from: a checkpoint, its test split, a seeded sample of puzzles.
 
-Defaults are the shipped ones: ``--task sudoku`` -> ``checkpoints/sudoku6_Lx_H``, ``--task maze``
--> ``checkpoints/maze10_Lx_H``, each with the test split its card names (``eval_data``). Every
-check runs here, before any rollout, and fails with one line naming the option.
+Defaults are the shipped ones (:class:`airinterp.checkpoints.Checkpoint.default`): task
+``sudoku`` -> ``checkpoints/sudoku6_Lx_H``, ``maze`` -> ``checkpoints/maze10_Lx_H``, each with the
+test split its card names (``eval_data``). Every check runs here, before any rollout, and fails
+with one line naming the parameter (the CLI shows its flag).
 """
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-import airinterp
 from airinterp.analysis.run import sample_puzzles
+from airinterp.checkpoints import DEFAULT_CHECKPOINTS, Checkpoint
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.tasks.dataset import PuzzleDataset
 
-REPO = Path(airinterp.__file__).resolve().parent.parent
-DEFAULT_CHECKPOINTS = {"sudoku": "checkpoints/sudoku6_Lx_H", "maze": "checkpoints/maze10_Lx_H"}
+if TYPE_CHECKING:
+    from airinterp.tasks.rules import TaskRules
+
 TASKS = tuple(DEFAULT_CHECKPOINTS)
 
 
-@dataclass
+@dataclass(frozen=True)
 class AnalysisInputs:
     model: HookedAIR
     ds: PuzzleDataset
@@ -31,91 +34,90 @@ class AnalysisInputs:
     seed: int
     n_act: int
 
+    @property
+    def source(self) -> Checkpoint:
+        return Checkpoint(self.checkpoint)
+
+    @property
+    def rules(self) -> "TaskRules":
+        """The rules of the model's task at its size."""
+        from airinterp.tasks.rules import rules_for
+
+        return rules_for(self.model.config.task, self.model.config.seq_len)
+
+    def with_indices(self, indices: np.ndarray) -> "AnalysisInputs":
+        """The same inputs on other puzzles of the split."""
+        return replace(self, indices=np.asarray(indices))
+
     def config(self) -> dict:
         """What ``config.json`` records: where everything came from and which puzzles ran."""
         from importlib.metadata import PackageNotFoundError, version
 
         import torch
 
+        from airinterp._version import __version__
+
         try:
             tl_version = version("transformer_lens")
         except PackageNotFoundError:
             tl_version = "unknown"
 
-        card = _card(self.checkpoint)
         return {
             "checkpoint": str(self.checkpoint), "variant": self.model.config.variant, "task": self.model.config.task,
             "model_config": self.model.config.model_dump(),
-            "checkpoint_card_steps": card.get("steps"),
+            "checkpoint_card_steps": self.source.card.get("steps"),
             "data": str(self.data), "split": self.ds.split, "data_fingerprint": self.ds.fingerprint(),
             "n_split": self.ds.n_examples, "seed": self.seed, "n_puzzles": len(self.indices),
             "puzzle_indices": [int(i) for i in self.indices], "n_act": self.n_act,
             "device": str(self.model.device),
-            "versions": {"airinterp": airinterp.__version__, "torch": torch.__version__,
-                         "transformer_lens": tl_version},
+            "versions": {"airinterp": __version__, "torch": torch.__version__, "transformer_lens": tl_version},
         }  # fmt: skip
 
 
-def _card(checkpoint: Path) -> dict:
-    d = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    try:
-        return json.loads((d / "card.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _resolve(path: str, checkpoint: Path) -> Path | None:
-    p = Path(path)
-    if p.is_absolute():
-        return p if p.exists() else None
-    d = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    for base in (Path.cwd(), REPO, d.parent.parent, d):
-        if (base / p).exists():
-            return base / p
-    return None
+def check_n_act(n_act: object, default: int) -> int:
+    """``n_act`` (None: ``default``, the model's ``halt_max_steps``) as a whole number >= 1."""
+    n_act = default if n_act is None else n_act
+    if isinstance(n_act, bool) or not isinstance(n_act, int) or n_act < 1:
+        raise InputError(f"n_act {n_act!r}: expected a whole number of ACT steps >= 1")
+    return n_act
 
 
 def open_inputs(
     task: str | None = None,
-    checkpoint: "str | Path | None" = None,
+    checkpoint: "str | Path | Checkpoint | None" = None,
     data: "str | Path | None" = None,
     *,
     n_puzzles: int | None = None,
+    at_most: bool = False,
     seed: int = 0,
     device: str = "cpu",
     n_act: int | None = None,
 ) -> AnalysisInputs:
-    """Load and check everything an analysis needs; ValueError (one line) on bad input."""
+    """Load and check everything an analysis needs; an InputError (one line) on bad input.
+
+    ``n_puzzles``: a seeded sample of that many test puzzles (None: the whole split);
+    ``at_most``: fewer when the split is smaller, instead of an error."""
     if task is not None and task not in TASKS:
-        raise ValueError(f"--task {task!r}: expected one of {', '.join(TASKS)}")
-    if checkpoint is None:
-        checkpoint = REPO / DEFAULT_CHECKPOINTS[task or "sudoku"]
-        if not checkpoint.exists():
-            raise ValueError(f"--checkpoint: the shipped default {checkpoint} is not here (an installed copy "
-                             "without the repository?); pass --checkpoint")  # fmt: skip
-    checkpoint = Path(checkpoint)
-    model = airinterp.load(checkpoint, device=device)
+        raise InputError(f"task {task!r}: expected one of {', '.join(TASKS)}")
+    ck = Checkpoint.default(task or "sudoku") if checkpoint is None else Checkpoint(checkpoint)
+    model = ck.load(device=device)
     c = model.config
     if c.task is None:
-        raise ValueError(f"--checkpoint {checkpoint}: the model's task is unknown (vocab {c.vocab_size})")
+        raise InputError(f"checkpoint {ck}: the model's task is unknown (vocab {c.vocab_size})")
     if task is not None and c.task != task:
-        raise ValueError(f"--checkpoint {checkpoint} is a {c.task} model but --task is {task}")
+        raise InputError(f"checkpoint {ck} is a {c.task} model but task is {task}")
     if data is None:
-        eval_data = _card(checkpoint).get("eval_data")
-        found = _resolve(eval_data, checkpoint) if eval_data else None
+        eval_data = ck.card.get("eval_data")
+        found = ck.resolve(eval_data) if eval_data else None
         if found is None:
-            raise ValueError(
-                f"--data: not given and {'the card of ' + str(checkpoint) + ' names no test data' if not eval_data else 'the test data its card names (' + eval_data + ') is not here'}; "
-                "pass --data DATASET_DIR"
-            )  # fmt: skip
+            why = f"the card of {ck} names no test data" if not eval_data else f"the test data its card names ({eval_data}) is not here"
+            raise InputError(f"data: not given and {why}; name a dataset directory")
         data = found
     data = Path(data)
-    from airinterp.train.evaluate import check_fits
-
     ds = PuzzleDataset(data, "test")
-    check_fits(model, ds)
-    n_act = c.halt_max_steps if n_act is None else n_act
-    if isinstance(n_act, bool) or not isinstance(n_act, int) or n_act < 1:
-        raise ValueError(f"--n-act must be >= 1, got {n_act!r}")
+    ds.check_fits(c.seq_len, c.vocab_size)
+    n_act = check_n_act(n_act, c.halt_max_steps)
+    if at_most and n_puzzles is not None:
+        n_puzzles = min(n_puzzles, ds.n_examples)
     indices = sample_puzzles(ds.n_examples, n_puzzles, seed)
-    return AnalysisInputs(model=model, ds=ds, indices=indices, checkpoint=checkpoint, data=data, seed=seed, n_act=n_act)
+    return AnalysisInputs(model=model, ds=ds, indices=indices, checkpoint=ck.path, data=data, seed=seed, n_act=n_act)

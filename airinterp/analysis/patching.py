@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import ActivationCache, Address, check_name
+from airinterp.model.schedule import SubStep, check_state
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +41,7 @@ class UpdateLens:
         self.prefix = f"act.{addr.act}.{addr.update}"
         n_act = forward_kwargs.get("n_act") or model.config.halt_max_steps
         if addr.act >= n_act:  # type: ignore[operator]
-            raise ValueError(f"{update} lies beyond the rollout's {n_act} ACT steps")
+            raise InputError(f"{update} lies beyond the rollout's {n_act} ACT steps")
         self.original_model = model  # read by transformer_lens' eval-mode check
         self.forward_kwargs = forward_kwargs
 
@@ -112,7 +114,7 @@ class PatchTarget:
         if source == "other":
             return self.site
         if self.state is not None:
-            update = model.schedule[self.substep % model.config.n_updates].name
+            update = SubStep.at(model.schedule, self.substep).update.name
             return model.state_site(self.state, before=f"act.{source}.{update}")
         addr = Address.parse(self.site)
         return str(Address(site=addr.site, act=int(source), stage=addr.stage, cycle=addr.cycle, step=addr.step, layer=addr.layer))
@@ -121,18 +123,13 @@ class PatchTarget:
 def state_targets(model: HookedAIR, state: str, acts: "list[int]", update: str | None = None) -> list[PatchTarget]:
     """``state`` as update ``update`` (default the first of the schedule) of each ACT step in
     ``acts`` reads it: with the default, the state carried into the step."""
-    from airinterp.analysis.freeze import check_state
-
     state = check_state(state)
-    names = [u.name for u in model.schedule]
-    update = update or names[0]
-    if update not in names:
-        raise ValueError(f"--update {update!r} is not in this model's schedule {names}")
-    n = model.config.n_updates
+    update = update or model.schedule[0].name
+    steps = [SubStep.of(model.schedule, a, update) for a in acts]
     return [
-        PatchTarget(site=model.state_site(state, before=f"act.{a}.{update}"), substep=n * a + names.index(update),
-                    label=f"{state} before act.{a}.{update}", state=state, act=a)
-        for a in acts
+        PatchTarget(site=model.state_site(state, before=s.name), substep=s.flat, label=f"{state} before {s.name}", state=state,
+                    act=s.act)
+        for s in steps
     ]  # fmt: skip
 
 
@@ -144,7 +141,7 @@ def site_targets(model: HookedAIR, site: str, acts: "list[int]") -> list[PatchTa
         name = f"act.{a}.{site}"
         addr = check_name(model.config, name)
         if addr.scope not in ("update", "block"):
-            raise ValueError(f"--site {site!r}: expected an update site like H0.hook_out or L0_1.blocks.2.hook_resid_post")
+            raise InputError(f"site {site!r}: expected an update site like H0.hook_out or L0_1.blocks.2.hook_resid_post")
         sub = addr.substep(model.config)
         out.append(PatchTarget(site=name, substep=sub, label=name, act=a))  # type: ignore[arg-type]
     return out
@@ -154,6 +151,33 @@ def site_targets(model: HookedAIR, site: str, acts: "list[int]") -> list[PatchTa
 class PatchResult:
     puzzles: "pd.DataFrame"  # one row per (target, puzzle)
     summary: "pd.DataFrame"  # one row per target
+
+
+def check_patch(model: HookedAIR, targets: "list[PatchTarget]", n_puzzles: int, *, source: "int | str" = "other",
+                n_act: int, batch_size: int) -> None:  # fmt: skip
+    """The patch experiment is well posed: targets inside the rollout, each once; a source step
+    inside it, or ``"other"`` with every batch holding at least 2 puzzles (each takes another's
+    value). An InputError naming the parameter otherwise; :func:`run_patch` calls it first."""
+    if not targets:
+        raise InputError("no patch targets")
+    if len({t.site for t in targets}) != len(targets):
+        raise InputError("patch targets repeat a site; give each once (a repeat would count its puzzles twice)")
+    total = n_act * model.config.n_updates
+    for t in targets:
+        if t.act is not None and not 0 <= t.act < n_act:
+            raise InputError(f"{t.label}: ACT step {t.act} is outside the rollout's 0..{n_act - 1}")
+        if not 0 <= t.substep < total:
+            raise InputError(f"{t.label}: sub-step {t.substep} is outside the rollout's 0..{total - 1}")
+    if source != "other":
+        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < n_act:
+            raise InputError(f"source {source!r}: ACT step outside the rollout's 0..{n_act - 1}")
+        return
+    if n_puzzles < 2:
+        raise InputError("source other needs at least 2 puzzles (each takes another's value)")
+    if batch_size == 1:
+        raise InputError("batch_size 1: source other takes each puzzle's value from another puzzle of its batch; use a batch size >= 2")
+    if n_puzzles % batch_size == 1:
+        raise InputError(f"batch_size {batch_size}: {n_puzzles} puzzles leave a last batch of 1, which has no other puzzle to take a value from")
 
 
 def run_patch(
@@ -176,86 +200,66 @@ def run_patch(
     import pandas as pd
     import torch
 
-    from airinterp.analysis.decode import STATES, DecodedRollout, DecodeRecorder, record
     from airinterp.analysis.dynamics import changes_table
-    from airinterp.analysis.run import Hooks, puzzle_batches
-    from airinterp.analysis.stats import paired
+    from airinterp.analysis.outcome import outcome
+    from airinterp.analysis.paired import compare, measured_rollout, per_batch
+    from airinterp.analysis.run import Hooks
     from airinterp.model.hooks import read_only
+    from airinterp.model.schedule import STATES
     from airinterp.tasks.rules import rules_for
 
     n_act = model.config.halt_max_steps if n_act is None else n_act
-    if not targets:
-        raise ValueError("no patch targets")
-    if len({t.site for t in targets}) != len(targets):
-        raise ValueError("patch targets repeat a site; give each once (a repeat would count its puzzles twice)")
-    total = n_act * model.config.n_updates
-    for t in targets:
-        if t.act is not None and not 0 <= t.act < n_act:
-            raise ValueError(f"{t.label}: ACT step {t.act} is outside the rollout's 0..{n_act - 1}")
-        if not 0 <= t.substep < total:
-            raise ValueError(f"{t.label}: sub-step {t.substep} is outside the rollout's 0..{total - 1}")
-    if source != "other":
-        if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < n_act:
-            raise ValueError(f"--source {source!r}: expected 'other' or an ACT step 0..{n_act - 1}")
-    elif len(indices) < 2:
-        raise ValueError("--source other needs at least 2 puzzles (each takes another's value)")
+    check_patch(model, targets, len(indices), source=source, n_act=n_act, batch_size=batch_size)
     rules = rules_for(model.config.task, model.config.seq_len)
     gen = np.random.default_rng(seed)
     sources = sorted({t.source_site(model, source) for t in targets})
-    rows = []
-    for batch in puzzle_batches(model, ds, indices, batch_size):
+
+    def measure(batch) -> pd.DataFrame:
         B = len(batch)
-        if source == "other" and B < 2:  # a last batch of one: borrow from the previous batch is not possible
-            raise ValueError(f"--batch-size: the last batch holds 1 puzzle; choose a batch size that does not leave one over ({len(indices)} puzzles)")
         captured: dict[str, torch.Tensor] = {}
 
         @read_only
         def keep(x, hook):
             captured[hook.name] = x.clone()
 
-        rec = DecodeRecorder(model, keep=False)
-        clean_out = record(model, batch, rec, n_act=n_act, interventions=[Hooks([(name, keep) for name in sources])])
-        inputs = batch.inputs.cpu().numpy()
-        clean_b = rec.batch
-        clean_pred = clean_out.logits.argmax(-1).cpu().numpy()
+        clean = measured_rollout(model, batch, n_act, [Hooks([(name, keep) for name in sources])])
+        clean_out = outcome(clean.output, clean.labels)
         if source == "other":
             perm = gen.permutation(B)
             donor = np.empty(B, np.int64)
             donor[perm] = perm[np.r_[1:B, 0]]  # a cycle through a random order: nobody keeps its own
         else:
             donor = np.arange(B)
+        rows = []
         for t in targets:
             value = captured[t.source_site(model, source)][torch.from_numpy(donor).to(batch.inputs.device)]
 
             def patch(x, hook, value=value):
                 return value.to(x.dtype)
 
-            prec = DecodeRecorder(model, keep=False)
-            out = record(model, batch, prec, n_act=n_act, interventions=[Hooks([(t.site, patch)])])
-            pred = out.logits.argmax(-1).cpu().numpy()
-            pb = prec.batch
+            patched = measured_rollout(model, batch, n_act, [Hooks([(t.site, patch)])])
+            out = outcome(patched.output, patched.labels)
             df = pd.DataFrame({
                 "target": t.label, "site": t.site, "state": t.state, "act": t.act, "substep": t.substep,
                 "puzzle": batch.indices, "donor": batch.indices[donor],
-                "exact_clean": (clean_pred == batch.labels).all(1), "exact_patched": (pred == batch.labels).all(1),
-                "token_accuracy_clean": (clean_pred == batch.labels).mean(1),
-                "token_accuracy_patched": (pred == batch.labels).mean(1),
-                "output_cells_changed": (pred != clean_pred).sum(1),
+                "exact_clean": clean_out["exact"].to_numpy(), "exact_patched": out["exact"].to_numpy(),
+                "token_accuracy_clean": clean_out["token_accuracy"].to_numpy(),
+                "token_accuracy_patched": out["token_accuracy"].to_numpy(),
+                "output_cells_changed": (patched.output != clean.output).sum(1),
             })  # fmt: skip
-            for cond, b in (("clean", clean_b), ("patched", pb)):
-                r = DecodedRollout(indices=b["indices"], zL=b["zL"], zH=b["zH"], inputs=inputs, labels=batch.labels)
+            for cond, r in (("clean", clean), ("patched", patched)):
                 ch = changes_table(r, rules, model.schedule, start=t.substep).set_index(["state", "puzzle"])
                 for s in STATES:
                     df[f"{s}_content_changes_{cond}"] = ch.loc[s, "content_changes"].to_numpy()
             rows.append(df)
-        if progress:
-            progress(B)
-    puzzles = pd.concat(rows, ignore_index=True)
+        return pd.concat(rows, ignore_index=True)
+
+    puzzles = per_batch(model, ds, indices, batch_size, measure, progress).reset_index(drop=True)
     summary = []
     for (label, site, substep), g in puzzles.groupby(["target", "site", "substep"], sort=False):
         row = {"target": label, "site": site, "state": g["state"].iloc[0], "act": g["act"].iloc[0], "substep": substep}
         for m in ("exact", "token_accuracy", *[f"{s}_content_changes" for s in STATES]):
-            stats = paired(g[f"{m}_clean"].to_numpy(float), g[f"{m}_patched"].to_numpy(float), seed, label, m)
+            stats = compare(g, m, "clean", "patched", seed, label)
             row |= {f"{m}_clean": stats["base_mean"], f"{m}_patched": stats["treated_mean"],
                     f"{m}_delta": stats["delta_mean"], f"{m}_delta_ci_low": stats["delta_ci_low"],
                     f"{m}_delta_ci_high": stats["delta_ci_high"], f"{m}_p": stats["p_sign_flip"]}  # fmt: skip

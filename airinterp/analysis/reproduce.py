@@ -202,14 +202,14 @@ def _default_model_rows(a: CheckpointAnalyses, note_scale: str) -> list[dict]:
                      direction_verdict(1, d["delta_ci_low"], d["delta_ci_high"]), "paired per puzzle; " + note_scale, a.name))  # fmt: skip
     for frozen, key_n, key_f in (("zH", "normal_zL", "freeze_zH_zL"), ("zL", "normal_zH", "freeze_zL_zH")):
         res = a.freeze[frozen]
-        m = res.flags["measured_state"]
+        m = res.measured_state
         r = res.summary.set_index("metric").loc["content_changes"]
         pn, pf = pz[key_n][0], pz[key_f][0]
         why = "paired normal vs frozen on the same puzzles, reference-mode totals; " + note_scale
         verdict = direction_verdict(1 if pf > pn else -1, r["delta_ci_low"], r["delta_ci_high"])
         if frozen == "zL":
             why += "; paper: input-independent under this freeze in Lx_H (A2)"
-            if res.flags["input_independent"]:
+            if res.input_independent:
                 why += "; ours: input-independent too"
             if task == "sudoku":  # per-seed totals 81, 1620, 486, 243, 324 against ~275: no direction (A2)
                 verdict = "not comparable"
@@ -275,9 +275,9 @@ def summary_table(analyses: "list[CheckpointAnalyses]") -> pd.DataFrame:
         }  # fmt: skip
         for frozen in ("zH", "zL"):
             r = a.freeze[frozen].summary.set_index("metric").loc["content_changes"]
-            m = a.freeze[frozen].flags["measured_state"]
+            m = a.freeze[frozen].measured_state
             row[f"freeze {frozen}: delta {m} changes"] = _ours(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"])
-        row["freeze zL: input-independent"] = a.freeze["zL"].flags["input_independent"]
+        row["freeze zL: input-independent"] = a.freeze["zL"].input_independent
         if a.task == "sudoku":
             later = a.substeps[a.substeps.act >= 1]
             row["zL BLANK fraction (ACT >= 1)"] = later[later.state == "zL"].blank_fraction.mean()

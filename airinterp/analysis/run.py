@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from airinterp.errors import InputError
 from airinterp.model.air import AIROutput, HookedAIR
 from airinterp.tasks.dataset import PuzzleDataset
 
@@ -96,13 +97,13 @@ def sample_puzzles(n_available: int, n: int | None, seed: int) -> np.ndarray:
     """A seeded sample of ``n`` distinct split indices, sorted (None or n >= n_available: all);
     a ValueError when the split has fewer than ``n``."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"--seed must be a whole number >= 0, got {seed!r}")
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
     if n is None:
         return np.arange(n_available)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"--n-puzzles must be >= 1, got {n!r}")
+        raise InputError(f"n_puzzles must be >= 1, got {n!r}")
     if n > n_available:
-        raise ValueError(f"--n-puzzles {n}: the split has only {n_available} puzzles")
+        raise InputError(f"n_puzzles {n}: the split has only {n_available} puzzles")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_available, size=n, replace=False))
 
@@ -132,5 +133,5 @@ def tokens_batch(model: HookedAIR, tokens: object, labels: "np.ndarray | None" =
     t = model.to_tokens(tokens)
     lab = np.full(tuple(t.shape), -1, np.int64) if labels is None else np.asarray(labels, np.int64)
     if lab.shape != tuple(t.shape):
-        raise ValueError(f"labels have shape {lab.shape}, the tokens {tuple(t.shape)}")
+        raise InputError(f"labels have shape {lab.shape}, the tokens {tuple(t.shape)}")
     return PuzzleBatch(np.arange(t.shape[0]), t, lab, torch.zeros(t.shape[0], dtype=torch.long, device=t.device))

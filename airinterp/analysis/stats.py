@@ -16,6 +16,8 @@ from transformer_lens.utilities.statistics import (
     success_rate_ci,
 )
 
+from airinterp.errors import InputError
+
 N_RESAMPLES = 2000
 
 
@@ -40,7 +42,7 @@ def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) ->
     bootstrap CI, and the sign-flip permutation p-value that the mean difference is zero."""
     a, b = np.array(base, np.float64), np.array(treated, np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"paired: {a.shape} vs {b.shape} values; the design pairs each puzzle with itself")
+        raise InputError(f"paired: {a.shape} vs {b.shape} values; the design pairs each puzzle with itself")
     d = b - a
     ci = mean_ci(d, seed, "delta", *labels)
     p = math.nan

@@ -10,14 +10,20 @@ code draws figures from tables.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from airinterp.analysis.attention import AttentionExample, AttentionResult
 from airinterp.analysis.freeze import FreezeResult
-from airinterp.analysis.inputs import AnalysisInputs, _card
+from airinterp.analysis.inputs import AnalysisInputs
 from airinterp.analysis.patching import PatchResult
+
+if TYPE_CHECKING:
+    from airinterp.analysis.decode import DecodedRollout
+    from airinterp.tasks.rules import TaskRules, TokenRoles
+from airinterp.errors import InputError
 
 #: progress factory: (label, total) -> advance(n)
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -35,6 +41,7 @@ class CheckpointAnalyses:
     side: int
     box: tuple[int, int] | None
     token_names: dict[int, str]
+    roles: "TokenRoles"  # the task's token ids by role, for the figures
     updates: list[str]  # the name of every flat sub-step, act.{a}.{update}
     indices: np.ndarray
     outcome: pd.DataFrame  # per puzzle: exact, token_accuracy, nongiven_accuracy (the model's output)
@@ -51,15 +58,31 @@ class CheckpointAnalyses:
     notes: list[str] = field(default_factory=list)
 
 
-def _name(checkpoint) -> str:
-    """A checkpoint's label: its directory's name, or a file's stem unless it is ``model``."""
-    if checkpoint.is_dir():
-        return checkpoint.name
-    from airinterp.model.checkpoint import CHECKPOINT_FILES
+@dataclass(frozen=True)
+class DecodeSection:
+    """Decoded rollouts and the content-change tables of one puzzle sample (AIR_SPEC 4.a-4.b)."""
 
-    if checkpoint.name in CHECKPOINT_FILES:
-        return checkpoint.parent.name
-    return checkpoint.name.removesuffix(".safetensors")
+    rules: "TaskRules"
+    rollout: "DecodedRollout"
+    changes: pd.DataFrame  # per (puzzle, state)
+    summary: pd.DataFrame  # per (state, metric), with seeded CIs
+    substeps: pd.DataFrame  # per (sub-step, state)
+    updates: list[str]  # the name of every flat sub-step, act.{a}.{update}
+
+
+def decode_section(inp: AnalysisInputs, *, batch_size: int = 64, probs: bool = False,
+                   progress: "Callable[[int], None] | None" = None) -> DecodeSection:  # fmt: skip
+    """Decode ``inp``'s puzzles after every update and count content changes: what ``airinterp
+    decode`` writes and the report's decode section draws."""
+    from airinterp.analysis.decode import decode_rollouts
+    from airinterp.analysis.dynamics import changes_summary, changes_table, substep_table
+    from airinterp.model.schedule import substep_names
+
+    model, rules = inp.model, inp.rules
+    r = decode_rollouts(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size, probs=probs, progress=progress)
+    changes = changes_table(r, rules, model.schedule)
+    return DecodeSection(rules=rules, rollout=r, changes=changes, summary=changes_summary(changes, inp.seed),
+                         substeps=substep_table(r, rules, model.schedule), updates=substep_names(model.schedule, r.n_substeps))  # fmt: skip
 
 
 def patch_batch_size(n: int, batch_size: int) -> int:
@@ -88,32 +111,25 @@ def analyse(
     """Run every analysis on ``inp`` (its model, test split and puzzle sample, at least 2);
     ``name``: the checkpoint's label (default: its directory's name)."""
     from airinterp.analysis.attention import attention_example, default_steps, propose_examples, run_attention
-    from airinterp.analysis.decode import decode_rollouts
-    from airinterp.analysis.dynamics import changes_summary, changes_table, substep_names, substep_table
     from airinterp.analysis.freeze import Freeze, run_freeze
+    from airinterp.analysis.outcome import outcome as measure_outcome
     from airinterp.analysis.patching import run_patch, state_targets
     from airinterp.analysis.run import puzzle_batches
     from airinterp.analysis.stats import mean_ci, rate_ci
-    from airinterp.tasks.rules import rules_for
 
     model, c = inp.model, inp.model.config
     n = len(inp.indices)
     if n < 2:
-        raise ValueError(f"--n-puzzles {n}: the report's paired statistics and patching need at least 2 puzzles")
-    rules = rules_for(c.task, c.seq_len)
-    name = name or _name(inp.checkpoint)
+        raise InputError(f"n_puzzles {n}: the report's paired statistics and patching need at least 2 puzzles")
+    rules = inp.rules
+    name = name or inp.source.name
     bar = (lambda label, total: progress(f"{name}: {label}", total)) if progress else (lambda label, total: None)
     notes: list[str] = []
 
-    r = decode_rollouts(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size, progress=bar("decode", n))
-    changes = changes_table(r, rules, model.schedule)
-    substeps = substep_table(r, rules, model.schedule)
-    given = rules.given_mask(r.inputs)
-    correct = r.output == r.labels
-    outcome = pd.DataFrame({
-        "puzzle": r.indices, "exact": correct.all(1).astype(float), "token_accuracy": correct.mean(1),
-        "nongiven_accuracy": np.where(~given, correct, False).sum(1) / np.maximum((~given).sum(1), 1),
-    })  # fmt: skip
+    sec = decode_section(inp, batch_size=batch_size, progress=bar("decode", n))
+    r = sec.rollout
+    outcome = pd.concat([pd.DataFrame({"puzzle": r.indices}), measure_outcome(r.output, r.labels, rules.given_mask(r.inputs))], axis=1)
+    outcome["exact"] = outcome["exact"].astype(float)
     lo, hi = rate_ci(outcome.exact.to_numpy())
     accuracy = {"n": n, "exact": float(outcome.exact.mean()), "exact_ci_low": lo, "exact_ci_high": hi,
                 **{k: mean_ci(outcome[k].to_numpy(), inp.seed, "accuracy", k) for k in ("token_accuracy", "nongiven_accuracy")}}  # fmt: skip
@@ -143,11 +159,10 @@ def analyse(
         batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
         example = attention_example(model, batch, int(best["query"]), layer=0, head=None, steps=steps)
 
-    updates = substep_names(model.schedule, r.n_substeps)
     tokens = r.frame(puzzles=grid_puzzles)
     return CheckpointAnalyses(
-        name=name, card=_card(inp.checkpoint), config=inp.config(), task=c.task, variant=c.variant, side=rules.side,
-        box=rules.box, token_names=rules.token_names, updates=updates, indices=np.asarray(inp.indices), outcome=outcome,
-        accuracy=accuracy, tokens=tokens, changes=changes, changes_summary=changes_summary(changes, inp.seed), substeps=substeps,
+        name=name, card=inp.source.card, config=inp.config(), task=c.task, variant=c.variant, side=rules.side,
+        box=rules.box, token_names=rules.token_names, roles=rules.roles(), updates=sec.updates, indices=np.asarray(inp.indices),
+        outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes,
     )  # fmt: skip

@@ -1,8 +1,7 @@
-"""What every command shares: the app, one-line errors, device and output-path checks, progress."""
+"""What every command shares: the app, one-line errors in the CLI's words, the device check, progress."""
 
 import os
 import sys
-from pathlib import Path
 
 import typer
 
@@ -15,17 +14,48 @@ app = typer.Typer(
 )
 
 
+#: the library's parameter names -> the flags that set them. Library errors name the parameter
+#: (``n_act 0: ...``); the CLI shows the flag (:func:`in_flags`).
+FLAGS = {
+    "n_act": "--n-act", "n_puzzles": "--n-puzzles", "from_act": "--from-act", "batch_size": "--batch-size",
+    "global_batch_size": "--batch-size", "init_from": "--init-from", "eval_interval": "--eval-interval",
+    "task": "--task", "checkpoint": "--checkpoint", "data": "--data", "seed": "--seed", "substep": "--substep",
+    "source": "--source", "update": "--update", "site": "--site", "steps": "--steps", "query": "--cell",
+    "layer": "--layer", "head": "--head", "out": "--out", "epochs": "--epochs", "device": "--device", "size": "--size",
+    "state": "--state", "cell": "--cell", "puzzle": "--puzzle", "violations": "--violations", "head_reduce": "--head-reduce",
+}  # fmt: skip
+
+
+def in_flags(text: str) -> str:
+    """A library message in the CLI's words (:data:`FLAGS`): names with an underscore wherever they
+    stand as a word, plain words where a clause starts with them (``task 'chess': ...``,
+    ``... but task is maze``)."""
+    import re
+
+    text = re.sub(r"\b[a-z]+(?:_[a-z]+)+\b", lambda m: FLAGS.get(m.group(0), m.group(0)), text)
+    plain = "|".join(k for k in FLAGS if "_" not in k)
+    return re.sub(rf"(^|; |\bbut |\band )({plain})\b(?=[ :])", lambda m: m.group(1) + FLAGS[m.group(2)], text)
+
+
 def fail(message: "str | BaseException") -> typer.Exit:
-    """Print ``error: <one line>`` on stderr; ``raise fail(...)`` exits with status 2."""
+    """Print ``error: <one line>`` on stderr; ``raise fail(...)`` exits with status 2. An exception's
+    message is put in the CLI's words (:func:`in_flags`)."""
     from airinterp.errors import one_line
 
-    text = one_line(message) if isinstance(message, BaseException) else " ".join(str(message).split())
+    text = in_flags(one_line(message)) if isinstance(message, BaseException) else " ".join(str(message).split())
     typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
 
 
-#: exceptions that mean bad input (a file, a field, an option): reported in one line
-INPUT_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+def input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input (a file, a field, an option), reported in one line;
+    ``except input_errors()`` imports them only when something was raised. A plain ValueError
+    from the library is a bug, not bad input: ``main``'s last net reports it as such."""
+    from pydantic import ValidationError
+
+    from airinterp.errors import InputError
+
+    return (InputError, ValidationError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def check_device(device: str) -> str:
@@ -36,43 +66,6 @@ def check_device(device: str) -> str:
     except InputError as err:
         raise fail(err) from None
     return device
-
-
-def check_parents_writable(path: Path, option: str = "--out") -> None:
-    """The nearest existing ancestor of ``path`` is a writable directory."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise fail(f"{option} {path}: {parent} is a file, not a directory")
-            if not os.access(parent, os.W_OK):
-                raise fail(f"{option} {path}: {parent} is not writable")
-            break
-
-
-def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> Path:
-    """An output file: the right suffix, not a directory, its parent not a file; before any work."""
-    if path.suffix not in suffixes:
-        raise fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
-    if path.is_dir():
-        raise fail(f"{option} {path}: is a directory; expected a file to write")
-    check_parents_writable(path, option)
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise fail(f"{option} {path}: writing parquet needs pyarrow (pip install pyarrow), or use .csv") from None
-    return path
-
-
-def write_table(df, path: Path) -> None:
-    """A pandas table to .csv or .parquet, written beside ``path`` and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        df.to_parquet(tmp) if path.suffix == ".parquet" else df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def progress_columns(info: bool = False) -> tuple:

@@ -5,87 +5,20 @@ under a progress bar, and writes ``config.json``, tidy tables and one self-conta
 page into ``--out`` (default ``out/<command>/<checkpoint>``), files renamed into place whole.
 """
 
-import json
-import os
-import shutil
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import (
-    INPUT_ERRORS,
-    app,
-    check_device,
-    check_parents_writable,
-    fail,
-    progress,
-    write_table,
-)
-
-# ---- shared options ------------------------------------------------------------------------------
-Task = Annotated[str | None, typer.Option(help="sudoku or maze (default: the checkpoint's; sudoku without --checkpoint)")]
-Checkpoint = Annotated[Path | None, typer.Option(help="airinterp checkpoint (default: the shipped default for --task)")]
-Data = Annotated[Path | None, typer.Option(help="dataset directory whose test split to use (default: the one the checkpoint's card names)")]
-Seed = Annotated[int, typer.Option(min=0, help="seed of the puzzle sample and of every bootstrap")]
-BatchSize = Annotated[int, typer.Option(min=1, help="puzzles per forward")]
-Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N")]
-Out = Annotated[Path | None, typer.Option("-o", "--out", help="output directory (default: out/<command>/<checkpoint name>)")]
-NAct = Annotated[int | None, typer.Option(min=1, help="ACT steps per rollout (default: the model's halt_max_steps)")]
+from airinterp.cli._common import app, fail, input_errors, progress
+from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NAct, Seed, Task
+from airinterp.cli.options import OutDir as Out
+from airinterp.cli.output import out_dir, staging, write_config, write_html, write_table
+from airinterp.cli.runs import AttentionRun, DecodeRun, ExampleRun, FreezeRun, PatchRun, parse
 
 
-def _open(task, checkpoint, data, n_puzzles, seed, device, n_act, default_n: int | None = None):
-    """The checked inputs; without --n-puzzles, a seeded sample of ``default_n`` puzzles (or
-    the whole split if smaller; None: the whole split)."""
-    from airinterp.analysis.inputs import open_inputs
-    from airinterp.analysis.run import sample_puzzles
-
-    check_device(device)
-    try:
-        inp = open_inputs(task, checkpoint, data, n_puzzles=n_puzzles, seed=seed, device=device, n_act=n_act)
-    except INPUT_ERRORS as err:
-        raise fail(err) from None
-    if n_puzzles is None and default_n is not None:
-        inp.indices = sample_puzzles(inp.ds.n_examples, min(default_n, inp.ds.n_examples), seed)
-    return inp
-
-
-def _out_dir(out: Path | None, command: str, checkpoint: Path, suffix: str = "") -> Path:
-    if out is None:
-        from airinterp.analysis.suite import _name
-
-        name = _name(checkpoint)
-        out = Path("out") / command / (name + suffix)
-    if out.exists() and not out.is_dir():
-        raise fail(f"--out {out}: is a file; expected a directory")
-    check_parents_writable(out, "--out")
-    return out
-
-
-class _Staging:
-    """Write into a hidden sibling directory; move each file into ``out`` when all are written."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-
-    def __enter__(self) -> Path:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.out.mkdir(parents=True, exist_ok=True)
-                for f in sorted(self.tmp.iterdir()):
-                    os.replace(f, self.out / f.name)
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _write_config(d: Path, config: dict) -> None:
-    (d / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+def _config(command: str, run, inp, **resolved) -> dict:
+    """``config.json``: the command, its Run as given, the inputs' provenance, what was resolved."""
+    return {"command": command, "run": run.model_dump(mode="json"), **inp.config(), **resolved}
 
 
 @app.command("decode")
@@ -103,49 +36,44 @@ def decode_cmd(
     grids: Annotated[int, typer.Option(min=0, help="puzzles drawn as grids in the HTML page")] = 3,
 ) -> None:
     """Decode zL and zH after every update of the rollout: tokens.parquet, changes.csv, substeps.csv, decode.html."""
-    from airinterp.analysis.decode import decode_rollouts
-    from airinterp.analysis.dynamics import changes_summary, changes_table, substep_names, substep_table
+    run = parse(DecodeRun, **locals())
+    from airinterp.analysis.suite import decode_section
     from airinterp.report import figures
-    from airinterp.tasks.rules import rules_for
 
-    inp = _open(task, checkpoint, data, n_puzzles, seed, device, n_act, default_n=100)
-    out = _out_dir(out, "decode", inp.checkpoint)
+    inp = run.open(default_n=100)
+    out = out_dir(run.out, "decode", inp.checkpoint)
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         raise fail("decode writes tokens.parquet, which needs pyarrow (pip install pyarrow)") from None
-    model, c = inp.model, inp.model.config
-    rules = rules_for(c.task, c.seq_len)
+    c = inp.model.config
     display, factory = progress()
     with display:
-        r = decode_rollouts(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size, probs=probs,
-                            progress=factory("decode", len(inp.indices)))  # fmt: skip
-    changes = changes_table(r, rules, model.schedule)
-    substeps = substep_table(r, rules, model.schedule)
-    summary = changes_summary(changes, inp.seed)
+        sec = decode_section(inp, batch_size=run.batch_size, probs=run.probs, progress=factory("decode", len(inp.indices)))
+    rules, r, substeps, summary = sec.rules, sec.rollout, sec.substeps, sec.summary
     tokens = r.frame()
-    updates = substep_names(model.schedule, r.n_substeps)
-    figs = [figures.decode_grids(tokens, c.task, rules.side, rules.token_names, int(p), updates) for p in r.indices[:grids]]
+    figs = [figures.decode_grids(tokens, rules.roles(), rules.side, rules.token_names, int(p), sec.updates) for p in r.indices[: run.grids]]
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if rules.blank is not None else [])
     if "cell_accuracy" in substeps:
         cols.append("cell_accuracy")
     figs.append(figures.substep_lines(substeps, cols, f"{c.variant}: per sub-step means over {len(r.indices)} puzzles"))
-    with _Staging(out) as d:
-        _write_config(d, {"command": "decode", **inp.config(), "probs": probs})
+    with staging(out) as d:
+        write_config(d, _config("decode", run, inp, probs=run.probs))
         write_table(tokens, d / "tokens.parquet")
-        write_table(changes, d / "changes.csv")
+        write_table(sec.changes, d / "changes.csv")
         write_table(summary, d / "changes_summary.csv")
         write_table(substeps, d / "substeps.csv")
-        figures.write_html(d / "decode.html", f"Decoded rollouts: {inp.checkpoint}", figs,
-                           [f"{len(r.indices)} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps = {r.n_substeps} sub-steps; "
-                            "grids decode each state through the LM head (argmax over all tokens); grey = undecided."])  # fmt: skip
-    for s in ("zL", "zH"):
-        row = summary[(summary.state == s) & (summary.metric == "content_changes")].iloc[0]
-        typer.echo(f"{s}: content changes per puzzle {row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] (reference mode)")
+        write_html(d / "decode.html", f"Decoded rollouts: {inp.checkpoint}", figs,
+                   [f"{len(r.indices)} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps = {r.n_substeps} sub-steps; "
+                    "grids decode each state through the LM head (argmax over all tokens); grey = undecided."])  # fmt: skip
+    for st in ("zL", "zH"):
+        row = summary[(summary.state == st) & (summary.metric == "content_changes")].iloc[0]
+        typer.echo(f"{st}: content changes per puzzle {row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] (reference mode)")
     typer.echo(f"wrote {out}")
 
 
 def _parse_acts(text: str | None, n_act: int, option: str) -> list[int]:
+    """A comma-separated list of ACT steps from the command line, each inside the rollout, sorted, once."""
     if text is None:
         return list(range(n_act))
     try:
@@ -174,47 +102,41 @@ def freeze_cmd(
     n_act: NAct = None,
 ) -> None:
     """Paired freeze experiment: freeze_puzzles.csv, freeze_summary.csv, freeze.html (Figs 6-7)."""
+    run = parse(FreezeRun, **locals())
     from airinterp.analysis.freeze import Freeze, run_freeze
     from airinterp.report import figures
 
-    if state not in ("zH", "zL"):
-        raise fail(f"--state {state!r}: expected zH or zL")
-    if substep is not None and from_act:
-        raise fail("--from-act and --substep: give one (a freeze from a step on, or of one sub-step)")
-    inp = _open(task, checkpoint, data, n_puzzles, seed, device, n_act)
-    fr = Freeze(state, from_act=from_act, substep=substep)
+    inp = run.open()
+    fr = Freeze(run.state.value, from_act=run.from_act, substep=run.substep)
     try:
         fr.check(inp.model, inp.n_act)
-    except ValueError as err:
+    except input_errors() as err:
         raise fail(err) from None
-    tag = f"-{state}" + (f"-from{from_act}" if from_act else "") + (f"-sub{substep}" if substep is not None else "")
-    out = _out_dir(out, "freeze", inp.checkpoint, tag)
+    tag = f"-{fr.state}" + (f"-from{fr.from_act}" if fr.from_act else "") + (f"-sub{fr.substep}" if fr.substep is not None else "")
+    out = out_dir(run.out, "freeze", inp.checkpoint, tag)
     display, factory = progress()
     with display:
-        res = run_freeze(inp.model, inp.ds, inp.indices, fr, n_act=inp.n_act, batch_size=batch_size, seed=inp.seed,
+        res = run_freeze(inp.model, inp.ds, inp.indices, fr, n_act=inp.n_act, batch_size=run.batch_size, seed=inp.seed,
                          progress=factory(fr.label(), len(inp.indices)))  # fmt: skip
-    m = res.flags["measured_state"]
+    m = res.measured_state
     figs = [
         figures.freeze_comparison(res.summary, ["content_changes", "content_changes_harmonized", "output_exact"],
                                   f"{inp.model.config.variant}: {fr.label()}; measured {m} over {len(inp.indices)} puzzles"),
         figures.paired_points(res.puzzles, "content_changes", f"{m} content changes per puzzle, normal vs frozen"),
     ]  # fmt: skip
-    notes = [res.flags["measured_exact_reference_note"]]
-    if res.flags["input_independent"]:
-        notes.insert(0, "INPUT-INDEPENDENT: " + res.flags["input_independent_note"])
-    with _Staging(out) as d:
-        _write_config(d, {"command": "freeze", **inp.config(), "freeze": {"state": state, "from_act": from_act, "substep": substep},
-                          "flags": res.flags})  # fmt: skip
+    with staging(out) as d:
+        write_config(d, _config("freeze", run, inp, freeze={"state": fr.state, "from_act": fr.from_act, "substep": fr.substep},
+                                flags=res.flags))  # fmt: skip
         write_table(res.puzzles, d / "freeze_puzzles.csv")
         write_table(res.summary, d / "freeze_summary.csv")
-        figures.write_html(d / "freeze.html", f"{fr.label()}: {inp.checkpoint}", figs, notes)
+        write_html(d / "freeze.html", f"{fr.label()}: {inp.checkpoint}", figs, res.notes())
     s = res.summary.set_index("metric")
     for metric in ("content_changes", "output_exact"):
         r = s.loc[metric]
         typer.echo(f"{metric if metric != 'content_changes' else m + ' content changes'}: normal {r['base_mean']:.3f} -> "
                    f"frozen {r['treated_mean']:.3f}, delta {r['delta_mean']:+.3f} [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}] "
                    f"p={r['p_sign_flip']:.3g}")  # fmt: skip
-    if res.flags["input_independent"]:
+    if res.input_independent:
         typer.echo(f"note: the frozen rollout is input-independent ({m} identical for every puzzle)")
     typer.echo(f"wrote {out}")
 
@@ -237,51 +159,36 @@ def patch_cmd(
     n_act: NAct = None,
 ) -> None:
     """Patching across sub-steps: patch_puzzles.csv, patch_summary.csv, patch.html (when does each state start to matter?)."""
-    from airinterp.analysis.patching import run_patch, site_targets, state_targets
+    values = locals()
+    run = parse(PatchRun, **{k: v for k, v in values.items() if k != "state"}, states=state)
+    from airinterp.analysis.patching import check_patch, run_patch, site_targets, state_targets
     from airinterp.report import figures
 
-    if state is not None and site is not None:
-        raise fail("--state and --site: give one")
-    states = ["zL", "zH"] if state is None else [s.strip() for s in state.split(",")]
-    bad = [s for s in states if s not in ("zL", "zH")]
-    if bad:
-        raise fail(f"--state {state!r}: expected zL, zH or zL,zH")
-    if source != "other" and not source.isdigit():
-        raise fail(f"--source {source!r}: expected 'other' or an ACT step number")
-    src: int | str = "other" if source == "other" else int(source)
-    inp = _open(task, checkpoint, data, n_puzzles, seed, device, n_act)
+    inp = run.open()
     model = inp.model
-    if src != "other" and not 0 <= src < inp.n_act:  # type: ignore[operator]
-        raise fail(f"--source {src}: ACT step outside the rollout's 0..{inp.n_act - 1}")
-    steps = _parse_acts(acts, inp.n_act, "--acts")
+    steps = _parse_acts(run.acts, inp.n_act, "--acts")
     try:
-        if site is not None:
-            targets = site_targets(model, site, steps)
+        if run.site is not None:
+            targets = site_targets(model, run.site, steps)
         else:
-            targets = [t for s in states for t in state_targets(model, s, steps, update)]
-    except ValueError as err:
-        raise fail(f"{'--site' if site else '--update'}: {err}") from None
-    if src == "other" and batch_size == 1:
-        raise fail("--batch-size 1: --source other takes each puzzle's value from another puzzle of its batch; use a batch size >= 2")
-    if src == "other" and len(inp.indices) % batch_size == 1:
-        raise fail(f"--batch-size {batch_size}: {len(inp.indices)} puzzles leave a last batch of 1, which has no other puzzle to take a value from")
-    out = _out_dir(out, "patch", inp.checkpoint, f"-{source}")
-    display, factory = progress()
-    try:
-        with display:
-            res = run_patch(model, inp.ds, inp.indices, targets, source=src, n_act=inp.n_act, batch_size=batch_size,
-                            seed=inp.seed, progress=factory(f"patch ({len(targets)} targets)", len(inp.indices)))  # fmt: skip
-    except INPUT_ERRORS as err:
+            targets = [t for st in run.chosen_states for t in state_targets(model, st, steps, run.update)]
+        check_patch(model, targets, len(inp.indices), source=run.source, n_act=inp.n_act, batch_size=run.batch_size)
+    except input_errors() as err:
         raise fail(err) from None
-    figs = [figures.patch_curve(res.summary, "exact", f"{model.config.variant}: exact accuracy after patching (source: {source})"),
+    out = out_dir(run.out, "patch", inp.checkpoint, f"-{run.source}")
+    display, factory = progress()
+    with display:
+        res = run_patch(model, inp.ds, inp.indices, targets, source=run.source, n_act=inp.n_act, batch_size=run.batch_size,
+                        seed=inp.seed, progress=factory(f"patch ({len(targets)} targets)", len(inp.indices)))  # fmt: skip
+    figs = [figures.patch_curve(res.summary, "exact", f"{model.config.variant}: exact accuracy after patching (source: {run.source})"),
             figures.patch_curve(res.summary, "token_accuracy", "token accuracy after patching")]  # fmt: skip
-    with _Staging(out) as d:
-        _write_config(d, {"command": "patch", **inp.config(), "patch": {"targets": [t.site for t in targets], "source": source}})
+    with staging(out) as d:
+        write_config(d, _config("patch", run, inp, patch={"targets": [t.site for t in targets], "source": str(run.source)}))
         write_table(res.puzzles, d / "patch_puzzles.csv")
         write_table(res.summary, d / "patch_summary.csv")
-        figures.write_html(d / "patch.html", f"Patching across sub-steps: {inp.checkpoint}", figs,
-                           ["Each point replaces one state (or site) with another puzzle's value (or the same puzzle's at another "
-                            "ACT step) and reruns the rest of the rollout; error bars: puzzle-level bootstrap CI of the paired delta."])  # fmt: skip
+        write_html(d / "patch.html", f"Patching across sub-steps: {inp.checkpoint}", figs,
+                   ["Each point replaces one state (or site) with another puzzle's value (or the same puzzle's at another "
+                    "ACT step) and reruns the rest of the rollout; error bars: puzzle-level bootstrap CI of the paired delta."])  # fmt: skip
     for _, r in res.summary.iterrows():
         typer.echo(f"{r['target']}: exact {r['exact_clean']:.3f} -> {r['exact_patched']:.3f} "
                    f"({r['exact_delta']:+.3f} [{r['exact_delta_ci_low']:+.3f}, {r['exact_delta_ci_high']:+.3f}]), "
@@ -307,49 +214,48 @@ def attention_cmd(
     out: Out = None,
 ) -> None:
     """L0_0 vs H0 attention locality (spec 4.d): attention_puzzles.csv, attention_summary.csv, attention.html (Figs 8-9)."""
+    run = parse(AttentionRun, **locals())
+    import numpy as np
+
     from airinterp.analysis.attention import default_steps, run_attention
     from airinterp.report import figures
 
-    if head_reduce not in ("mean", "best"):
-        raise fail(f"--head-reduce {head_reduce!r}: expected mean or best")
-    if violations not in ("pre", "post_h0"):
-        raise fail(f"--violations {violations!r}: expected pre or post_h0")
-    inp = _open(task, checkpoint, data, n_puzzles, seed, device, None, default_n=100)
-    if first_n:
-        import numpy as np
-
-        inp.indices = np.arange(len(inp.indices))
-    n_act = inp.model.config.halt_max_steps
-    chosen = default_steps(n_act) if steps is None else _parse_acts(steps, n_act, "--steps")
-    out = _out_dir(out, "attention", inp.checkpoint, "" if violations == "pre" else "-post_h0")
+    inp = run.open(default_n=100, n_act=False)
+    if run.first_n:
+        inp = inp.with_indices(np.arange(len(inp.indices)))
+    n_act = inp.n_act
+    chosen = default_steps(n_act) if run.steps is None else _parse_acts(run.steps, n_act, "--steps")
+    out = out_dir(run.out, "attention", inp.checkpoint, "" if run.violations.value == "pre" else "-post_h0")
     display, factory = progress()
     try:
         with display:
-            res = run_attention(inp.model, inp.ds, inp.indices, steps=chosen, violations=violations, batch_size=batch_size,
-                                seed=inp.seed, per_head=per_head, progress=factory("attention", len(inp.indices)))  # fmt: skip
-    except INPUT_ERRORS as err:
+            res = run_attention(inp.model, inp.ds, inp.indices, steps=chosen, violations=run.violations.value,
+                                batch_size=run.batch_size, seed=inp.seed, per_head=run.per_head,
+                                progress=factory("attention", len(inp.indices)))  # fmt: skip
+    except input_errors() as err:
         raise fail(err) from None
-    method = "head_mean" if head_reduce == "mean" else "best_head (reference option)"
+    method = "head_mean" if run.head_reduce.value == "mean" else "best_head (reference option)"
     c = inp.model.config
     metrics = ["nbr_mass", "entropy", "viol_mass"]
     figs = [figures.attention_contrasts(res.summary, metrics, method, f"{c.variant} ({c.task}): L0_0 - H0 contrasts per layer, "
                                         f"{method}, ACT steps {chosen}, {len(inp.indices)} puzzles")]  # fmt: skip
     if c.task == "maze":
         figs.append(figures.attention_contrasts(res.summary, ["density_n4", "density_n8", "density_5x5"], method, "Maze densities (actual neighbour counts)"))
-    if per_head:
+    if run.per_head:
         for cls in res.summary["class"].unique():
             figs.append(figures.head_heatmap(res.heads, "nbr_mass", cls))
-    with _Staging(out) as d:
-        _write_config(d, {"command": "attention", **inp.config(), "attention": {"steps": chosen, "head_reduce": head_reduce,
-                          "violations": violations, "first_n": first_n, "updates": ["L0_0", "H0"]}})  # fmt: skip
+    with staging(out) as d:
+        write_config(d, _config("attention", run, inp, attention={
+            "steps": chosen, "head_reduce": run.head_reduce.value, "violations": run.violations.value, "first_n": run.first_n,
+            "updates": list(res.updates)}))  # fmt: skip
         write_table(res.puzzles, d / "attention_puzzles.csv")
         write_table(res.summary, d / "attention_summary.csv")
-        if per_head:
+        if run.per_head:
             write_table(res.heads, d / "attention_heads.csv")
-        figures.write_html(d / "attention.html", f"Attention locality: {inp.checkpoint}", figs,
-                           ["Contrasts: delta_nbr = L - H neighbourhood mass (query excluded), delta_ent = H - L normalised entropy, "
-                            "delta_viol = L - H mass on violated peers (Maze: erroneous 4-neighbours). Head average per row, "
-                            "mean per puzzle and class, error bars: seeded puzzle-level bootstrap 95% CI."])  # fmt: skip
+        write_html(d / "attention.html", f"Attention locality: {inp.checkpoint}", figs,
+                   ["Contrasts: delta_nbr = L - H neighbourhood mass (query excluded), delta_ent = H - L normalised entropy, "
+                    "delta_viol = L - H mass on violated peers (Maze: erroneous 4-neighbours). Head average per row, "
+                    "mean per puzzle and class, error bars: seeded puzzle-level bootstrap 95% CI."])  # fmt: skip
     s = res.summary[res.summary.method == method]
     for (layer, cls), g in s[s.metric.isin(metrics)].groupby(["layer", "class"], sort=False):
         parts = [f"{m} {r.delta_mean:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for m, r in g.set_index("metric").loc[metrics].iterrows()]
@@ -374,37 +280,36 @@ def attention_example_cmd(
     out: Out = None,
 ) -> None:
     """L vs H raw attention of one query across ACT steps, with V/E marked (Figs 10-13): example.html and tables."""
+    run = parse(ExampleRun, **locals())
     import numpy as np
 
     from airinterp.analysis.attention import attention_example, check_example, default_steps, propose_examples
     from airinterp.analysis.run import puzzle_batches
     from airinterp.report import figures
-    from airinterp.tasks.rules import rules_for
 
-    inp = _open(task, checkpoint, data, None, seed, device, None)
-    model, c = inp.model, inp.model.config
-    n_act = c.halt_max_steps
-    chosen = default_steps(n_act) if steps is None else _parse_acts(steps, n_act, "--steps")
-    side = int(round(c.seq_len**0.5))
+    inp = run.open(n_act=False)
+    model = inp.model
+    c = model.config
+    rules = inp.rules
+    side = rules.side
+    chosen = default_steps(inp.n_act) if run.steps is None else _parse_acts(run.steps, inp.n_act, "--steps")
     query = None
-    if cell is not None:
-        try:
-            r, col = (int(v) for v in cell.split(","))
-        except ValueError:
-            raise fail(f"--cell {cell!r}: expected ROW,COL like 2,5") from None
+    if run.cell is not None:
+        r, col = run.cell
         if not (0 <= r < side and 0 <= col < side):
             raise fail(f"--cell {cell}: outside the {side}x{side} grid (rows and columns 0..{side - 1})")
         query = r * side + col
+    puzzle = run.puzzle
     if puzzle is not None and puzzle >= inp.ds.n_examples:
         raise fail(f"--puzzle {puzzle}: the test split has puzzles 0..{inp.ds.n_examples - 1}")
     try:
-        check_example(model, query or 0, layer, head, chosen)
-    except ValueError as err:
+        check_example(model, query or 0, run.layer, run.head, chosen)
+    except input_errors() as err:
         raise fail(err) from None
-    out = _out_dir(out, "attention-example", inp.checkpoint)
+    out = out_dir(run.out, "attention-example", inp.checkpoint)
     pool = inp.indices if puzzle is None else np.array([puzzle])
     candidates = propose_examples(model, inp.ds, pool if puzzle is not None else inp.indices[: min(200, len(inp.indices))],
-                                  step=chosen[0], layer=layer, n=max(propose, 1), seed=seed)  # fmt: skip
+                                  step=chosen[0], layer=run.layer, n=max(run.propose, 1), seed=run.seed)  # fmt: skip
     if puzzle is None or query is None:
         if candidates.empty:
             raise fail("no query cell to show: the chosen puzzles have no query cells (Sudoku blanks / Maze path cells)")
@@ -412,28 +317,28 @@ def attention_example_cmd(
         puzzle = int(best["puzzle"]) if puzzle is None else puzzle
         query = int(best["query"]) if query is None else query
     batch = next(puzzle_batches(model, inp.ds, np.array([puzzle]), 1))
-    ex = attention_example(model, batch, query, layer=layer, head=head, steps=chosen, top_k=top_k)
-    box = rules_for(c.task, c.seq_len).box
+    ex = attention_example(model, batch, query, layer=run.layer, head=run.head, steps=chosen, top_k=run.top_k)
     lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
     marks = {a: g["violations"] for a, g in ex.grids.items()}
-    title = f"{c.variant}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {layer}, head {ex.head}"
-    figs = [figures.attention_maps(ex.rows, c.task, side, query, [chosen[0]], [lu, hu], marks, ex.inputs, box, title=title + f", ACT step {chosen[0]}")]
+    title = f"{c.variant}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {run.layer}, head {ex.head}"
+    roles = rules.roles()
+    figs = [figures.attention_maps(ex.rows, roles, side, query, [chosen[0]], [lu, hu], marks, ex.inputs, rules.box, title=title + f", ACT step {chosen[0]}")]
     if len(chosen) > 1:
-        figs.append(figures.attention_maps(ex.rows, c.task, side, query, chosen, [lu, hu], marks, ex.inputs, box,
+        figs.append(figures.attention_maps(ex.rows, roles, side, query, chosen, [lu, hu], marks, ex.inputs, rules.box,
                                            title="the same query across the analysed ACT steps (one colour scale)"))  # fmt: skip
-    with _Staging(out) as d:
-        _write_config(d, {"command": "attention-example", **{k: v for k, v in inp.config().items() if k != "puzzle_indices"},
-                          "example": {"puzzle": puzzle, "query": query, "row": query // side, "col": query % side,
-                                      "layer": layer, "head": ex.head, "steps": chosen, "top_k": top_k}})  # fmt: skip
+    with staging(out) as d:
+        write_config(d, {**{k: v for k, v in _config("attention-example", run, inp).items() if k != "puzzle_indices"},
+                         "example": {"puzzle": puzzle, "query": query, "row": query // side, "col": query % side,
+                                     "layer": run.layer, "head": ex.head, "steps": chosen, "top_k": run.top_k}})  # fmt: skip
         write_table(ex.rows, d / "example_rows.csv")
         write_table(ex.metrics, d / "example_metrics.csv")
         write_table(ex.persistence, d / "persistence.csv")
-        if propose:
-            write_table(candidates.head(propose), d / "candidates.csv")
-        figures.write_html(d / "example.html", f"Attention example: {inp.checkpoint}", figs,
-                           ["Raw (not renormalised) attention of the query row over the cells. Red x: violated cells (Sudoku) / "
-                            "errors (Maze) of the decoded zH both updates read. Persistence (top-k overlap between consecutive "
-                            "shown steps) is an airinterp extension, not in the paper."])  # fmt: skip
+        if run.propose:
+            write_table(candidates.head(run.propose), d / "candidates.csv")
+        write_html(d / "example.html", f"Attention example: {inp.checkpoint}", figs,
+                   ["Raw (not renormalised) attention of the query row over the cells. Red x: violated cells (Sudoku) / "
+                    "errors (Maze) of the decoded zH both updates read. Persistence (top-k overlap between consecutive "
+                    "shown steps) is an airinterp extension, not in the paper."])  # fmt: skip
     for _, r in ex.metrics.iterrows():
         typer.echo(f"step {r['step']} {r['update']}: nbr_mass {r['nbr_mass']:.3f} entropy {r['entropy']:.3f} "
                    f"viol_mass {r['viol_mass']:.3f} ({r['query_class']})")  # fmt: skip

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import INPUT_ERRORS, app, fail, progress
+from airinterp.cli._common import app, fail, input_errors, progress
 
 data_app = typer.Typer(help="Build Sudoku-Extreme-like and Maze-Hard-like datasets (reference on-disk format).",
                        no_args_is_help=True, rich_markup_mode=None)  # fmt: skip
@@ -26,13 +26,13 @@ def _build(make_run, build, out: Path, force: bool, check=None) -> None:
         if check is not None:
             check(run)
         prepare_out(out, force)
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     try:
         display, factory = progress()
         with display:
             stats = write_atomically(run, build, factory, force)
-    except (*INPUT_ERRORS, RuntimeError) as err:
+    except (*input_errors(), RuntimeError) as err:
         raise fail(err) from None
     typer.echo(json.dumps(stats, indent=1, sort_keys=True, default=str)[:4000])
     typer.echo(f"wrote {out} (airinterp_build.json has the config and these statistics)")

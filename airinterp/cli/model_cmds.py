@@ -5,14 +5,8 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import (
-    INPUT_ERRORS,
-    app,
-    check_device,
-    check_file_out,
-    check_parents_writable,
-    fail,
-)
+from airinterp.cli._common import app, check_device, fail, input_errors
+from airinterp.cli.output import check_file_out, check_parents_writable
 
 
 @app.command("import-reference")
@@ -33,12 +27,12 @@ def import_reference_cmd(
     """Convert a reference AIR checkpoint into an airinterp checkpoint."""
     import torch
 
-    from airinterp.model.checkpoint import import_reference, save
+    from airinterp.checkpoints import import_reference, save
 
     check_file_out(out, (".safetensors",), "--out")
     try:
         model = import_reference(weights, config, seq_len=seq_len, forward_dtype=dtype)
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=str(weights))
     c = model.config
@@ -64,7 +58,7 @@ def verify_reference_cmd(
 ) -> None:
     """Run airinterp on a reference dump and compare every tensor in it.
 
-    By default (airinterp.model.reference.check_parity): teacher-forced, x~, the initial states and
+    By default (airinterp.checkpoints.verify.check_parity): teacher-forced, x~, the initial states and
     every update's injection and stack input bitwise, every other tensor within 1e-5 (one update's
     error); on the free rollout, every tensor within 100x the model's own spread under one-ulp
     weight noise, so the verdict does not depend on the CPU's kernels. ``--tol``: a fixed bound
@@ -74,8 +68,8 @@ def verify_reference_cmd(
     from rich.table import Table
 
     import airinterp
-    from airinterp.model.checkpoint import CheckpointError
-    from airinterp.model.reference import Fixture, check_parity, load_fixture, verify
+    from airinterp.checkpoints import CheckpointError
+    from airinterp.checkpoints.verify import Fixture, check_parity, load_fixture, verify
 
     check_device(device)
     try:
@@ -92,7 +86,7 @@ def verify_reference_cmd(
         else:
             forced = {}
             free = verify(fx, device=device)
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     how = "teacher-forced + 100x the model's own sensitivity" if tol is None else f"free rollout, tol {tol:g}"
     table = Table(title=f"{fx.case}: {fx.config.variant}, {fx.n_act} ACT steps, {how}")
@@ -151,11 +145,11 @@ def hooks_cmd(
         typer.echo(markdown_catalogue(), nl=False)
         return
     if checkpoint is not None:
-        from airinterp.model.checkpoint import load
+        from airinterp.checkpoints import load
 
         try:
             cfg = load(checkpoint).config
-        except INPUT_ERRORS as err:
+        except input_errors() as err:
             raise fail(err) from None
     else:
         from airinterp.model.catalogue import paper_config
@@ -174,12 +168,12 @@ def hooks_cmd(
 @app.command("info")
 def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint")]) -> None:
     """Print a checkpoint's config, update rules and parameter count."""
+    from airinterp.checkpoints import load
     from airinterp.model.air import update_rule_text
-    from airinterp.model.checkpoint import load
 
     try:
         model = load(checkpoint)
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     for k, v in model.config.model_dump().items():
         typer.echo(f"{k}: {v}")
@@ -198,7 +192,7 @@ def shard_cmd(
     """Write a checkpoint as Hugging-Face-style safetensors shards plus an index; airinterp.load reads the directory."""
     import torch
 
-    from airinterp.model.checkpoint import load, save_sharded
+    from airinterp.checkpoints import load, save_sharded
 
     dtypes = {"bfloat16": torch.bfloat16, "float32": torch.float32}
     if dtype is not None and dtype not in dtypes:
@@ -208,10 +202,12 @@ def shard_cmd(
     check_parents_writable(out, "--out")
     try:
         model = load(checkpoint)
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     index = save_sharded(model, out, max_shard_bytes=int(max_shard_mb * 2**20), dtype=dtypes.get(dtype or ""), source=f"airinterp shard {checkpoint}")
-    card = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "card.json"
+    from airinterp.checkpoints import Checkpoint
+
+    card = Checkpoint(checkpoint).dir / "card.json"
     if card.is_file() and card.resolve() != (out / "card.json").resolve():
         import shutil
 

@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import INPUT_ERRORS, app, check_device, check_file_out, fail, progress
-from airinterp.cli.analysis_cmds import BatchSize, Checkpoint, Data, Device, Seed, Task
+from airinterp.cli._common import app, fail, input_errors, progress
+from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, Seed, Task
+from airinterp.cli.output import check_file_out
+from airinterp.cli.runs import ReportRun, parse
 
 
 def _default_out(names: list[str]) -> Path:
@@ -30,49 +32,39 @@ def report_cmd(
     """Decoded rollouts, content changes, freeze, patching, attention contrasts and examples, and the reproduction table, in one offline HTML file."""
     from airinterp.analysis.inputs import open_inputs
     from airinterp.analysis.reproduce import reproduction_table
-    from airinterp.analysis.suite import _name, analyse
-    from airinterp.model.checkpoint import CHECKPOINT_FILES
+    from airinterp.analysis.run import sample_puzzles
+    from airinterp.analysis.suite import analyse
+    from airinterp.checkpoints import Checkpoint as Ck
     from airinterp.report.build import build_report
 
-    check_device(device)
-    if out is not None:
-        out = check_file_out(out, (".html",))
-
-    def key(path: Path) -> Path:  # a checkpoint directory and its model.safetensors are one checkpoint
-        path = path.resolve()
-        return path.parent if path.name in CHECKPOINT_FILES else path
-
-    seen = {key(checkpoint)} if checkpoint is not None else set()
-    for ck in compare or []:  # path checks first: no model is loaded for a typo
+    values = {k: v for k, v in locals().items() if k in ReportRun.model_fields and k != "compare"}
+    run = parse(ReportRun, **values, compare=tuple(compare or ()))
+    out = check_file_out(run.out, (".html",)) if run.out is not None else None
+    seen = {Ck(run.checkpoint).key} if run.checkpoint is not None else set()
+    for ck in run.compare:  # path checks first: no model is loaded for a typo
         if not ck.exists():
             raise fail(f"--compare {ck}: no such checkpoint")
-        if key(ck) in seen:
+        if Ck(ck).key in seen:
             raise fail(f"--compare {ck}: given twice (or it is the primary --checkpoint)")
-        seen.add(key(ck))
-    inputs = []
-    try:
-        inputs.append(open_inputs(task, checkpoint, data, n_puzzles=None, seed=seed, device=device))
-    except INPUT_ERRORS as err:
-        raise fail(err) from None
-    primary = inputs[0]
+        seen.add(Ck(ck).key)
+    primary = run.open(sample=False)  # the whole split: the sample is drawn below, the same for every checkpoint
     task = primary.model.config.task
-    if checkpoint is None and key(primary.checkpoint) in seen:
+    if run.checkpoint is None and primary.source.key in seen:
         raise fail(f"--compare {primary.checkpoint}: given twice (it is the primary checkpoint, the default for --task {task})")
-    for ck in compare or []:
+    inputs = [primary]
+    for ck in run.compare:
         try:
-            inp = open_inputs(None, ck, data, n_puzzles=None, seed=seed, device=device)
-        except INPUT_ERRORS as err:
+            inp = open_inputs(None, ck, run.data, n_puzzles=None, seed=run.seed, device=run.device)
+        except input_errors() as err:
             raise fail(f"--compare {ck}: {err}") from None
         if inp.model.config.task != task:
             raise fail(f"--compare {ck}: a {inp.model.config.task} model, but the report is about {task}")
         inputs.append(inp)
-    from airinterp.analysis.run import sample_puzzles
-
-    for inp in inputs:
-        if n_puzzles > inp.ds.n_examples:
-            raise fail(f"--n-puzzles {n_puzzles}: the test split of {inp.data} has {inp.ds.n_examples} puzzles")
-        inp.indices = sample_puzzles(inp.ds.n_examples, n_puzzles, seed)
-    names = [_name(i.checkpoint) for i in inputs]
+    for k, inp in enumerate(inputs):
+        if run.n_puzzles > inp.ds.n_examples:
+            raise fail(f"--n-puzzles {run.n_puzzles}: the test split of {inp.data} has {inp.ds.n_examples} puzzles")
+        inputs[k] = inp.with_indices(sample_puzzles(inp.ds.n_examples, run.n_puzzles, run.seed))
+    names = [i.source.name for i in inputs]
     if len(set(names)) != len(names):  # e.g. two runs' model.safetensors in directories of one name: number them
         names = [f"{n}-{k}" for k, n in enumerate(names)]
     if out is None:
@@ -82,12 +74,12 @@ def report_cmd(
     with display:
         for inp, name in zip(inputs, names, strict=True):
             try:
-                analyses.append(analyse(inp, batch_size=batch_size, progress=factory, name=name))
-            except INPUT_ERRORS as err:
+                analyses.append(analyse(inp, batch_size=run.batch_size, progress=factory, name=name))
+            except input_errors() as err:
                 raise fail(err) from None
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     repro = reproduction_table(analyses[0], analyses[1:])
-    path = build_report(analyses, out, title=title, built=stamp, repro=repro)
+    path = build_report(analyses, out, title=run.title, built=stamp, repro=repro)
     size = path.stat().st_size / 2**20
     verdicts = repro.verdict.value_counts()
     typer.echo("reproduction table: " + ", ".join(f"{k} {verdicts[k]}" for k in verdicts.index))

@@ -5,16 +5,8 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import (
-    INPUT_ERRORS,
-    app,
-    check_device,
-    check_file_out,
-    fail,
-    progress,
-    progress_columns,
-    write_table,
-)
+from airinterp.cli._common import app, check_device, fail, input_errors, progress, progress_columns
+from airinterp.cli.output import check_file_out, write_table
 
 # CLI option -> TrainRun field, for the options that override a preset
 _FIELDS = {
@@ -103,7 +95,7 @@ def train_cmd(
             raise InputError(f"--task {task}, but {run.data} holds {trainer.config.task} data")
         if saved is not None and not trainer.resume():
             typer.echo(f"{out} holds no checkpoint yet; starting the run from step 0")
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     with Progress(*progress_columns(info=True)) as bar:
         task_id = bar.add_task("train", total=trainer.stop_at, completed=trainer.pos.step, info="")
@@ -133,9 +125,9 @@ def eval_cmd(
     out: Annotated[Path | None, typer.Option(help="per-puzzle table (.csv or .parquet)")] = None,
 ) -> None:
     """Evaluate as the reference (all ACT steps, decoded from z_H); last line: exact_accuracy=... token_accuracy=... n=..."""
-    from airinterp.model.checkpoint import load
+    from airinterp.checkpoints import load
     from airinterp.tasks.dataset import PuzzleDataset
-    from airinterp.train.evaluate import check_fits, evaluate
+    from airinterp.train.evaluate import evaluate
 
     check_device(device)
     if split not in ("train", "test"):
@@ -145,11 +137,11 @@ def eval_cmd(
     try:
         model = load(checkpoint, device=device)
         ds = PuzzleDataset(data, split)
-        check_fits(model, ds)  # before the progress bar
+        ds.check_fits(model.config.seq_len, model.config.vocab_size)  # before the progress bar
         display, factory = progress()
         with display:
             df, summary = evaluate(model, ds, split, n, batch_size, factory(f"eval {split}", min(n or ds.n_examples, ds.n_examples)))
-    except INPUT_ERRORS as err:
+    except input_errors() as err:
         raise fail(err) from None
     if out is not None:
         write_table(df, out)

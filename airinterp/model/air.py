@@ -17,6 +17,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from airinterp.errors import InputError
 from airinterp.model.config import AIRConfig
 from airinterp.model.hooks import (
     PATTERN_SITES,
@@ -31,7 +32,7 @@ from airinterp.model.hooks import (
     step_names,
 )
 from airinterp.model.layers import Block, Linear, rope_tables
-from airinterp.model.schedule import Update, act_schedule
+from airinterp.model.schedule import SubStep, Update, act_schedule, state_hook
 
 # (first operand, injection) of f_level(first, injection) = first + injection, per variant and
 # stage. Codes: s = the state being updated, o = the other state, x = x~, t = the stage's level
@@ -113,9 +114,9 @@ def _hook_names(hooks: object, what: str) -> list:
     names = []
     for entry in hooks or ():  # type: ignore[attr-defined]
         if not (isinstance(entry, tuple) and len(entry) == 2 and callable(entry[1])):
-            raise ValueError(f"{what}: expected (name, hook function) pairs, got {entry!r:.80}")
+            raise InputError(f"{what}: expected (name, hook function) pairs, got {entry!r:.80}")
         if not (isinstance(entry[0], str) or callable(entry[0])):
-            raise ValueError(f"{what}: a hook name must be a string or a predicate on names, got {entry[0]!r:.80}")
+            raise InputError(f"{what}: a hook name must be a string or a predicate on names, got {entry[0]!r:.80}")
         names.append(entry[0])
     return names
 
@@ -201,7 +202,7 @@ class HookedAIR(HookedRootModule):
         """Create the HookPoint ``name`` (and its containers); returns the module paths created."""
         addr = check_name(self.config, name)
         if addr.act is None:
-            raise ValueError(f"hook {name!r} does not exist in this model")
+            raise InputError(f"hook {name!r} does not exist in this model")
         parts = name.split(".")
         node: nn.Module = self
         created: list[str] = []
@@ -217,7 +218,7 @@ class HookedAIR(HookedRootModule):
                 created.append(path)
             node = child
         if not isinstance(node, HookPoint):
-            raise ValueError(f"{name!r} names a container of the hook tree, not a hook")
+            raise InputError(f"{name!r} names a container of the hook tree, not a hook")
         node.air_key = air_key(addr)
         self.hook_dict[name] = node
         return created
@@ -324,14 +325,14 @@ class HookedAIR(HookedRootModule):
             from airinterp.tasks import encode_puzzles
 
             if self.config.task is None:
-                raise ValueError(
+                raise InputError(
                     f"to_tokens: the model's task is unknown (vocab_size {self.config.vocab_size}); "
                     "set AIRConfig.task or pass token ids"
                 )
             if not isinstance(puzzles, str):
                 bad = [i for i, p in enumerate(puzzles) if not isinstance(p, str)]
                 if bad:
-                    raise ValueError(f"puzzle {bad[0]}: expected puzzle text (str), got {type(puzzles[bad[0]]).__name__}")
+                    raise InputError(f"puzzle {bad[0]}: expected puzzle text (str), got {type(puzzles[bad[0]]).__name__}")
             tokens = encode_puzzles(self.config.task, puzzles, self.config.seq_len)
             return tokens.to(self.device)
         return self._check_tokens(puzzles)
@@ -387,11 +388,11 @@ class HookedAIR(HookedRootModule):
             names_filter = list(names_filter)
             bad = [n for n in names if not isinstance(n, str)]
             if bad:
-                raise ValueError(f"names_filter: a list of hook names must hold strings, got {bad[0]!r:.80}")
+                raise InputError(f"names_filter: a list of hook names must hold strings, got {bad[0]!r:.80}")
         elif callable(names_filter):
             names = [names_filter]
         else:
-            raise ValueError(f"names_filter must be None, a hook name, a list of names or a predicate, got {names_filter!r:.80}")
+            raise InputError(f"names_filter must be None, a hook name, a list of names or a predicate, got {names_filter!r:.80}")
         with self._on_demand(names, kwargs.get("n_act"), keep=not kwargs.get("reset_hooks_end", True)):
             out, cache = super().run_with_cache(*model_args, names_filter=names_filter, **kwargs)
         if return_cache_object:
@@ -424,24 +425,24 @@ class HookedAIR(HookedRootModule):
         ):
             return self.to_tokens(tokens)  # type: ignore[arg-type]
         if isinstance(tokens, (bytes, bytearray)):
-            raise ValueError(f"tokens: got bytes; decode puzzle text to str first ({expected})")
+            raise InputError(f"tokens: got bytes; decode puzzle text to str first ({expected})")
         if isinstance(tokens, (list, tuple)) and len(tokens) == 0:
-            raise ValueError("tokens: empty batch (no puzzles given)")
+            raise InputError("tokens: empty batch (no puzzles given)")
         if not isinstance(tokens, Tensor):
             if tokens is None or not isinstance(tokens, (list, tuple)) and not hasattr(tokens, "__array__"):
-                raise ValueError(f"tokens: {expected}; got {type(tokens).__name__}")
+                raise InputError(f"tokens: {expected}; got {type(tokens).__name__}")
             try:
                 tokens = torch.as_tensor(tokens)
             except (ValueError, TypeError, RuntimeError) as err:
-                raise ValueError(f"tokens: {expected}; could not read {type(tokens).__name__} as one ({err})") from None
+                raise InputError(f"tokens: {expected}; could not read {type(tokens).__name__} as one ({err})") from None
         if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tokens.is_complex():
-            raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype} ({expected})")
+            raise InputError(f"tokens must be integer ids, got dtype {tokens.dtype} ({expected})")
         if tokens.ndim != 2 or tokens.shape[0] == 0:
-            raise ValueError(
+            raise InputError(
                 f"tokens must have shape [batch >= 1, {c.seq_len}], got {tuple(tokens.shape)}"
             )
         if tokens.shape[1] != c.seq_len:
-            raise ValueError(
+            raise InputError(
                 f"sequence length {tokens.shape[1]} does not match the model's seq_len {c.seq_len}"
                 + (f" ({c.task})" if c.task else "")
             )
@@ -449,7 +450,7 @@ class HookedAIR(HookedRootModule):
             lo, hi = int(tokens.min()), int(tokens.max())
             if lo < 0 or hi >= c.vocab_size:
                 bad = sorted({int(v) for v in tokens.flatten().tolist() if not 0 <= v < c.vocab_size})
-                raise ValueError(
+                raise InputError(
                     f"token ids {bad[:10]} are outside the vocabulary [0, {c.vocab_size})"
                 )
         return tokens.to(self.device, torch.long)
@@ -462,15 +463,15 @@ class HookedAIR(HookedRootModule):
             try:
                 ids = torch.as_tensor(ids)
             except (ValueError, TypeError, RuntimeError):
-                raise ValueError(f"puzzle_identifiers must be a 1-D integer tensor, got {type(ids).__name__}") from None
+                raise InputError(f"puzzle_identifiers must be a 1-D integer tensor, got {type(ids).__name__}") from None
         if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.is_complex() or ids.ndim != 1:
-            raise ValueError(f"puzzle_identifiers must be a 1-D integer tensor, got {ids.dtype} {tuple(ids.shape)}")
+            raise InputError(f"puzzle_identifiers must be a 1-D integer tensor, got {ids.dtype} {tuple(ids.shape)}")
         if ids.shape[0] != batch:
-            raise ValueError(
+            raise InputError(
                 f"puzzle_identifiers has {ids.shape[0]} entries but the batch has {batch} puzzles"
             )
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= c.num_puzzle_identifiers):
-            raise ValueError(
+            raise InputError(
                 f"puzzle identifiers must lie in [0, {c.num_puzzle_identifiers}), got "
                 f"{sorted(set(ids.tolist()))[:10]}"
             )
@@ -655,7 +656,7 @@ class HookedAIR(HookedRootModule):
         ids = self._check_ids(puzzle_identifiers, tokens.shape[0])
         n_act = self.config.halt_max_steps if n_act is None else n_act
         if isinstance(n_act, bool) or not isinstance(n_act, int) or n_act < 1:
-            raise ValueError(f"n_act must be a whole number of ACT steps >= 1, got {n_act!r}")
+            raise InputError(f"n_act must be a whole number of ACT steps >= 1, got {n_act!r}")
         with self._beyond_built_steps(n_act):
             active = self._scan_hooks(n_act)
             x, g = self.encode(tokens, ids, active)
@@ -712,17 +713,16 @@ class HookedAIR(HookedRootModule):
         z_H; ``hook_zH_init`` at step 0); ``after="act.4.H0"``: the value once that update ran
         (``act.4.H0.hook_out`` for z_H, the latest z_L write for z_L)."""
         if (before is None) == (after is None):
-            raise ValueError("state_site: give exactly one of before= or after= (an update like 'act.4.L0_0')")
-        where = before if before is not None else after
-        parts = str(where).split(".")
-        if len(parts) != 3 or parts[0] != "act" or not parts[1].isdigit():
-            raise ValueError(f"state_site: expected an update like 'act.4.L0_0', got {where!r}")
-        names = [u.name for u in self.schedule]
-        if parts[2] not in names:
-            raise ValueError(f"state_site: update {parts[2]!r} is not in this model's schedule {names}")
-        from airinterp.model.schedule import state_hook
-
-        return state_hook(self.schedule, state, int(parts[1]), names.index(parts[2]), after=after is not None)
+            raise InputError("state_site: give exactly one of before= or after= (an update like 'act.4.L0_0')")
+        where = str(before if before is not None else after)
+        try:
+            addr = Address.parse(f"{where}.hook_in")
+        except InputError:
+            raise InputError(f"state_site: expected an update like 'act.4.L0_0', got {where!r}") from None
+        if addr.update is None or where != f"act.{addr.act}.{addr.update}":
+            raise InputError(f"state_site: expected an update like 'act.4.L0_0', got {where!r}")
+        s = SubStep.of(self.schedule, addr.act, addr.update)  # type: ignore[arg-type]
+        return state_hook(self.schedule, state, s.act, s.update.index, after=after is not None)
 
     def unembed(self, state: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... cell vocab"]:
         """Decode any state through the LM head, as the model decodes z_H: logits per cell.
@@ -733,7 +733,7 @@ class HookedAIR(HookedRootModule):
         first), so they are what is decoded."""
         c = self.config
         if state.ndim < 2 or state.shape[-1] != c.hidden_size or state.shape[-2] < c.seq_len:
-            raise ValueError(
+            raise InputError(
                 f"unembed: expected a state [..., pos >= {c.seq_len}, {c.hidden_size}], got {tuple(state.shape)}"
             )
         return self.lm_head(state[..., -c.seq_len :, :].to(self.dtype))  # state_cells == stack_cells == last seq_len

@@ -12,6 +12,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from airinterp.errors import InputError
+
 #: Input-injection variants: (n_L, n_H) = copies of x~ in the L- and H-update input.
 INJECTION_VARIANTS = ("Lx_H", "L_Hx", "L2x_H", "L_H2x", "Lx_H2x", "L2x_Hx", "Lx_Hx", "L2x_H2x")
 #: Level-token controls (all on the L2x_H2x base).
@@ -100,11 +102,11 @@ class AIRConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "AIRConfig":
         if self.hidden_size % self.num_heads:
-            raise ValueError(
+            raise InputError(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"
             )
         if self.head_dim % 2:
-            raise ValueError(f"head dim {self.head_dim} must be even for RoPE")
+            raise InputError(f"head dim {self.head_dim} must be even for RoPE")
         if self.task is None:
             inferred = TASK_BY_VOCAB.get(self.vocab_size)
             if inferred is not None:
@@ -190,12 +192,12 @@ class AIRConfig(BaseModel):
         data.pop("H_layers", None)
         causal = data.pop("causal", False)
         if causal not in (False, None):
-            raise ValueError(
+            raise InputError(
                 "causal=True: the reference AIR ignores this field and always builds bidirectional "
                 "blocks, so a checkpoint with it set was trained non-causal; remove the key"
             )
         known = set(cls.model_fields)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown AIR config field(s) {unknown}; known fields: {sorted(known)}")
+            raise InputError(f"unknown AIR config field(s) {unknown}; known fields: {sorted(known)}")
         return cls(**data)

@@ -25,7 +25,8 @@ from torch import nn
 from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from airinterp.model.schedule import Stage, act_schedule, parse_update_name
+from airinterp.errors import InputError
+from airinterp.model.schedule import Stage, SubStep, act_schedule, parse_update_name
 
 if TYPE_CHECKING:
     from airinterp.model.config import AIRConfig
@@ -132,20 +133,20 @@ class Address:
     def at(cls, cfg: "AIRConfig", substep: int, site: str, layer: int | None = None) -> "Address":
         """The address of ``site`` at flat sub-step ``substep`` (inverse of :meth:`coords`)."""
         if substep < 0:
-            raise ValueError(f"sub-step must be >= 0, got {substep}")
-        act, index = divmod(substep, cfg.n_updates)
-        u = act_schedule(cfg.H_cycles, cfg.L_cycles)[index]
-        addr = cls(site=site, act=act, stage=u.stage, cycle=u.cycle, step=u.step, layer=layer)
+            raise InputError(f"sub-step must be >= 0, got {substep}")
+        s = SubStep.at(act_schedule(cfg.H_cycles, cfg.L_cycles), substep)
+        u = s.update
+        addr = cls(site=site, act=s.act, stage=u.stage, cycle=u.cycle, step=u.step, layer=layer)
         return _parse(str(addr))  # validates site against layer
 
     def substep(self, cfg: "AIRConfig") -> int | None:
         """Flat 0-based sub-step index ``n_updates * act + update index`` (plot x-axes)."""
         if self.stage is None or self.act is None:
             return None
-        for u in act_schedule(cfg.H_cycles, cfg.L_cycles):
-            if u.name == self.update:
-                return cfg.n_updates * self.act + u.index
-        raise ValueError(f"update {self.update} is not in the schedule of {cfg.variant}")
+        try:
+            return SubStep.of(act_schedule(cfg.H_cycles, cfg.L_cycles), self.act, self.update).flat  # type: ignore[arg-type]
+        except InputError:
+            raise InputError(f"update {self.update} is not in the schedule of {cfg.variant}") from None
 
     def __str__(self) -> str:
         parts: list[str] = []
@@ -166,7 +167,7 @@ class Address:
 @lru_cache(maxsize=65536)
 def _parse(name: str) -> Address:
     def bad(why: str) -> ValueError:
-        return ValueError(f"not an airinterp hook name: {name!r} ({why})")
+        return InputError(f"not an airinterp hook name: {name!r} ({why})")
 
     if not name.startswith("act."):
         if name not in FORWARD_SITES:
@@ -300,11 +301,11 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
     addr = _parse(name)
     updates = [u.name for u in act_schedule(cfg.H_cycles, cfg.L_cycles)]
     if addr.update is not None and addr.update not in updates:
-        raise ValueError(f"hook {name!r}: update {addr.update!r} is not in this model's schedule {updates}")
+        raise InputError(f"hook {name!r}: update {addr.update!r} is not in this model's schedule {updates}")
     if addr.layer is not None and addr.layer >= cfg.L_layers:
-        raise ValueError(f"hook {name!r}: layer {addr.layer} does not exist (the stack has blocks 0..{cfg.L_layers - 1})")
+        raise InputError(f"hook {name!r}: layer {addr.layer} does not exist (the stack has blocks 0..{cfg.L_layers - 1})")
     if addr.site == "hook_g_input" and not cfg.has_g_input:
-        raise ValueError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
+        raise InputError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
     return addr
 
 

@@ -1,15 +1,39 @@
-"""The update order of one ACT step: the only place that knows it.
+"""The update order of one ACT step, sub-steps and the two states: the only place that knows them.
 
 With ``H_cycles`` = 2 and ``L_cycles`` = 2 one ACT step runs ``L0_0 L0_1 H0 L1_0 L1_1 H1``:
 the nested loop over H-cycles and L-cycles, where the last L-update and the last H-update form
 the "1-step gradient" segment (the only updates that get gradients in training).
+
+A rollout's updates are numbered by the flat **sub-step** ``k = n_updates * act + update.index``
+(:class:`SubStep`); a **state** is ``zL`` or ``zH`` (:data:`State`), the one an update of stage
+``L`` or ``H`` writes. Analysis code asks these, never re-deriving the loop.
 """
 
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
+import numpy as np
+
+from airinterp.errors import InputError
+
 Stage = Literal["L", "H"]
+State = Literal["zL", "zH"]
+#: both states, in the order tables list them
+STATES: tuple[State, ...] = ("zL", "zH")
+_STAGE_OF: dict[str, Stage] = {"zL": "L", "zH": "H", "z_L": "L", "z_H": "H"}
+
+
+def check_state(state: object) -> State:
+    """``zH``/``zL`` (``z_H``/``z_L`` accepted) as :data:`State`; an InputError names the choices."""
+    if state not in _STAGE_OF:
+        raise InputError(f"unknown state {state!r}; choose zH or zL")
+    return "z" + _STAGE_OF[state]  # type: ignore[return-value,index]
+
+
+def stage_of(state: str) -> Stage:
+    """The stage whose updates write ``state``: ``zL`` -> ``L``."""
+    return _STAGE_OF[check_state(state)]
 
 
 @dataclass(frozen=True)
@@ -28,9 +52,9 @@ class Update:
         return f"L{self.cycle}_{self.step}" if self.stage == "L" else f"H{self.cycle}"
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """``zL`` or ``zH``: the state this update writes."""
-        return "z" + self.stage
+        return "zL" if self.stage == "L" else "zH"
 
     def __str__(self) -> str:
         return self.name
@@ -59,12 +83,64 @@ def parse_update_name(name: str) -> tuple[Stage, int, int | None]:
             return "H", int(name[1:]), None
     except ValueError:
         pass
-    raise ValueError(f"not an update name: {name!r} (expected like 'L0_1' or 'H1')")
+    raise InputError(f"not an update name: {name!r} (expected like 'L0_1' or 'H1')")
 
 
-def flat_substep(act: int, update: Update, n_updates: int) -> int:
-    """Flat sub-step index ``k = n_updates * act + update.index`` (plot x-axes)."""
-    return n_updates * act + update.index
+@dataclass(frozen=True)
+class SubStep:
+    """One update of a rollout: ACT step ``act``, update ``update`` of a schedule of ``n_updates``."""
+
+    act: int
+    update: Update
+    n_updates: int
+
+    @property
+    def flat(self) -> int:
+        """``n_updates * act + update.index``: the flat sub-step (plot x-axes, table rows)."""
+        return self.n_updates * self.act + self.update.index
+
+    @property
+    def name(self) -> str:
+        """``act.{a}.{update}``: the update's hook-name prefix."""
+        return f"act.{self.act}.{self.update.name}"
+
+    @classmethod
+    def at(cls, schedule: "tuple[Update, ...]", k: int) -> "SubStep":
+        """The sub-step at flat index ``k`` (>= 0)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise InputError(f"substep {k!r}: expected a flat sub-step index >= 0")
+        act, index = divmod(k, len(schedule))
+        return cls(act, schedule[index], len(schedule))
+
+    @classmethod
+    def of(cls, schedule: "tuple[Update, ...]", act: int, update: str) -> "SubStep":
+        """The sub-step of update ``update`` (a name like ``L0_1``) in ACT step ``act``."""
+        for u in schedule:
+            if u.name == update:
+                return cls(act, u, len(schedule))
+        raise InputError(f"update {update!r} is not in this model's schedule {[u.name for u in schedule]}")
+
+
+def substeps(schedule: "tuple[Update, ...]", n_substeps: int) -> list[SubStep]:
+    """The first ``n_substeps`` sub-steps of a rollout, in order."""
+    return [SubStep.at(schedule, k) for k in range(n_substeps)]
+
+
+def substep_names(schedule: "tuple[Update, ...]", n_substeps: int) -> list[str]:
+    """``act.{a}.{update}`` of every flat sub-step."""
+    return [s.name for s in substeps(schedule, n_substeps)]
+
+
+def written(schedule: "tuple[Update, ...]", state: str, n_substeps: int) -> np.ndarray:
+    """[n_substeps] bool: does sub-step k's update write ``state``?"""
+    state = check_state(state)
+    return np.array([s.update.state == state for s in substeps(schedule, n_substeps)], dtype=bool)
+
+
+def writes(schedule: "tuple[Update, ...]", state: str) -> list[int]:
+    """The indices (inside one ACT step) of the updates that write ``state``."""
+    state = check_state(state)
+    return [u.index for u in schedule if u.state == state]
 
 
 def state_hook(schedule: tuple[Update, ...], state: str, act: int, index: int, *, after: bool = False) -> str:
@@ -73,10 +149,9 @@ def state_hook(schedule: tuple[Update, ...], state: str, act: int, index: int, *
 
     The last earlier update of the state inside the step gives ``act.{a}.{u}.hook_out``; none
     gives the state carried in, ``act.{a-1}.hook_{state}``, or ``hook_{state}_init`` at step 0."""
-    if state not in ("zL", "zH"):
-        raise ValueError(f"unknown state {state!r}; choose zH or zL")
+    state = check_state(state)
     if not 0 <= index < len(schedule):
-        raise ValueError(f"update index {index} is outside the schedule's 0..{len(schedule) - 1}")
+        raise InputError(f"update index {index} is outside the schedule's 0..{len(schedule) - 1}")
     last = index if after else index - 1
     for u in reversed(schedule[: last + 1]):
         if u.state == state:

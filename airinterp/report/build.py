@@ -34,7 +34,7 @@ FIGURE_MAP = [
 
 def _show(path: str) -> str:
     """A path relative to the repository when inside it (reports carry no machine's layout)."""
-    from airinterp.analysis.inputs import REPO
+    from airinterp.checkpoints.paths import REPO
 
     try:
         return str(Path(path).resolve().relative_to(REPO))
@@ -121,11 +121,11 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
             step_of = [int(u.split(".")[1]) for u in a.updates]
             shown = [k for k, s_ in enumerate(step_of) if s_ == (1 if 1 in step_of else 0)]
             p = int(puzzles[i])
-            strips.append(figures.decode_strip(a.tokens, a.task, a.side, a.token_names, p, a.updates, shown))
-            sliders.append(figures.decode_grids(a.tokens, a.task, a.side, a.token_names, p, a.updates, start=shown[0], width=width))
+            strips.append(figures.decode_strip(a.tokens, a.roles, a.side, a.token_names, p, a.updates, shown))
+            sliders.append(figures.decode_grids(a.tokens, a.roles, a.side, a.token_names, p, a.updates, start=shown[0], width=width))
         doc.figures(strips, names)
         doc.figures(sliders, names)
-    cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if a0.task == "sudoku" else []) + ["cell_accuracy"]
+    cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if a0.roles.blank is not None else []) + ["cell_accuracy"]
     doc.figures([figures.substep_lines(a.substeps, [c for c in cols if c in a.substeps], f"{a.variant}: per sub-step means, "
                                        f"{len(a.indices)} puzzles") for a in analyses], names)  # fmt: skip
 
@@ -141,15 +141,14 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     for frozen in ("zH", "zL"):
         doc.heading(f"freeze {frozen}", 3)
         doc.figures([figures.freeze_comparison(a.freeze[frozen].summary, ["content_changes", "content_changes_harmonized", "output_exact"],
-                                               f"{a.variant}: freeze {frozen}, measured {a.freeze[frozen].flags['measured_state']}")
+                                               f"{a.variant}: freeze {frozen}, measured {a.freeze[frozen].measured_state}")
                      for a in analyses], names)  # fmt: skip
         doc.figures([figures.paired_points(a.freeze[frozen].puzzles, "content_changes",
-                                           f"{a.freeze[frozen].flags['measured_state']} content changes per puzzle") for a in analyses], names)  # fmt: skip
+                                           f"{a.freeze[frozen].measured_state} content changes per puzzle") for a in analyses], names)  # fmt: skip
         for a in analyses:
-            f = a.freeze[frozen].flags
-            if f["input_independent"]:
-                doc.para(f"{a.name}: INPUT-INDEPENDENT: {f['input_independent_note']}")
-        doc.para(analyses[0].freeze[frozen].flags["measured_exact_reference_note"])
+            if a.freeze[frozen].input_independent:
+                doc.para(f"{a.name}: INPUT-INDEPENDENT: {a.freeze[frozen].input_independent_note()}")
+        doc.para(analyses[0].freeze[frozen].measured_exact_reference_note())
 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")
@@ -194,9 +193,9 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
         marks = {s: g["violations"] for s, g in ex.grids.items()}
         steps = a.attention.steps
         t = f"{a.variant}: puzzle {ex.puzzle}, query (row {ex.query // ex.side}, col {ex.query % ex.side}), layer {ex.layer}, head {ex.head}"
-        first.append(figures.attention_maps(ex.rows, a.task, a.side, ex.query, [steps[0]], [lu, hu], marks, ex.inputs, a.box,
+        first.append(figures.attention_maps(ex.rows, a.roles, a.side, ex.query, [steps[0]], [lu, hu], marks, ex.inputs, a.box,
                                             title=t + f", ACT step {steps[0]}"))  # fmt: skip
-        across.append(figures.attention_maps(ex.rows, a.task, a.side, ex.query, steps, [lu, hu], marks, ex.inputs, a.box,
+        across.append(figures.attention_maps(ex.rows, a.roles, a.side, ex.query, steps, [lu, hu], marks, ex.inputs, a.box,
                                              title="the same query across the analysed ACT steps") if len(steps) > 1 else None)  # fmt: skip
         pers.append(figures.persistence_lines(ex.persistence) if len(ex.persistence) else None)
         mets.append(ex.metrics.assign(checkpoint=a.name, puzzle=ex.puzzle, query=ex.query, head=ex.head))

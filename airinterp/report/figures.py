@@ -5,15 +5,17 @@ BLANK) grey; Maze PAD grey (undecided), wall black, open white, S green, G red, 
 """
 
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+if TYPE_CHECKING:
+    from airinterp.tasks.rules import TokenRoles  # plain data; the report imports no task code
+
 GREY, WHITE = "#c8c8c8", "#ffffff"
-MAZE_COLOURS = {0: GREY, 1: "#000000", 2: WHITE, 3: "#2ca02c", 4: "#d62728", 5: "#1f77b4"}
 STATE_COLOURS = {"zL": "#ff7f0e", "zH": "#1f77b4"}
 
 
@@ -26,17 +28,19 @@ def _discrete_scale(colours: dict[int, str], vmax: int) -> list:
     return scale
 
 
-def _grid_trace(task: str, grid: np.ndarray, side: int, token_names: dict[int, str]) -> go.Heatmap:
+def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: dict[int, str]) -> go.Heatmap:
+    """One decoded grid: digits on white, undecided grey (a task with digits); else each token in
+    its role's colour (the Maze renderer's)."""
     g = np.asarray(grid).reshape(side, side)
-    if task == "sudoku":
-        colour = np.where(g <= 1, 0, 1)
-        text = np.where(g >= 2, (g - 1).astype(str), "")
+    if roles.first_digit is not None:
+        colour = np.where(np.isin(g, roles.undecided), 0, 1)
+        text = np.where(g >= roles.first_digit, (g - roles.first_digit + 1).astype(str), "")
         scale = _discrete_scale({0: GREY, 1: WHITE}, 1)
         zmax = 1
     else:
         colour, text = g, np.full(g.shape, "")
-        scale = _discrete_scale(MAZE_COLOURS, 5)
-        zmax = 5
+        zmax = max(roles.names)
+        scale = _discrete_scale(roles.colours, zmax)
     hover = np.vectorize(lambda v: token_names.get(int(v), str(v)))(g)
     return go.Heatmap(z=colour, text=text, texttemplate="%{text}", customdata=hover, zmin=-0.5,
                       zmax=zmax + 0.5, colorscale=scale, showscale=False, xgap=1, ygap=1,
@@ -49,7 +53,7 @@ def _grids(tokens: pd.DataFrame, puzzle: int) -> tuple[dict, int]:
     return grids, int(t.substep.max()) + 1
 
 
-def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[int, str], puzzle: int,
+def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
                  updates: Sequence[str], start: int = 0, width: int = 820) -> go.Figure:  # fmt: skip
     """z_H and z_L of one puzzle side by side, a slider over the sub-steps (Figs 2-5), showing
     sub-step ``start`` first.
@@ -61,7 +65,7 @@ def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[i
     fig = make_subplots(rows=1, cols=2, subplot_titles=("zH", "zL"), horizontal_spacing=0.06)
     for col, s in enumerate(("zH", "zL"), start=1):
         for k in range(K):
-            tr = _grid_trace(task, grids[(s, k)], side, token_names)
+            tr = _grid_trace(roles, grids[(s, k)], side, token_names)
             tr.visible = k == start
             fig.add_trace(tr, row=1, col=col)
     steps = []
@@ -81,7 +85,7 @@ def decode_grids(tokens: pd.DataFrame, task: str, side: int, token_names: dict[i
     return fig
 
 
-def decode_strip(tokens: pd.DataFrame, task: str, side: int, token_names: dict[int, str], puzzle: int,
+def decode_strip(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
                  updates: Sequence[str], substeps: Sequence[int], panel: int = 115) -> go.Figure:  # fmt: skip
     """Small multiples of one puzzle: z_H above z_L after each of ``substeps`` (the paper's
     four-panel figures show two sub-steps per update type)."""
@@ -92,7 +96,7 @@ def decode_strip(tokens: pd.DataFrame, task: str, side: int, token_names: dict[i
                         row_titles=["zH", "zL"], subplot_titles=[f"{k}: {updates[k].split('.', 2)[-1]}" for k in substeps])  # fmt: skip
     for i, s in enumerate(("zH", "zL"), start=1):
         for j, k in enumerate(substeps, start=1):
-            fig.add_trace(_grid_trace(task, grids[(s, k)], side, token_names), row=i, col=j)
+            fig.add_trace(_grid_trace(roles, grids[(s, k)], side, token_names), row=i, col=j)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     for k in range(1, 2 * n + 1):
@@ -170,18 +174,6 @@ def patch_curve(summary: pd.DataFrame, metric: str = "exact", title: str = "") -
     return fig
 
 
-def write_html(path: "str | Path", title: str, figures: Sequence[go.Figure], notes: Sequence[str] = ()) -> Path:
-    """One self-contained HTML file: plotly.js inlined once, no CDN, opens offline."""
-    from airinterp.report.html import Document
-
-    doc = Document(title)
-    for n in notes:
-        doc.para(n)
-    for fig in figures:
-        doc.figure(fig)
-    return doc.write(path)
-
-
 def persistence_lines(persistence: pd.DataFrame, title: str = "") -> go.Figure:
     """Top-k overlap of one query's attended cells between consecutive shown ACT steps, one line
     per update (an airinterp extension of Figs 11 and 13)."""
@@ -233,7 +225,7 @@ def head_heatmap(heads: pd.DataFrame, metric: str, cls: str, title: str = "") ->
     return fig
 
 
-def attention_maps(rows: pd.DataFrame, task: str, side: int, query: int, steps: Sequence[int], updates: Sequence[str],
+def attention_maps(rows: pd.DataFrame, roles: "TokenRoles", side: int, query: int, steps: Sequence[int], updates: Sequence[str],
                    marks: dict, inputs: np.ndarray, box: tuple[int, int] | None = None, window: int = 5,
                    title: str = "") -> go.Figure:  # fmt: skip
     """Raw attention of one query over the grid, one row per update (L above H), one column per
@@ -242,7 +234,7 @@ def attention_maps(rows: pd.DataFrame, task: str, side: int, query: int, steps: 
     outlined; Sudoku boxes (``box`` = rows, cols) drawn; Maze panels show a (2 window + 1)^2 window
     around the query with walls shaded and S/G boxed."""
     qr, qc = divmod(query, side)
-    if task == "maze":
+    if roles.wall is not None:  # a maze: a window around the query
         r0, r1 = max(0, qr - window), min(side, qr + window + 1)
         c0, c1 = max(0, qc - window), min(side, qc + window + 1)
     else:
@@ -265,16 +257,17 @@ def attention_maps(rows: pd.DataFrame, task: str, side: int, query: int, steps: 
             fig.add_trace(go.Scatter(x=cc + c0, y=rr + r0, mode="markers", marker={"symbol": "x", "color": "red", "size": 9},
                                      name="violated / error", showlegend=(i == 1 and j == 1), hoverinfo="skip"), row=i, col=j)  # fmt: skip
             fig.add_shape(type="rect", x0=qc - 0.5, x1=qc + 0.5, y0=qr - 0.5, y1=qr + 0.5, line={"color": "white", "width": 3}, row=i, col=j)
-            if task == "sudoku" and box is not None:
+            if box is not None:
                 for k in range(0, side + 1, box[1]):
                     fig.add_shape(type="line", x0=k - 0.5, x1=k - 0.5, y0=-0.5, y1=side - 0.5, line={"color": "white", "width": 1.5}, row=i, col=j)
                 for k in range(0, side + 1, box[0]):
                     fig.add_shape(type="line", x0=-0.5, x1=side - 0.5, y0=k - 0.5, y1=k - 0.5, line={"color": "white", "width": 1.5}, row=i, col=j)
-            if task == "maze":
-                wr, wc = np.nonzero(grid_in[r0:r1, c0:c1] == 1)
+            if roles.wall is not None:
+                wr, wc = np.nonzero(grid_in[r0:r1, c0:c1] == roles.wall)
                 fig.add_trace(go.Scatter(x=wc + c0, y=wr + r0, mode="markers", marker={"symbol": "square", "color": "rgba(0,0,0,0.35)", "size": 14},
                                          name="wall", showlegend=(i == 1 and j == 1), hoverinfo="skip"), row=i, col=j)  # fmt: skip
-                for token, colour in ((3, "#2ca02c"), (4, "#d62728")):
+                for token in (roles.start, roles.goal):
+                    colour = roles.colours[token]
                     for rr_, cc_ in zip(*np.nonzero(grid_in == token), strict=True):
                         if r0 <= rr_ < r1 and c0 <= cc_ < c1:
                             fig.add_shape(type="rect", x0=cc_ - 0.5, x1=cc_ + 0.5, y0=rr_ - 0.5, y1=rr_ + 0.5,

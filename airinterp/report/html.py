@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from airinterp.io import atomic_write_text
+
 STYLE = """
 body{font-family:sans-serif;margin:2em;line-height:1.4}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em} h3{margin-top:1.4em}
@@ -95,15 +97,7 @@ class Document:
         )  # fmt: skip
 
     def write(self, path: "str | Path", built: str | None = None) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            tmp.write_text(self.render(built), encoding="utf-8")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return atomic_write_text(path, self.render(built))
 
 
 def _cell(v, digits: int) -> str:

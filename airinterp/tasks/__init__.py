@@ -6,6 +6,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from airinterp.errors import InputError
 from airinterp.tasks import maze, sudoku
 
 TASKS = {"sudoku": sudoku, "maze": maze}
@@ -14,7 +15,7 @@ TASKS = {"sudoku": sudoku, "maze": maze}
 def encode_puzzles(task: str, puzzles: "str | Sequence[str]", n_cells: int) -> Int[Tensor, "batch cell"]:
     """Puzzle strings -> token ids [batch, cell]; errors name the puzzle index and the problem."""
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {sorted(TASKS)}")
+        raise InputError(f"unknown task {task!r}; known: {sorted(TASKS)}")
     if isinstance(puzzles, str):
         puzzles = [puzzles]
     rows = []
@@ -22,7 +23,7 @@ def encode_puzzles(task: str, puzzles: "str | Sequence[str]", n_cells: int) -> I
         try:
             rows.append(TASKS[task].encode(text, n_cells))
         except ValueError as err:
-            raise ValueError(f"puzzle {i}: {err}") from None
+            raise InputError(f"puzzle {i}: {err}") from None
     if not rows:
-        raise ValueError("no puzzles given")
+        raise InputError("no puzzles given")
     return torch.stack(rows)

@@ -7,8 +7,6 @@ Every random choice comes from the run's ``seed``; the same run config gives the
 
 import codecs
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -16,8 +14,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-import airinterp
+from airinterp._version import __version__
 from airinterp.errors import InputError
+from airinterp.io import staging_dir
 from airinterp.tasks import maze as maze_rules
 from airinterp.tasks.dataset import write_split
 from airinterp.tasks.maze_data import describe, generate_mazes
@@ -53,11 +52,11 @@ class SudokuDataRun(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "SudokuDataRun":
         if (self.hub_train_csv is None) != (self.hub_test_csv is None):
-            raise ValueError("give both hub_train_csv and hub_test_csv")
+            raise InputError("give both hub_train_csv and hub_test_csv")
         if self.hub_train_csv is not None and self.sources:
-            raise ValueError("give puzzle sources or the hub CSVs, not both")
+            raise InputError("give puzzle sources or the hub CSVs, not both")
         if self.size == "9x9" and not self.sources and self.hub_train_csv is None:
-            raise ValueError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
+            raise InputError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
         return self
 
     @property
@@ -83,7 +82,7 @@ class MazeDataRun(BaseModel):
         maze_rules.direction_order(self.tie_break)  # raises for a bad order
         n = self.size * self.size
         if self.min_path_cells is not None and not 2 <= self.min_path_cells <= n:
-            raise ValueError(f"min_path_cells must lie in [2, {n}] for a {self.size}x{self.size} maze, got {self.min_path_cells}: lower --min-path")
+            raise InputError(f"min_path_cells must lie in [2, {n}] for a {self.size}x{self.size} maze, got {self.min_path_cells}: lower --min-path")
         return self
 
 
@@ -119,18 +118,8 @@ def write_atomically(run: BaseModel, build: Callable, progress: "ProgressFactory
     or a kill never leaves half a dataset, and a replaced one (``force``) stays until then."""
     out = Path(run.out)  # type: ignore[attr-defined]
     prepare_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staging_dir(out) as tmp:
         stats = build(run.model_copy(update={"out": tmp}), progress)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return stats
 
 
@@ -141,7 +130,7 @@ def _ratings(puzzles) -> dict:
 
 def _write_record(run: BaseModel, out: Path, stats: dict) -> None:
     config = json.loads(run.model_dump_json(exclude={"out"}))  # where it lies is not part of what it is
-    record = {"airinterp_version": airinterp.__version__, "config": config, "stats": stats}
+    record = {"airinterp_version": __version__, "config": config, "stats": stats}
     (out / "airinterp_build.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
@@ -159,7 +148,7 @@ def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) ->
             stats[f"{split}_bad_row_count"] = len(bad)
             rows = [p for p in rows if p.rating >= run.effective_min_rating]
             if len(rows) < n:
-                raise ValueError(f"{path}: only {len(rows)} usable rows, asked for {n}")
+                raise InputError(f"{path}: only {len(rows)} usable rows, asked for {n}")
             picked[split] = [rows[i] for i in np.sort(rng.choice(len(rows), n, replace=False))]
         train, test = picked["train"], picked["test"]
     else:
@@ -172,7 +161,7 @@ def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) ->
                 candidates += [(g, Path(src).stem) for g in grids]
             stats["candidates"] = len(candidates)
         elif spec.side == 9:
-            raise ValueError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
+            raise InputError("9x9 needs puzzle sources (--source FILE ...) or the hub CSVs")
         sel = select_puzzles(candidates, run.train, run.test, run.seed, spec, run.effective_min_rating, bar("select puzzles", run.train + run.test))
         train, test = sel.train, sel.test
         stats["selection"] = sel.stats

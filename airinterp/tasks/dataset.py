@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from airinterp.errors import InputError
+
 IGNORE_LABEL_ID = -100
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 
@@ -43,12 +45,12 @@ def write_split(
     inputs = np.ascontiguousarray(inputs, dtype=np.uint8)
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
     if inputs.shape != labels.shape or inputs.ndim != 2:
-        raise ValueError(f"inputs {inputs.shape} and labels {labels.shape} must both be [n_examples, seq_len]")
+        raise InputError(f"inputs {inputs.shape} and labels {labels.shape} must both be [n_examples, seq_len]")
     n = inputs.shape[0]
     if n and max(int(inputs.max()), int(labels.max())) >= vocab_size:
-        raise ValueError(f"token ids up to {max(int(inputs.max()), int(labels.max()))} do not fit the vocabulary size {vocab_size}")
+        raise InputError(f"token ids up to {max(int(inputs.max()), int(labels.max()))} do not fit the vocabulary size {vocab_size}")
     if sum(group_sizes) != n:
-        raise ValueError(f"group sizes add up to {sum(group_sizes)}, not the {n} examples")
+        raise InputError(f"group sizes add up to {sum(group_sizes)}, not the {n} examples")
     arrays = {
         "inputs": inputs,
         "labels": labels,
@@ -82,7 +84,7 @@ class Batch:
     n_real: int  # rows before padding
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset directory that is not in the format, or whose arrays are inconsistent."""
 
 
@@ -196,6 +198,14 @@ class PuzzleDataset:
             if a[0] != 0 or a[-1] != top or (np.diff(a) < 1).any():
                 raise DatasetError(f"{files[f]}: must rise strictly from 0 to {top}, got {a[:4].tolist()}...{a[-2:].tolist()}")
 
+    def check_fits(self, seq_len: int, vocab_size: int) -> None:
+        """The puzzles are ``seq_len`` cells over ``vocab_size`` tokens (a model's); InputError otherwise."""
+        if self.metadata["seq_len"] != seq_len or self.metadata["vocab_size"] != vocab_size:
+            raise DatasetError(
+                f"{self.root}: seq_len {self.metadata['seq_len']} / vocab {self.metadata['vocab_size']} do not match the "
+                f"model's {seq_len} / {vocab_size}"
+            )
+
     def fingerprint(self) -> str:
         """sha256 of this split's metadata and arrays: the same data, wherever it lies."""
         h = hashlib.sha256(json.dumps(self.metadata, sort_keys=True).encode())
@@ -236,7 +246,7 @@ class PuzzleDataset:
         permutations of the groups from ``Philox(seed + iteration)``, one puzzle drawn per group,
         full global batches only (the short last one is dropped), this rank's contiguous slice."""
         if global_batch_size % world_size:
-            raise ValueError(f"global batch {global_batch_size} is not a multiple of world size {world_size}")
+            raise InputError(f"global batch {global_batch_size} is not a multiple of world size {world_size}")
         local = global_batch_size // world_size
         rng = np.random.Generator(np.random.Philox(seed=seed + iteration))
         order = np.concatenate([rng.permutation(self.n_groups) for _ in range(epochs_per_iter)])

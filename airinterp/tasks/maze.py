@@ -12,6 +12,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from airinterp.errors import InputError
 from airinterp.tasks import _kernels
 
 PAD, WALL, OPEN, START, GOAL, PATH = 0, 1, 2, 3, 4, 5
@@ -43,11 +44,11 @@ def parse(text: str, spec: MazeSpec = MAZE_30) -> np.ndarray:
     """Maze text (``n_cells`` characters over ``# SGo``; newlines ignored) -> token grid."""
     chars = [ch for ch in text if ch not in "\r\n"]
     if len(chars) != spec.n_cells:
-        raise ValueError(f"maze has {len(chars)} cells, expected {spec.n_cells} ({spec.side}x{spec.side})")
+        raise InputError(f"maze has {len(chars)} cells, expected {spec.n_cells} ({spec.side}x{spec.side})")
     bad = [(i, ch) for i, ch in enumerate(chars) if ch not in CHARS]
     if bad:
         i, ch = bad[0]
-        raise ValueError(f"maze: character {ch!r} at cell {i} is not one of '#', ' ', 'S', 'G', 'o'")
+        raise InputError(f"maze: character {ch!r} at cell {i} is not one of '#', ' ', 'S', 'G', 'o'")
     return np.array([CHARS[ch] for ch in chars], np.int8).reshape(spec.side, spec.side)
 
 
@@ -63,7 +64,7 @@ def render(grid: np.ndarray) -> str:
 def encode(text: str, n_cells: int = 900) -> Int[Tensor, " cell"]:
     side = int(round(n_cells**0.5))
     if side * side != n_cells:
-        raise ValueError(f"{n_cells} cells do not form a square maze")
+        raise InputError(f"{n_cells} cells do not form a square maze")
     return torch.from_numpy(parse(text, MazeSpec(side)).reshape(-1).astype(np.int64))
 
 
@@ -76,14 +77,14 @@ def endpoints(grid: np.ndarray) -> tuple[int, int]:
     flat = np.asarray(grid).reshape(-1)
     s, g = np.flatnonzero(flat == START), np.flatnonzero(flat == GOAL)
     if len(s) != 1 or len(g) != 1:
-        raise ValueError(f"a maze needs exactly one S and one G, found {len(s)} S and {len(g)} G")
+        raise InputError(f"a maze needs exactly one S and one G, found {len(s)} S and {len(g)} G")
     return int(s[0]), int(g[0])
 
 
 def direction_order(tie_break: str) -> np.ndarray:
     names = [d.strip() for d in tie_break.split(",")]
     if sorted(names) != sorted(DIRECTIONS):
-        raise ValueError(f"tie_break {tie_break!r} must order all of {sorted(DIRECTIONS)}")
+        raise InputError(f"tie_break {tie_break!r} must order all of {sorted(DIRECTIONS)}")
     return np.array([DIRECTIONS[d] for d in names], np.int64)
 
 
@@ -128,10 +129,10 @@ def solve(grid: np.ndarray, tie_break: str = DEFAULT_TIE_BREAK) -> np.ndarray:
     """The label: the question with one shortest path's cells (S, G excluded) set to ``o``."""
     g = np.asarray(grid)
     if (g == PATH).any():
-        raise ValueError("the question already contains path cells 'o'")
+        raise InputError("the question already contains path cells 'o'")
     path = shortest_path(g, tie_break)
     if path is None:
-        raise ValueError("the goal cannot be reached from the start")
+        raise InputError("the goal cannot be reached from the start")
     out = g.copy().reshape(-1)
     out[path[1:-1]] = PATH
     return out.reshape(g.shape)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from airinterp.errors import InputError
 from airinterp.tasks import _kernels
 from airinterp.tasks.maze import (
     DEFAULT_TIE_BREAK,
@@ -54,7 +55,7 @@ def generate_mazes(
     side, N = spec.side, spec.n_cells
     min_cells = spec.default_min_path_cells if min_path_cells is None else min_path_cells
     if not 2 <= min_cells <= N:
-        raise ValueError(f"min_path_cells must lie in [2, {N}] for a {side}x{side} maze, got {min_cells}: lower --min-path")
+        raise InputError(f"min_path_cells must lie in [2, {N}] for a {side}x{side} maze, got {min_cells}: lower --min-path")
     lo, hi = 3 * (N // 10), 5 * (N // 10)
     rng = np.random.default_rng(seed)
     cap = N * N

@@ -18,6 +18,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from airinterp.errors import InputError
 from airinterp.tasks import _kernels
 
 PAD, BLANK = 0, 1
@@ -32,7 +33,7 @@ class SudokuSpec:
 
     def __post_init__(self) -> None:
         if not (1 <= self.box_rows and 1 <= self.box_cols and self.side <= 9):
-            raise ValueError(f"unsupported Sudoku boxes {self.box_rows}x{self.box_cols} (side must be <= 9)")
+            raise InputError(f"unsupported Sudoku boxes {self.box_rows}x{self.box_cols} (side must be <= 9)")
 
     @property
     def side(self) -> int:
@@ -54,14 +55,14 @@ class SudokuSpec:
             return cls(int(r), int(c))
         sizes = {"4x4": cls(2, 2), "6x6": cls(2, 3), "9x9": cls(3, 3)}
         if name not in sizes:
-            raise ValueError(f"unknown Sudoku size {name!r}; choose 4x4, 6x6, 9x9 or e.g. 2x3-boxes")
+            raise InputError(f"unknown Sudoku size {name!r}; choose 4x4, 6x6, 9x9 or e.g. 2x3-boxes")
         return sizes[name]
 
     @classmethod
     def for_cells(cls, n_cells: int) -> "SudokuSpec":
         side = math.isqrt(n_cells)
         if side * side != n_cells or side not in (4, 6, 9):
-            raise ValueError(f"{n_cells} cells do not form a 4x4, 6x6 or 9x9 Sudoku")
+            raise InputError(f"{n_cells} cells do not form a 4x4, 6x6 or 9x9 Sudoku")
         return cls.parse(f"{side}x{side}")
 
     @cached_property
@@ -90,7 +91,7 @@ def parse(text: str, spec: SudokuSpec = SUDOKU_9) -> np.ndarray:
     """Puzzle text -> digit grid [side, side] (0 = blank)."""
     chars = [ch for ch in text if ch not in _DECORATION]
     if len(chars) != spec.n_cells:
-        raise ValueError(f"Sudoku puzzle has {len(chars)} cells, expected {spec.n_cells} ({spec.name})")
+        raise InputError(f"Sudoku puzzle has {len(chars)} cells, expected {spec.n_cells} ({spec.name})")
     out = np.zeros(spec.n_cells, np.int8)
     for i, ch in enumerate(chars):
         if ch in ".0":
@@ -98,7 +99,7 @@ def parse(text: str, spec: SudokuSpec = SUDOKU_9) -> np.ndarray:
         if ch.isdigit() and 1 <= int(ch) <= spec.side:
             out[i] = int(ch)
         else:
-            raise ValueError(f"Sudoku puzzle: character {ch!r} at cell {i} is not '.', '0' or 1-{spec.side}")
+            raise InputError(f"Sudoku puzzle: character {ch!r} at cell {i} is not '.', '0' or 1-{spec.side}")
     return out.reshape(spec.side, spec.side)
 
 
@@ -165,11 +166,11 @@ def solve(grid: np.ndarray, spec: SudokuSpec = SUDOKU_9, limit: int = 2) -> Solu
     """
     flat = np.ascontiguousarray(np.asarray(grid, np.int8).reshape(-1))
     if flat.size != spec.n_cells:
-        raise ValueError(f"grid has {flat.size} cells, expected {spec.n_cells}")
+        raise InputError(f"grid has {flat.size} cells, expected {spec.n_cells}")
     sol = np.zeros(spec.n_cells, np.int32)
     n, first, _ = _kernels.sudoku_search(flat, spec.box_rows, spec.box_cols, limit, sol, np.arange(spec.side))
     if n < 0:
-        raise ValueError("contradictory givens: a digit repeats in a row, column or box")
+        raise InputError("contradictory givens: a digit repeats in a row, column or box")
     return Solution(int(n), sol.reshape(spec.side, spec.side).astype(np.int8) if n else None, int(first))
 
 

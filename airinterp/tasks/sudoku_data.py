@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from airinterp.errors import InputError
 from airinterp.tasks import _kernels
 from airinterp.tasks.sudoku import (
     SUDOKU_9,
@@ -53,7 +54,7 @@ def read_collection(path: "str | Path", spec: SudokuSpec = SUDOKU_9) -> tuple[li
     try:
         text = Path(path).read_text()
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file (not UTF-8); expected one puzzle per line") from None
+        raise InputError(f"{path}: not a text file (not UTF-8); expected one puzzle per line") from None
     for i, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -72,7 +73,7 @@ def read_hub_csv(path: "str | Path", spec: SudokuSpec = SUDOKU_9, check_unique: 
     try:
         return _read_hub_csv(path, spec, check_unique)
     except (UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"{path}: not a readable CSV text file ({err})") from None
+        raise InputError(f"{path}: not a readable CSV text file ({err})") from None
 
 
 def _read_hub_csv(path: "str | Path", spec: SudokuSpec, check_unique: bool) -> tuple[list[Puzzle], list[BadRow]]:
@@ -82,30 +83,30 @@ def _read_hub_csv(path: "str | Path", spec: SudokuSpec, check_unique: bool) -> t
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or [h.strip() for h in header[:4]] != ["source", "question", "answer", "rating"]:
-            raise ValueError(f"{path}: expected the header source,question,answer,rating, got {header}")
+            raise InputError(f"{path}: expected the header source,question,answer,rating, got {header}")
         for row_no, row in enumerate(reader, start=2):
             try:
                 if len(row) != 4:
-                    raise ValueError(f"{len(row)} fields, expected 4")
+                    raise InputError(f"{len(row)} fields, expected 4")
                 source, question, answer, rating = row
                 q, a = parse(question, spec), parse(answer, spec)
                 if (a == 0).any() or not is_solution(a, spec):
-                    raise ValueError("answer is not a complete valid grid")
+                    raise InputError("answer is not a complete valid grid")
                 if ((q != 0) & (q != a)).any():
-                    raise ValueError("answer contradicts a given of the question")
+                    raise InputError("answer contradicts a given of the question")
                 if violations(q, spec).any():
-                    raise ValueError("contradictory givens")
+                    raise InputError("contradictory givens")
                 try:
                     value = float(rating)
                 except ValueError:
-                    raise ValueError(f"rating {rating!r} is not a number") from None
+                    raise InputError(f"rating {rating!r} is not a number") from None
                 if not math.isfinite(value) or value != int(value):
-                    raise ValueError(f"rating {rating!r} is not a whole finite number")
+                    raise InputError(f"rating {rating!r} is not a whole finite number")
                 r = int(value)
                 if check_unique:
                     n = solve(q, spec).n_solutions
                     if n != 1:
-                        raise ValueError("no solution" if n == 0 else "several solutions")
+                        raise InputError("no solution" if n == 0 else "several solutions")
                 good.append(Puzzle(q, a, r, source))
             except ValueError as err:
                 bad.append(BadRow(row_no, str(err)))
@@ -182,7 +183,7 @@ def select_puzzles(
             attempts += 1
             if attempts > 50 * (n_train + n_test) + 1000:
                 sides = list(side_of.values())
-                raise ValueError(
+                raise InputError(
                     f"could not fill {n_train} train + {n_test} test {spec.name} puzzles with no symmetry class on "
                     f"both sides: after {attempts - 1} puzzles, {len(side_of)} classes were seen ({sides.count('test')} "
                     f"test, {sides.count('train')} train) and got {len(train)} train / {len(test)} test; the "
@@ -218,7 +219,7 @@ def select_puzzles(
             if done:
                 break
         if len(test) < n_test or len(train) < n_train:
-            raise ValueError(
+            raise InputError(
                 f"only {len(train)} train / {len(test)} test puzzles pass (rating >= {min_rating}) "
                 f"out of {len(grids)} candidates; asked for {n_train} / {n_test}"
             )

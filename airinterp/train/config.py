@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airinterp.errors import InputError
+
 PRESETS: dict[str, dict] = {
     # the reference's Sudoku and Maze runs exactly (spec 2.6)
     "paper": dict(
@@ -82,7 +84,7 @@ class TrainRun(BaseModel):
     @classmethod
     def from_preset(cls, preset: str, **options) -> "TrainRun":
         if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+            raise InputError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
         values = dict(PRESETS[preset])
         values.update({k: v for k, v in options.items() if v is not None})
         return cls(preset=preset, **values)

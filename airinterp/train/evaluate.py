@@ -6,16 +6,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.tasks.dataset import IGNORE_LABEL_ID, PuzzleDataset
-
-
-def given_mask(inputs: np.ndarray, task: str | None) -> np.ndarray:
-    """Cells that are given in the input: Sudoku clues, Maze walls/S/G (spec E1)."""
-    from airinterp.tasks.rules import TaskRules
-
-    return TaskRules(task or "sudoku", inputs.shape[-1]).given_mask(inputs)
-
+from airinterp.tasks.rules import rules_for
 
 #: tokens per evaluation batch when none is given: CPU throughput peaks around here (measured on
 #: maze10 with 2 cores: batch 64 of 101 positions 1.6x faster than 256; larger batches are
@@ -25,16 +19,6 @@ AUTO_BATCH_TOKENS = 6144
 
 def auto_batch_size(model: HookedAIR) -> int:
     return max(1, min(256, AUTO_BATCH_TOKENS // model.config.n_stack_pos))
-
-
-def check_fits(model: HookedAIR, ds: PuzzleDataset) -> None:
-    """The dataset's puzzles are the model's size and vocabulary."""
-    c = model.config
-    if ds.metadata["seq_len"] != c.seq_len or ds.metadata["vocab_size"] != c.vocab_size:
-        raise ValueError(
-            f"{ds.root}: seq_len {ds.metadata['seq_len']} / vocab {ds.metadata['vocab_size']} do not match the model's "
-            f"{c.seq_len} / {c.vocab_size}"
-        )
 
 
 def evaluate(
@@ -49,16 +33,17 @@ def evaluate(
     ``data``: a dataset directory, or the split already opened (then ``split`` is its own);
     ``n``: the first n puzzles of the split (None: all); ``batch_size`` None: :func:`auto_batch_size`."""
     if split not in ("train", "test"):
-        raise ValueError(f"split must be train or test, got {split!r}")
+        raise InputError(f"split must be train or test, got {split!r}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a number of puzzles >= 1 (or None for all), got {n!r}")
+        raise InputError(f"n must be a number of puzzles >= 1 (or None for all), got {n!r}")
     if batch_size is None:
         batch_size = auto_batch_size(model)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        raise InputError(f"batch_size must be >= 1, got {batch_size!r}")
     ds = data if isinstance(data, PuzzleDataset) else PuzzleDataset(data, split)
-    check_fits(model, ds)
+    ds.check_fits(model.config.seq_len, model.config.vocab_size)
     c = model.config
+    rules = rules_for(c.task, c.seq_len) if c.task is not None else None  # unknown task: no givens
     total = ds.n_examples if n is None else min(n, ds.n_examples)
     rows = []
     was_training = model.training
@@ -78,7 +63,7 @@ def evaluate(
             q_halt = out.q_halt.float().cpu().numpy()
             mask = labels != IGNORE_LABEL_ID
             ok = (pred == labels) & mask
-            free = mask & ~given_mask(batch.inputs[:take], c.task)
+            free = mask & ~rules.given_mask(batch.inputs[:take]) if rules is not None else mask
             n_lab, n_ok = mask.sum(1), ok.sum(1)
             exact = (n_ok == n_lab) & (n_lab > 0)
             margin = np.where(mask, top2[..., 0] - top2[..., 1], np.inf).min(1)

@@ -10,7 +10,6 @@ killed run resumed from a checkpoint reaches the same weights as an uninterrupte
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,17 +18,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-import airinterp
+from airinterp._version import __version__
+from airinterp.checkpoints import Checkpoint, CheckpointError, torch_load_weights_only
+from airinterp.checkpoints import load as load_model
+from airinterp.checkpoints import save as save_model
 from airinterp.errors import InputError, resolve_device
+from airinterp.io import atomic_write_text, staging_dir
 from airinterp.model.air import Carry, HookedAIR, no_hooks
-from airinterp.model.checkpoint import CheckpointError, torch_load_weights_only
-from airinterp.model.checkpoint import load as load_model
-from airinterp.model.checkpoint import save as save_model
 from airinterp.model.config import AIRConfig
-from airinterp.tasks.dataset import PuzzleDataset
+from airinterp.tasks.dataset import IGNORE_LABEL_ID, PuzzleDataset
 from airinterp.train.config import TrainRun
 from airinterp.train.evaluate import evaluate
-from airinterp.train.losses import IGNORE_LABEL_ID, act_losses
+from airinterp.train.losses import act_losses
 from airinterp.train.optim import AdamATan2, learning_rate, sign_sgd_rows_
 
 CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "ids")
@@ -44,12 +44,12 @@ def read_run(out: "str | Path") -> TrainRun | None:
     ``out`` holds nothing; an InputError if it holds files but no airinterp run."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: is a file; expected a run directory")
+        raise InputError(f"out {out}: is a file; expected a run directory")
     if not out.is_dir() or not any(out.iterdir()):
         return None
     config = out / "config.json"
     if not config.is_file():
-        raise InputError(f"--out {out}: holds files but no airinterp run (no config.json); pick another directory")
+        raise InputError(f"out {out}: holds files but no airinterp run (no config.json); pick another directory")
     try:
         return TrainRun.model_validate_json(config.read_text())
     except ValueError as err:
@@ -155,7 +155,7 @@ class Trainer:
                 dist.init_process_group("nccl" if run.device.startswith("cuda") else "gloo")
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.device = resolve_device(run.device if not run.device.startswith("cuda") or self.world == 1
-                                     else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}", "--device")  # fmt: skip
+                                     else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}", "device")  # fmt: skip
         self.train_set = PuzzleDataset(run.data, "train")
         # opened (and so checked) now, not at the first evaluation
         self.test_set = PuzzleDataset(run.data, "test") if (Path(run.data) / "test" / "dataset.json").is_file() else None
@@ -163,12 +163,12 @@ class Trainer:
         draws = self.train_set.n_groups * run.eval_interval
         if draws < run.global_batch_size:
             raise InputError(
-                f"--batch-size {run.global_batch_size} is larger than one iteration of {run.data}: "
+                f"global_batch_size {run.global_batch_size} is larger than one iteration of {run.data}: "
                 f"{self.train_set.n_groups} puzzle groups x eval_interval {run.eval_interval} = {draws} draws; "
-                "lower --batch-size or raise --eval-interval"
+                "lower global_batch_size or raise eval_interval"
             )
         if run.global_batch_size % self.world:
-            raise InputError(f"--batch-size {run.global_batch_size} is not a multiple of the {self.world} ranks")
+            raise InputError(f"global_batch_size {run.global_batch_size} is not a multiple of the {self.world} ranks")
         self.config = AIRConfig(
             variant=run.variant, vocab_size=meta["vocab_size"], seq_len=meta["seq_len"],
             num_puzzle_identifiers=meta.get("num_puzzle_identifiers", 1), puzzle_emb_ndim=run.hidden_size,
@@ -194,13 +194,13 @@ class Trainer:
         groups = meta.get("total_groups", self.train_set.n_groups) * meta.get("mean_puzzle_examples", 1)
         self.total_steps = int(run.epochs * groups / run.global_batch_size)
         if self.total_steps < 1:
-            raise InputError(f"--epochs {run.epochs} of {groups} puzzle groups at batch {run.global_batch_size} make no optimizer step")
+            raise InputError(f"epochs {run.epochs} of {groups} puzzle groups at batch {run.global_batch_size} make no optimizer step")
         self.stop_at = min(self.total_steps, run.max_steps or self.total_steps)
         self.pos = Position()
         self.carry: dict[str, Tensor] | None = None
         self.out = Path(run.out)
         if self.out.exists() and not self.out.is_dir():
-            raise InputError(f"--out {self.out}: is a file; expected a run directory")
+            raise InputError(f"out {self.out}: is a file; expected a run directory")
         self._data_sha: str | None = None
         self.wall_before = 0.0  # training seconds of earlier sessions (resume)
         self._t0 = time.perf_counter()  # restarted by fit()
@@ -209,20 +209,18 @@ class Trainer:
     def _warm_start(self, path: Path) -> None:
         """The weights of ``path`` (a checkpoint of this run's architecture); the optimizer, the
         schedule's warmup and the data stream start afresh."""
-        from airinterp.model.checkpoint import checkpoint_file
-
-        if not checkpoint_file(path).exists():
-            raise InputError(f"--init-from {path}: no such checkpoint")
+        ck = Checkpoint(path)
+        if not ck.file.exists():
+            raise InputError(f"init_from {path}: no such checkpoint")
         model = load_model(path)
         mine, theirs = self.config.model_dump(), model.config.model_dump()
         differs = sorted(k for k in mine if k != "forward_dtype" and mine[k] != theirs[k])
         if differs:
-            raise InputError(f"--init-from {path}: its model differs from this run's in "
+            raise InputError(f"init_from {path}: its model differs from this run's in "
                              + ", ".join(f"{k} ({theirs[k]} vs {mine[k]})" for k in differs))  # fmt: skip
         with torch.no_grad():
             self.model.load_state_dict(model.state_dict())
-        card_dir = path if path.is_dir() else path.parent
-        self.init_card = _read_card(card_dir / "card.json")
+        self.init_card = ck.card
 
     def budgets(self, wall: float) -> list[dict]:
         """Every training budget behind the weights: the warm start's (from its card) and this one."""
@@ -235,32 +233,22 @@ class Trainer:
         """Atomically write checkpoints/step_N/{model.safetensors, state.pt} and update ``latest``."""
         tag = tag or f"step_{self.pos.step}"
         final = self.out / "checkpoints" / tag
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_model(self.model, tmp / "model.safetensors", source=f"airinterp train, step {self.pos.step}")
-        state = {
-            "position": [self.pos.step, self.pos.iteration, self.pos.batch],
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
-            "wall_s": self.wall_before + time.perf_counter() - self._t0,
-            "run": self.run.model_dump_json(),
-        }
-        state["data_sha256"] = self.data_fingerprint
-        torch.save(state, tmp / "state.pt")
         # A tag saved twice (the final save at a --checkpoint-every step): the old copy is set
         # aside by a rename, not deleted, until the new one is in place; resume reads the aside
         # copy if a kill falls between the two renames (_checkpoint_dir).
-        aside = final.with_name(final.name + ".old")
-        if final.exists():  # (if only the aside copy exists, it stays until the new one is in place)
-            shutil.rmtree(aside, ignore_errors=True)
-            os.replace(final, aside)
-        os.replace(tmp, final)
-        latest_tmp = self.out / "latest.tmp"
-        latest_tmp.write_text(tag + "\n")
-        os.replace(latest_tmp, self.out / "latest")
-        shutil.rmtree(aside, ignore_errors=True)
+        with staging_dir(final, aside=final.with_name(final.name + ".old")) as tmp:
+            save_model(self.model, tmp / "model.safetensors", source=f"airinterp train, step {self.pos.step}")
+            state = {
+                "position": [self.pos.step, self.pos.iteration, self.pos.batch],
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
+                "wall_s": self.wall_before + time.perf_counter() - self._t0,
+                "run": self.run.model_dump_json(),
+            }
+            state["data_sha256"] = self.data_fingerprint
+            torch.save(state, tmp / "state.pt")
+        atomic_write_text(self.out / "latest", tag + "\n")
         return final
 
     @property
@@ -285,7 +273,7 @@ class Trainer:
         saved_sha = state.get("data_sha256")
         if saved_sha is not None and saved_sha != self.data_fingerprint:
             raise InputError(
-                f"cannot resume {ckpt}: --data {self.run.data} is not the dataset this run trained on "
+                f"cannot resume {ckpt}: data {self.run.data} is not the dataset this run trained on "
                 f"(its train split's fingerprint differs; the run's was {saved_run.data})"
             )
         model = load_model(ckpt / "model.safetensors")
@@ -435,7 +423,7 @@ class Trainer:
             self.save()
             save_model(self.model, self.out / "model.safetensors", source=f"airinterp train {run.preset}, step {self.pos.step}")
             card = {
-                "airinterp_version": airinterp.__version__,
+                "airinterp_version": __version__,
                 "preset": run.preset, "variant": run.variant, "data": str(run.data),
                 "data_build": _read_json(Path(run.data) / "airinterp_build.json"),
                 "data_sha256": self.data_fingerprint,
@@ -453,16 +441,8 @@ class Trainer:
                     "optimizer_note": "each budget restarts the optimizer and its warmup (warm start from weights only; "
                                       "the optimizer state does not travel between budgets)",
                 })  # fmt: skip
-            (self.out / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+            atomic_write_text(self.out / "card.json", json.dumps(card, indent=2, default=str) + "\n")
         return last_eval
-
-
-def _read_card(path: Path) -> dict:
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return card if isinstance(card, dict) else {}
 
 
 def _read_json(path: Path) -> dict | None:

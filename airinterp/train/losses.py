@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 
-IGNORE_LABEL_ID = -100
+from airinterp.tasks.dataset import IGNORE_LABEL_ID
 
 
 def stablemax(x: Tensor, eps: float = 1e-30) -> Tensor:

@@ -5,6 +5,8 @@ import math
 import torch
 from torch import Tensor
 
+from airinterp.errors import InputError
+
 
 class AdamATan2(torch.optim.Optimizer):
     """Adam with ``atan2`` in place of the division by ``sqrt(v) + eps`` (no epsilon).
@@ -22,7 +24,7 @@ class AdamATan2(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.95),
                  weight_decay: float = 0.0, a: float = 1.27, b: float = 1.0) -> None:  # fmt: skip
         if lr < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"invalid AdamATan2 settings lr={lr} betas={betas} weight_decay={weight_decay}")
+            raise InputError(f"invalid AdamATan2 settings lr={lr} betas={betas} weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, a=a, b=b))
 
     @torch.no_grad()

@@ -122,9 +122,9 @@ def main() -> int:
 
 
 def _write(out: Path, job: dict) -> None:
-    tmp = out / ".job.json.tmp"
-    tmp.write_text(json.dumps(job, indent=2) + "\n")
-    os.replace(tmp, out / "job.json")
+    from airinterp.io import atomic_write_text
+
+    atomic_write_text(out / "job.json", json.dumps(job, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -154,9 +154,9 @@ def test_example_rows_are_the_raw_pattern_and_persistence(tiny_data):
     a = propose_examples(model, tiny_data, np.arange(10), step=1, layer=1, n=2, seed=4)
     b = propose_examples(model, tiny_data, np.arange(10), step=1, layer=1, n=2, seed=4)
     assert a.equals(b) and len(a) == 2
-    with pytest.raises(ValueError, match="--layer 5"):
+    with pytest.raises(ValueError, match="^layer 5"):
         attention_example(model, batch, 5, layer=5)
-    with pytest.raises(ValueError, match="--head 9"):
+    with pytest.raises(ValueError, match="^head 9"):
         attention_example(model, batch, 5, head=9)
     with pytest.raises(ValueError, match="outside the 4x4 grid"):
         attention_example(model, batch, 16)

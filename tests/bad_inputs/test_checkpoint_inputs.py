@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 import airinterp
-from airinterp.model.checkpoint import CheckpointError, import_reference, load_into, save
+from airinterp.checkpoints import CheckpointError, import_reference, load_into, save
 from tests.conftest import FIXTURES, make_model
 
 CKPT = FIXTURES / "checkpoint_format" / "Sudoku" / "air_Lx_H_fixture_sudoku_default" / "step_0"
@@ -109,7 +109,7 @@ def test_reference_checkpoint_problems(tmp_path):
 import json  # noqa: E402
 import warnings  # noqa: E402
 
-from airinterp.model.checkpoint import digest, read_safetensors  # noqa: E402
+from airinterp.checkpoints import digest, read_safetensors  # noqa: E402
 from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot  # noqa: E402
 
 

@@ -122,14 +122,14 @@ def test_a_kill_while_resaving_a_tag_keeps_a_checkpoint(tmp_path, dataset, monke
     real_replace = os.replace
 
     def killed(src, dst):
-        if str(src).endswith(".tmp") and Path(dst).name == "step_2":
+        if ".tmp-" in Path(src).name and Path(dst).name == "step_2":
             raise KeyboardInterrupt("killed between the renames")
         return real_replace(src, dst)
 
-    monkeypatch.setattr("airinterp.train.loop.os.replace", killed)
+    monkeypatch.setattr("airinterp.io.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
         t.save()  # the same tag again
-    monkeypatch.setattr("airinterp.train.loop.os.replace", real_replace)
+    monkeypatch.setattr("airinterp.io.os.replace", real_replace)
     again = _trainer(dataset, tmp_path / "run", max_steps=2)
     assert again.resume() and again.pos.step == 2
     assert all(torch.equal(weights[k], v) for k, v in again.model.state_dict().items())
@@ -140,6 +140,6 @@ def test_a_kill_while_resaving_a_tag_keeps_a_checkpoint(tmp_path, dataset, monke
 
 def test_a_batch_larger_than_an_iteration_is_refused(tmp_path, dataset):
     """It used to loop forever on empty iterations, re-evaluating and rewriting step_0."""
-    with pytest.raises(ValueError, match="--batch-size 4000 is larger than one iteration"):
+    with pytest.raises(ValueError, match="global_batch_size 4000 is larger than one iteration"):
         _trainer(dataset, tmp_path / "run", global_batch_size=4000)
     assert not (tmp_path / "run").exists()

@@ -8,10 +8,10 @@ import torch
 from typer.testing import CliRunner
 
 import airinterp
+from airinterp.checkpoints import import_reference, save
+from airinterp.checkpoints.verify import SENSITIVITY_REL, check_parity, load_fixture, perturbed
 from airinterp.cli import app
 from airinterp.model.air import RULES, HookedAIR
-from airinterp.model.checkpoint import import_reference, save
-from airinterp.model.reference import SENSITIVITY_REL, check_parity, load_fixture, perturbed
 from tests.conftest import FIXTURES, VARIANT_DUMPS
 
 SHARED_CASES = ["sudoku_default", "sudoku_symmetric_Lx_Hx", "maze_default"]

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import airinterp
-from airinterp.model.checkpoint import INDEX, CheckpointError, save, save_sharded
+from airinterp.checkpoints import INDEX, CheckpointError, save, save_sharded
 from tests.bad_inputs.conftest import invoke
 from tests.conftest import make_model, make_tokens
 

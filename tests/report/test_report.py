@@ -2,6 +2,7 @@
 (identical twice apart from the timestamp, bad inputs in one line) and a real browser."""
 
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,12 +12,14 @@ from airinterp.analysis.inputs import AnalysisInputs
 from airinterp.analysis.reproduce import direction_verdict, level_verdict, reproduction_table, summary_table
 from airinterp.analysis.run import sample_puzzles
 from airinterp.analysis.suite import analyse
-from airinterp.report.browser import check_page, why_no_browser
 from airinterp.report.build import build_report
 from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
 from tests.conftest import make_model
 
 ROOT = Path(__file__).parents[2]
+sys.path.insert(0, str(ROOT / "tools"))  # the browser harness is a dev tool, not part of the package
+from browser import check_page, why_no_browser  # noqa: E402
+
 SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",
             "Patching across sub-steps", "Attention locality (Figs 8-9)", "Attention example and persistence (Figs 10-13)",
             "Where the paper&#x27;s figures are"]  # fmt: skip

@@ -48,7 +48,7 @@ def test_warm_start_equals_loading_the_weights_then_training(sudoku4, tmp_path):
 
 def test_warm_start_refuses_another_architecture_or_a_missing_checkpoint(sudoku4, tmp_path):
     Trainer(_run(sudoku4, tmp_path / "a", max_steps=1), log=lambda s: None).fit()
-    with pytest.raises(InputError, match=r"--init-from .*differs from this run's in hidden_size \(32 vs 48\)"):
+    with pytest.raises(InputError, match=r"init_from .*differs from this run's in hidden_size \(32 vs 48\)"):
         Trainer(_run(sudoku4, tmp_path / "b", hidden_size=48, init_from=tmp_path / "a"))
     res = invoke("train", "--data", sudoku4, "--out", tmp_path / "c", "--preset", "tiny", "--init-from", tmp_path / "nowhere")
     assert res.exit_code == 2 and "--init-from" in res.output and "no such checkpoint" in res.output

@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from airinterp.checkpoints.format import CheckpointError, load_into, read_safetensors
+from airinterp.checkpoints.reference import map_reference_state_dict
+from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
-from airinterp.model.checkpoint import CheckpointError, load_into, map_reference_state_dict, read_safetensors
 from airinterp.model.config import AIRConfig
 from airinterp.model.layers import rope_tables
 from airinterp.model.schedule import act_schedule
@@ -71,7 +73,7 @@ def _listed(manifest: dict) -> dict[str, list[int] | None]:
         return {k: (v.get("shape") if isinstance(v, dict) else None) for k, v in listed.items()}
     if isinstance(listed, list):
         return {e["name"]: e.get("shape") for e in listed if isinstance(e, dict) and "name" in e}
-    raise ValueError("'tensors' must be a dict or a list")
+    raise InputError("'tensors' must be a dict or a list")
 
 
 def _check_complete(path: Path, manifest: dict, tensors: dict[str, Tensor], config: AIRConfig) -> None:

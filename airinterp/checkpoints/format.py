@@ -1,4 +1,4 @@
-"""Checkpoints: our safetensors format, and import of reference AIR checkpoints.
+"""Our checkpoint format: safetensors with the config and an integrity digest in the metadata.
 
 **Our format.** One ``.safetensors`` file. Tensors are the model's ``state_dict()`` under our key
 names (below); they are floating point, stored in float32 or bfloat16, and loaded into float32
@@ -13,123 +13,30 @@ parameters. The header metadata holds:
 
 Version 1 files (no digest) still load, with a warning that they cannot be checked.
 
-**Key mapping from the reference** (after stripping ``_orig_mod.``, ``module.``, ``model.`` and
-the leading ``inner.``):
-
-============================================  ==============================================
-reference                                      airinterp
-============================================  ==============================================
-``embed_tokens.embedding_weight`` [V, D]       ``embed_tokens.weight``
-``embed_pos.embedding_weight`` [S+P, D]        ``embed_pos.weight`` (``pos_encodings=learned``)
-``puzzle_emb.weights`` [N, ndim] (buffer)      ``puzzle_emb``
-``lm_head.weight``, ``q_head.weight/bias``     same names
-``H_init``, ``L_init`` [D]                     same names
-``f_level.layers.{i}.self_attn.qkv_proj``      ``blocks.{i}.attn.qkv``
-``f_level.layers.{i}.self_attn.o_proj``        ``blocks.{i}.attn.o``
-``f_level.layers.{i}.mlp.gate_up_proj``        ``blocks.{i}.mlp.gate_up``
-``f_level.layers.{i}.mlp.down_proj``           ``blocks.{i}.mlp.down``
-``input_token_L`` / ``input_token_H``          ``level_token_L`` / ``level_token_H`` (as [D])
-``g_input.weight``                             ``g_input.weight``
-============================================  ==============================================
+A directory, a file and a card are one :class:`airinterp.checkpoints.paths.Checkpoint`; reference
+import is :mod:`airinterp.checkpoints.reference`.
 """
 
 import hashlib
-import json
-import pickle
-import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 
+from airinterp.errors import InputError
+from airinterp.io import atomic_file, atomic_write_text
 from airinterp.model.air import HookedAIR
 from airinterp.model.config import AIRConfig
 
 FORMAT = "airinterp.air"
 FORMAT_VERSION = "2"
 _READABLE_VERSIONS = ("1", "2")
-_PREFIXES = ("_orig_mod.", "module.", "model.")
-_SIMPLE = {
-    "embed_tokens.embedding_weight": "embed_tokens.weight",
-    "embed_pos.embedding_weight": "embed_pos.weight",
-    "puzzle_emb.weights": "puzzle_emb",
-    "lm_head.weight": "lm_head.weight",
-    "q_head.weight": "q_head.weight",
-    "q_head.bias": "q_head.bias",
-    "H_init": "H_init",
-    "L_init": "L_init",
-    "input_token_L": "level_token_L",
-    "input_token_H": "level_token_H",
-    "g_input.weight": "g_input.weight",
-}
-_LAYER = re.compile(r"f_level\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
-_OUR_LAYER = re.compile(r"blocks\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down)\.weight")
-_LAYER_PARTS = {
-    "self_attn.qkv_proj": "attn.qkv",
-    "self_attn.o_proj": "attn.o",
-    "mlp.gate_up_proj": "mlp.gate_up",
-    "mlp.down_proj": "mlp.down",
-}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not match its config."""
-
-
-def strip_reference_prefix(key: str) -> str:
-    """``_orig_mod.model.inner.X`` / ``model.inner.X`` / ``inner.X`` -> ``X``."""
-    changed = True
-    while changed:
-        changed = False
-        for p in _PREFIXES:
-            if key.startswith(p):
-                key, changed = key[len(p) :], True
-    if not key.startswith("inner."):
-        raise CheckpointError(f"reference key {key!r} does not lie under the AIR module's 'inner.'")
-    return key[len("inner.") :]
-
-
-def map_reference_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Reference state dict (any prefix form) -> our key names. Unknown keys are an error."""
-    out: dict[str, Tensor] = {}
-    unknown: list[str] = []
-    for raw, t in state.items():
-        key = strip_reference_prefix(raw)
-        if key in _SIMPLE:
-            new = _SIMPLE[key]
-            if new.startswith("level_token"):
-                t = t.reshape(-1)
-        elif (m := _LAYER.fullmatch(key)) is not None:
-            new = f"blocks.{m.group(1)}.{_LAYER_PARTS[m.group(2)]}.weight"
-        else:
-            unknown.append(raw)
-            continue
-        out[new] = t
-    if unknown:
-        raise CheckpointError(f"reference checkpoint has keys airinterp does not know: {unknown[:8]}")
-    return out
-
-
-def to_reference_state_dict(model: HookedAIR, prefix: str = "inner.") -> dict[str, Tensor]:
-    """Our state dict under the reference's key names (the bare AIR module's, by default)."""
-    inverse = {v: k for k, v in _SIMPLE.items()}
-    parts = {v: k for k, v in _LAYER_PARTS.items()}
-    out: dict[str, Tensor] = {}
-    for key, t in model.state_dict().items():
-        if key in inverse:
-            new = inverse[key]
-            if key.startswith("level_token") and model.config.variant.endswith(("prepend", "prepend_no_strip")):
-                t = t.view(1, 1, -1)
-        else:
-            m = _OUR_LAYER.fullmatch(key)
-            if m is None:
-                raise CheckpointError(f"no reference name for {key!r}")
-            new = f"f_level.layers.{m.group(1)}.{parts[m.group(2)]}.weight"
-        out[prefix + new] = t
-    return out
 
 
 def load_into(model: HookedAIR, state: Mapping[str, Tensor], source: str = "checkpoint") -> HookedAIR:
@@ -179,7 +86,7 @@ CHECKPOINT_FILES = ("model.safetensors", INDEX)
 
 
 def _tensors_and_meta(model: HookedAIR, dtype: torch.dtype | None, source: str | None) -> tuple[dict[str, Tensor], dict[str, str]]:
-    import airinterp
+    from airinterp._version import __version__
 
     tensors = {
         k: (v.detach().to("cpu", dtype) if dtype is not None and v.is_floating_point() else v.detach().cpu()).contiguous()
@@ -191,7 +98,7 @@ def _tensors_and_meta(model: HookedAIR, dtype: torch.dtype | None, source: str |
         "format_version": FORMAT_VERSION,
         "config": config_json,
         "sha256": digest(config_json, tensors),
-        "airinterp_version": airinterp.__version__,
+        "airinterp_version": __version__,
     }
     if source is not None:
         meta["source"] = source
@@ -199,20 +106,11 @@ def _tensors_and_meta(model: HookedAIR, dtype: torch.dtype | None, source: str |
 
 
 def _write_safetensors(tensors: Mapping[str, Tensor], path: Path, meta: dict[str, str]) -> None:
-    """safetensors file written beside ``path`` and renamed into place (mode from the umask)."""
-    import os
-
+    """safetensors file written whole (:func:`airinterp.io.atomic_file`)."""
     from safetensors.torch import save_file
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         save_file(dict(tensors), str(tmp), metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = None, source: str | None = None,
@@ -241,7 +139,6 @@ def save_sharded(model: HookedAIR, directory: "str | Path", *, max_shard_bytes: 
     a shard of its own) and the index, in ``directory``; returns the index's path. Old shards of
     another count are removed once the new index is in place."""
     import json
-    import os
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
@@ -266,12 +163,7 @@ def save_sharded(model: HookedAIR, directory: "str | Path", *, max_shard_bytes: 
         "metadata": {**meta, "total_size": str(sum(t.numel() * t.element_size() for t in tensors.values()))},
         "weight_map": {k: name for name, keys in zip(names, groups, strict=True) for k in keys},
     }
-    tmp = directory / f".{INDEX}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, directory / INDEX)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(directory / INDEX, json.dumps(index, indent=2, sort_keys=True) + "\n")
     for old in directory.glob("model-*-of-*.safetensors"):
         if old.name not in names:
             old.unlink()
@@ -384,7 +276,7 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
     if "config" not in meta:
         raise CheckpointError(f"{path}: metadata has no 'config'")
     if version == "1":
-        warnings.warn(f"{path}: format_version 1 has no integrity digest; re-save it (airinterp.model.checkpoint.save) to add one",
+        warnings.warn(f"{path}: format_version 1 has no integrity digest; re-save it (airinterp.checkpoints.save) to add one",
                       stacklevel=2)  # fmt: skip
     else:
         want = meta.get("sha256")
@@ -411,127 +303,7 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
     return model
 
 
-# ---- reference import ------------------------------------------------------------------------
-
-
-def torch_load_weights_only(path: "str | Path", what: str = "torch checkpoint") -> Any:
-    """``torch.load(weights_only=True)`` on CPU, its failures as one-line CheckpointErrors: a pickle
-    holding code or objects is refused (never run), a damaged file is called corrupt."""
-    from airinterp.errors import unpickling_reason
-
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: refused to load: not tensors and plain data, which is all a weights-only load reads "
-            f"({unpickling_reason(err)})"
-        ) from None
-    except Exception as err:  # truncated archives raise RuntimeError, EOFError, BadZipFile...
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise CheckpointError(f"{path}: corrupt or truncated {what} ({type(err).__name__}: {first})") from None
-
-
-def read_reference_weights(path: "str | Path") -> dict[str, Tensor]:
-    """A reference ``step_<N>`` file (torch.save state dict, loaded weights-only) or safetensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic[:2] == b"PK" or magic[:1] == b"\x80":  # torch.save zip archive, or a legacy pickle
-        obj = torch_load_weights_only(path)
-        if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-            raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
-        return dict(obj)
-    tensors, _ = read_safetensors(path)
-    return tensors
-
-
-def read_reference_config(path: "str | Path") -> dict[str, Any]:
-    """The ``arch`` section of a reference ``all_config.yaml`` (plus data_path for seq_len)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such config file") from None
-    except yaml.YAMLError as err:
-        raise CheckpointError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("arch"), dict):
-        raise CheckpointError(f"{path}: no 'arch' section; is this a reference all_config.yaml?")
-    return doc
-
-
-def config_from_reference(
-    doc: dict[str, Any], state: Mapping[str, Tensor], *, seq_len: int | None = None, forward_dtype: str | None = None
-) -> AIRConfig:
-    """Fill the fields the reference takes from the data (vocab, ids, seq_len) from the weights."""
-    arch = dict(doc["arch"])
-    emb = state.get("embed_tokens.weight")
-    if emb is None:
-        raise CheckpointError("reference checkpoint has no token embedding")
-    arch.setdefault("vocab_size", int(emb.shape[0]))
-    if "puzzle_emb" in state:
-        arch.setdefault("num_puzzle_identifiers", int(state["puzzle_emb"].shape[0]))
-    if "embed_pos.weight" in state:
-        arch.setdefault("pos_encodings", "learned")
-    if seq_len is None and "seq_len" not in arch:
-        seq_len = _seq_len_from_data(doc.get("data_path"))
-    if seq_len is not None:
-        arch["seq_len"] = seq_len
-    if forward_dtype is not None:
-        arch["forward_dtype"] = forward_dtype
-    if isinstance(arch.get("puzzle_emb_ndim"), str):  # an unresolved ${.hidden_size}
-        arch["puzzle_emb_ndim"] = arch["hidden_size"]
-    try:
-        return AIRConfig.from_reference_dict(arch)
-    except ValueError as err:
-        raise CheckpointError(f"reference config: {err}") from None
-
-
-_SEQ_HINT = "pass --seq-len (81 for the paper's 9x9 Sudoku, 900 for 30x30 Maze-Hard)"
-
-
-def _seq_len_from_data(data_path: "str | list | None") -> int:
-    """seq_len from the dataset ``all_config.yaml`` names; the vocabulary does not tell it (6x6
-    and 9x9 Sudoku share one), so without the dataset this is an error, never a guess."""
-    if isinstance(data_path, list):  # some reference configs list several datasets
-        data_path = data_path[0] if data_path else None
-    if not data_path:
-        raise CheckpointError(f"cannot tell the sequence length: all_config.yaml names no data_path; {_SEQ_HINT}")
-    meta = Path(str(data_path)) / "train" / "dataset.json"
-    if not meta.is_file():
-        raise CheckpointError(f"cannot tell the sequence length: the data_path in all_config.yaml ({meta}) does not exist here; {_SEQ_HINT}")
-    try:
-        return int(json.loads(meta.read_text())["seq_len"])
-    except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{meta}: no usable seq_len ({err}); {_SEQ_HINT}") from None
-
-
-def import_reference(
-    weights: "str | Path",
-    config: "str | Path | None" = None,
-    *,
-    seq_len: int | None = None,
-    forward_dtype: str | None = None,
-) -> HookedAIR:
-    """Build a HookedAIR from a reference checkpoint and its ``all_config.yaml``."""
-    weights = Path(weights)
-    config = Path(config) if config is not None else weights.parent / "all_config.yaml"
-    if not config.is_file():
-        raise CheckpointError(f"no config: {config} does not exist; pass --config")
-    doc = read_reference_config(config)
-    state = map_reference_state_dict(read_reference_weights(weights))
-    cfg = config_from_reference(doc, state, seq_len=seq_len, forward_dtype=forward_dtype)
-    expected_emb = (cfg.vocab_size, cfg.hidden_size)
-    if tuple(state["embed_tokens.weight"].shape) != expected_emb:
-        raise CheckpointError(f"token embedding {tuple(state['embed_tokens.weight'].shape)} vs config {expected_emb}")
-    model = HookedAIR(cfg, seed=None)
-    return load_into(model, state, source=str(weights))
-
-
 __all__ = [
-    "CheckpointError", "import_reference", "load", "load_into", "map_reference_state_dict",
-    "read_reference_weights", "read_safetensors", "save", "strip_reference_prefix",
+    "CHECKPOINT_FILES", "CheckpointError", "INDEX", "checkpoint_file", "digest", "load", "load_into",
+    "read_safetensors", "read_sharded", "save", "save_sharded",
 ]  # fmt: skip

@@ -1,0 +1,97 @@
+"""A checkpoint on disk as one value: its file, its directory, its card, its name, the shipped defaults.
+
+A checkpoint is named by a directory (a shipped checkpoint, a training run: ``model.safetensors``
+or a sharded index inside, ``card.json`` beside it) or by its file. Every caller (load, train,
+the analyses, the CLI, the report) asks :class:`Checkpoint` rather than re-deriving these.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from airinterp.checkpoints.format import CHECKPOINT_FILES, checkpoint_file
+from airinterp.errors import InputError
+
+#: the source checkout this package lives in (the shipped checkpoints and data are under it)
+REPO = Path(__file__).resolve().parents[2]
+#: the shipped default checkpoint of each task, relative to :data:`REPO`
+DEFAULT_CHECKPOINTS = {"sudoku": "checkpoints/sudoku6_Lx_H", "maze": "checkpoints/maze10_Lx_H"}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint path as given (a directory or a ``.safetensors``/index file)."""
+
+    path: Path
+
+    def __init__(self, path: "str | Path | Checkpoint") -> None:
+        object.__setattr__(self, "path", Path(path.path if isinstance(path, Checkpoint) else path))
+
+    @classmethod
+    def default(cls, task: str) -> "Checkpoint":
+        """The shipped default of ``task``; a ValueError if this is an installed copy without them."""
+        if task not in DEFAULT_CHECKPOINTS:
+            raise InputError(f"task {task!r}: expected one of {', '.join(DEFAULT_CHECKPOINTS)}")
+        ck = cls(REPO / DEFAULT_CHECKPOINTS[task])
+        if not ck.path.exists():
+            raise InputError(f"checkpoint: the shipped default {ck.path} is not here (an installed copy without the "
+                             "repository?); name a checkpoint")  # fmt: skip
+        return ck
+
+    @property
+    def dir(self) -> Path:
+        """The directory holding the weights and the card."""
+        return self.path if self.path.is_dir() else self.path.parent
+
+    @property
+    def file(self) -> Path:
+        """The weights file: ``model.safetensors`` or a sharded index (the path itself if a file)."""
+        return checkpoint_file(self.path)
+
+    @property
+    def key(self) -> Path:
+        """Identity: a directory and the weights file inside it are one checkpoint."""
+        p = self.path.resolve()
+        return p.parent if p.name in CHECKPOINT_FILES else p
+
+    @property
+    def name(self) -> str:
+        """A label: the directory's name, or a file's stem unless it is one of the standard names."""
+        if self.path.is_dir() or self.path.name in CHECKPOINT_FILES:
+            return self.dir.name
+        return self.path.name.removesuffix(".safetensors")
+
+    @cached_property
+    def card(self) -> dict:
+        """``card.json`` beside the weights ({} when there is none or it is unreadable)."""
+        return read_card(self.dir / "card.json")
+
+    def resolve(self, relative: str) -> Path | None:
+        """A path a card names (``eval_data``): absolute, or relative to the working directory, the
+        source checkout, the checkpoint's grandparent or its directory; None if none exists."""
+        p = Path(relative)
+        if p.is_absolute():
+            return p if p.exists() else None
+        for base in (Path.cwd(), REPO, self.dir.parent.parent, self.dir):
+            if (base / p).exists():
+                return base / p
+        return None
+
+    def load(self, *, device=None, dtype: str | None = None):
+        """The model (:func:`airinterp.checkpoints.format.load`)."""
+        from airinterp.checkpoints.format import load
+
+        return load(self.path, device=device, dtype=dtype)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def read_card(path: Path) -> dict:
+    """A card file as a dict ({} when missing or unreadable: a card is documentation)."""
+    try:
+        card = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}

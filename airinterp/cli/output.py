@@ -1,0 +1,82 @@
+"""Where commands write: output paths checked before any work, default directories, files written whole.
+
+Every table, figure page and ``config.json`` a command writes goes through here, and through
+:mod:`airinterp.io` below it, so a failed or killed command never leaves half a file.
+"""
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from airinterp.cli._common import fail
+from airinterp.io import atomic_file, atomic_write_text, staging_dir
+
+
+def check_parents_writable(path: Path, option: str = "--out") -> None:
+    """The nearest existing ancestor of ``path`` is a writable directory."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise fail(f"{option} {path}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK):
+                raise fail(f"{option} {path}: {parent} is not writable")
+            break
+
+
+def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out") -> Path:
+    """An output file: the right suffix, not a directory, its parent not a file; before any work."""
+    if path.suffix not in suffixes:
+        raise fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a directory; expected a file to write")
+    check_parents_writable(path, option)
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise fail(f"{option} {path}: writing parquet needs pyarrow (pip install pyarrow), or use .csv") from None
+    return path
+
+
+def write_table(df, path: Path) -> None:
+    """A pandas table to .csv or .parquet, written beside ``path`` and renamed into place."""
+    with atomic_file(path) as tmp:
+        df.to_parquet(tmp) if path.suffix == ".parquet" else df.to_csv(tmp, index=False)
+
+
+def out_dir(out: Path | None, command: str, checkpoint: "str | Path", suffix: str = "") -> Path:
+    """``--out`` or the default ``out/<command>/<checkpoint name><suffix>``, checked writable."""
+    from airinterp.checkpoints import Checkpoint
+
+    if out is None:
+        out = Path("out") / command / (Checkpoint(checkpoint).name + suffix)
+    if out.exists() and not out.is_dir():
+        raise fail(f"--out {out}: is a file; expected a directory")
+    check_parents_writable(out, "--out")
+    return out
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A hidden sibling directory to write into; its files move into ``out`` when all are written."""
+    with staging_dir(out, merge=True) as d:
+        yield d
+
+
+def write_config(d: Path, config: dict) -> None:
+    """``config.json``: what produced the directory's files."""
+    atomic_write_text(d / "config.json", json.dumps(config, indent=2) + "\n")
+
+
+def write_html(path: "str | Path", title: str, figures: Sequence, notes: Sequence[str] = ()) -> Path:
+    """One self-contained HTML page of plotly figures: plotly.js inlined once, no CDN, opens offline."""
+    from airinterp.report.html import Document
+
+    doc = Document(title)
+    for n in notes:
+        doc.para(n)
+    for fig in figures:
+        doc.figure(fig)
+    return doc.write(path)
