@@ -16,6 +16,7 @@ from airinterp.analysis.run import sample_puzzles
 from airinterp.checkpoints import DEFAULT_CHECKPOINTS, Checkpoint
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
+from airinterp.model.inputs import check_n_act
 from airinterp.tasks.dataset import PuzzleDataset
 
 if TYPE_CHECKING:
@@ -72,14 +73,6 @@ class AnalysisInputs:
             "device": str(self.model.device),
             "versions": {"airinterp": __version__, "torch": torch.__version__, "transformer_lens": tl_version},
         }  # fmt: skip
-
-
-def check_n_act(n_act: object, default: int) -> int:
-    """``n_act`` (None: ``default``, the model's ``halt_max_steps``) as a whole number >= 1."""
-    n_act = default if n_act is None else n_act
-    if isinstance(n_act, bool) or not isinstance(n_act, int) or n_act < 1:
-        raise InputError(f"n_act {n_act!r}: expected a whole number of ACT steps >= 1")
-    return n_act
 
 
 def open_inputs(

@@ -8,31 +8,21 @@ bidirectional). They are accepted there, checked, and not stored.
 """
 
 import math
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from airinterp.errors import InputError
+from airinterp.model.variants import VARIANT_NAMES, VARIANT_TABLE, LevelToken
+from airinterp.model.variants import Variant as VariantSpec
 
-#: Input-injection variants: (n_L, n_H) = copies of x~ in the L- and H-update input.
-INJECTION_VARIANTS = ("Lx_H", "L_Hx", "L2x_H", "L_H2x", "Lx_H2x", "L2x_Hx", "Lx_Hx", "L2x_H2x")
-#: Level-token controls (all on the L2x_H2x base).
-LEVEL_TOKEN_VARIANTS = (
-    "L2x_H2x_input_token_addition",
-    "L2x_H2x_input_token_prepend",
-    "L2x_H2x_input_token_prepend_no_strip",
-)
-#: Operator-form controls (the H-update stays z_H + z_L).
-OPERATOR_VARIANTS = ("gx_linear", "gx_non_linear", "had_prod", "minus_x")
-
-Variant = Literal[
-    "Lx_H", "L_Hx", "L2x_H", "L_H2x", "Lx_H2x", "L2x_Hx", "Lx_Hx", "L2x_H2x",
-    "L2x_H2x_input_token_addition", "L2x_H2x_input_token_prepend",
-    "L2x_H2x_input_token_prepend_no_strip",
-    "gx_linear", "gx_non_linear", "had_prod", "minus_x",
-]  # fmt: skip
-VARIANTS: tuple[str, ...] = get_args(Variant)
-assert set(VARIANTS) == set(INJECTION_VARIANTS + LEVEL_TOKEN_VARIANTS + OPERATOR_VARIANTS)
+#: the variant names, from the one variant table (:mod:`airinterp.model.variants`)
+Variant = Literal[VARIANT_NAMES]  # type: ignore[valid-type]
+VARIANTS: tuple[str, ...] = VARIANT_NAMES
+#: the variants of each family (injection, level-token controls, operator-form controls)
+INJECTION_VARIANTS = tuple(n for n, v in VARIANT_TABLE.items() if v.family == "injection")
+LEVEL_TOKEN_VARIANTS = tuple(n for n, v in VARIANT_TABLE.items() if v.family == "level_token")
+OPERATOR_VARIANTS = tuple(n for n, v in VARIANT_TABLE.items() if v.family == "operator")
 
 Task = Literal["sudoku", "maze"]
 DType = Literal["float32", "bfloat16", "float16"]
@@ -130,13 +120,13 @@ class AIRConfig(BaseModel):
     @property
     def n_pos(self) -> int:
         """Positions of the states z_L, z_H (prefix + cells; + 1 level slot for no-strip)."""
-        extra = 1 if self.variant == "L2x_H2x_input_token_prepend_no_strip" else 0
+        extra = 1 if self.spec.level_token is LevelToken.in_state else 0
         return self.seq_len + self.puzzle_emb_len + extra
 
     @property
     def n_stack_pos(self) -> int:
         """Positions the shared stack attends over (one more for prepend-and-strip)."""
-        extra = 1 if self.variant == "L2x_H2x_input_token_prepend" else 0
+        extra = 1 if self.spec.level_token is LevelToken.prepended else 0
         return self.n_pos + extra
 
     @property
@@ -166,12 +156,17 @@ class AIRConfig(BaseModel):
         return self.H_cycles * (self.L_cycles + 1)
 
     @property
+    def spec(self) -> VariantSpec:
+        """The variant's row of the variant table: update rules, level tokens, g(x~)."""
+        return VARIANT_TABLE[self.variant]
+
+    @property
     def has_level_tokens(self) -> bool:
-        return self.variant in LEVEL_TOKEN_VARIANTS
+        return self.spec.level_token is not None
 
     @property
     def has_g_input(self) -> bool:
-        return self.variant in ("gx_linear", "gx_non_linear")
+        return self.spec.g_input is not None
 
     # ---- reference interop ---------------------------------------------------------------
     @classmethod

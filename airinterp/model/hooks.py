@@ -270,11 +270,8 @@ def hook_names(cfg: "AIRConfig", n_act: int) -> list[str]:
 #
 # The module tree's paths are the names above: ``act`` holds one container per ACT step
 # (``act.3``), each holding update containers (``act.3.H0``), ``blocks``, layer containers and the
-# HookPoints. Steps ``0..halt_max_steps-1`` are built complete when the model is made. Others are
-# built on demand, HookPoint by HookPoint, for the names a call addresses (``run_with_hooks``,
-# ``run_with_cache``) and removed when it returns, so a long rollout neither slows later calls nor
-# leaves memory behind. Every HookPoint carries ``hp.air_key`` = (act, update, layer, site) so the
-# forward finds the active ones without parsing names.
+# HookPoints. How the tree grows beyond the steps built with the model, and the invariant it
+# keeps, is airinterp.model.hook_tree's; a HookPoint's Address is Address.parse(its name).
 
 
 class HookTree(nn.Module):
@@ -307,10 +304,6 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
     if addr.site == "hook_g_input" and not cfg.has_g_input:
         raise InputError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
     return addr
-
-
-def air_key(addr: Address) -> tuple[int | None, str | None, int | None, str]:
-    return (addr.act, addr.update, addr.layer, addr.site)
 
 
 def read_only(fn: Callable) -> Callable:

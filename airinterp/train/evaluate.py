@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from airinterp.analysis.outcome import outcome
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.tasks.dataset import IGNORE_LABEL_ID, PuzzleDataset
@@ -62,15 +63,14 @@ def evaluate(
             pred = out.logits.argmax(-1).cpu().numpy()
             q_halt = out.q_halt.float().cpu().numpy()
             mask = labels != IGNORE_LABEL_ID
-            ok = (pred == labels) & mask
-            free = mask & ~rules.given_mask(batch.inputs[:take]) if rules is not None else mask
-            n_lab, n_ok = mask.sum(1), ok.sum(1)
-            exact = (n_ok == n_lab) & (n_lab > 0)
+            given = rules.given_mask(batch.inputs[:take]) if rules is not None else None
+            o = outcome(pred, labels, given, labelled=mask)
+            exact = o["exact"].to_numpy()
             margin = np.where(mask, top2[..., 0] - top2[..., 1], np.inf).min(1)
             rows.append(pd.DataFrame({
                 "index": np.arange(done, done + take),
-                "token_accuracy": n_ok / np.maximum(1, n_lab),
-                "nongiven_accuracy": (ok & free).sum(1) / np.maximum(1, free.sum(1)),
+                "token_accuracy": o["token_accuracy"].to_numpy(),
+                "nongiven_accuracy": o["nongiven_accuracy"].to_numpy(),
                 "exact": exact,
                 "q_halt_logit": q_halt.astype(np.float64),
                 "q_halt_correct": (q_halt >= 0) == exact,

@@ -24,7 +24,7 @@ from airinterp.checkpoints import load as load_model
 from airinterp.checkpoints import save as save_model
 from airinterp.errors import InputError, resolve_device
 from airinterp.io import atomic_write_text, staging_dir
-from airinterp.model.air import Carry, HookedAIR, no_hooks
+from airinterp.model.air import Carry, HookedAIR
 from airinterp.model.config import AIRConfig
 from airinterp.tasks.dataset import IGNORE_LABEL_ID, PuzzleDataset
 from airinterp.train.config import TrainRun
@@ -33,6 +33,31 @@ from airinterp.train.losses import act_losses
 from airinterp.train.optim import AdamATan2, learning_rate, sign_sgd_rows_
 
 CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "ids")
+
+
+@dataclass(frozen=True)
+class TrainCarry:
+    """What the reference's ACT wrapper carries between training calls: the states, each row's
+    ACT steps so far and whether it halted (then the next call starts it on a new puzzle), and
+    the puzzle each row works on. ``state.pt`` stores it as a dict of :data:`CARRY_FIELDS`."""
+
+    z_H: Tensor  # [batch, pos, d_model]
+    z_L: Tensor
+    steps: Tensor  # [batch] int64
+    halted: Tensor  # [batch] bool
+    inputs: Tensor  # [batch, cell] long
+    labels: Tensor
+    ids: Tensor  # [batch] long
+
+    def as_dict(self) -> dict[str, Tensor]:
+        return {k: getattr(self, k) for k in CARRY_FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Tensor]) -> "TrainCarry":
+        return cls(**{k: d[k] for k in CARRY_FIELDS})
+
+    def to(self, device: "torch.device | str") -> "TrainCarry":
+        return TrainCarry(**{k: v.to(device) for k, v in self.as_dict().items()})
 STATE_KEYS = ("position", "optimizer", "generator", "carry", "wall_s", "run")
 #: settings a resumed run may change: they do not alter the trajectory (``data`` may move, its
 #: content is checked by fingerprint)
@@ -90,21 +115,21 @@ class ACTTrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, carry: dict[str, Tensor], new: dict[str, Tensor], explore: tuple[Tensor, Tensor], emb_grad: bool):
+    def forward(self, carry: TrainCarry, new: dict[str, Tensor], explore: tuple[Tensor, Tensor], emb_grad: bool):
         m = self.model
         c = m.config
-        reset = carry["halted"]
-        cur = {k: torch.where(reset.view(-1, *([1] * (new[k].ndim - 1))), new[k], carry[k]) for k in ("inputs", "labels", "ids")}
+        reset = carry.halted
+        cur = {k: torch.where(reset.view(-1, *([1] * (new[k].ndim - 1))), new[k], getattr(carry, k)) for k in ("inputs", "labels", "ids")}
         init = m.initial_carry(reset.shape[0])
         r3 = reset.view(-1, 1, 1)
-        z_H = torch.where(r3, init.z_H, carry["z_H"])
-        z_L = torch.where(r3, init.z_L, carry["z_L"])
-        steps = torch.where(reset, 0, carry["steps"])
+        z_H = torch.where(r3, init.z_H, carry.z_H)
+        z_L = torch.where(r3, init.z_L, carry.z_L)
+        steps = torch.where(reset, 0, carry.steps)
         prefix_rows = None
         if c.puzzle_emb_ndim > 0 and emb_grad:
             prefix_rows = m.puzzle_emb[cur["ids"]].clone().requires_grad_(True)
-        x, g = m.encode(cur["inputs"], cur["ids"], no_hooks(), prefix_rows)
-        out = m.act_step(Carry(z_H=z_H, z_L=z_L), x, 0, g, no_hooks())
+        x, g = m.encode(cur["inputs"], cur["ids"], None, prefix_rows)
+        out = m.step(Carry(z_H=z_H, z_L=z_L), x, g)
         new_carry = Carry(z_H=out.carry.z_H.detach(), z_L=out.carry.z_L.detach())
         with torch.no_grad():
             steps = steps + 1
@@ -116,7 +141,7 @@ class ACTTrainStep(nn.Module):
                 u, draw = explore
                 min_steps = (u < c.halt_exploration_prob) * draw
                 halted = halted & (steps >= min_steps)
-                nxt = m.act_step(new_carry, x.detach(), 0, None if g is None else g.detach(), no_hooks())
+                nxt = m.step(new_carry, x.detach(), None if g is None else g.detach())
                 target = torch.sigmoid(torch.where(is_last, nxt.q_halt, torch.maximum(nxt.q_halt, nxt.q_continue)))
         loss, parts, exact = act_losses(out.logits, cur["labels"], out.q_halt, out.q_continue, target)
         with torch.no_grad():
@@ -132,7 +157,7 @@ class ACTTrainStep(nn.Module):
                 "q_halt_accuracy": (valid & ((out.q_halt >= 0) == exact)).sum().float(),
                 "steps": torch.where(valid, steps, 0).sum().float(),
             }
-        new_state = {"z_H": new_carry.z_H, "z_L": new_carry.z_L, "steps": steps, "halted": halted, **cur}
+        new_state = TrainCarry(z_H=new_carry.z_H, z_L=new_carry.z_L, steps=steps, halted=halted, **cur)
         return loss, {k: v.detach() for k, v in parts.items()}, stats, new_state, prefix_rows
 
 
@@ -197,7 +222,7 @@ class Trainer:
             raise InputError(f"epochs {run.epochs} of {groups} puzzle groups at batch {run.global_batch_size} make no optimizer step")
         self.stop_at = min(self.total_steps, run.max_steps or self.total_steps)
         self.pos = Position()
-        self.carry: dict[str, Tensor] | None = None
+        self.carry: TrainCarry | None = None
         self.out = Path(run.out)
         if self.out.exists() and not self.out.is_dir():
             raise InputError(f"out {self.out}: is a file; expected a run directory")
@@ -242,7 +267,7 @@ class Trainer:
                 "position": [self.pos.step, self.pos.iteration, self.pos.batch],
                 "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(),
-                "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
+                "carry": None if self.carry is None else self.carry.to("cpu").as_dict(),
                 "wall_s": self.wall_before + time.perf_counter() - self._t0,
                 "run": self.run.model_dump_json(),
             }
@@ -295,18 +320,18 @@ class Trainer:
             raise CheckpointError(f"{ckpt / 'state.pt'}: does not fit this run ({type(err).__name__}: {err})") from None
         self.model.load_state_dict(model.state_dict())
         self.pos = pos
-        self.carry = None if carry is None else {k: v.to(self.device) for k, v in carry.items()}
+        self.carry = None if carry is None else TrainCarry.from_dict(carry).to(self.device)
         self.wall_before = wall
         self.log(f"resumed from {ckpt} (step {self.pos.step})")
         return True
 
     # ---- the loop ------------------------------------------------------------------------------
-    def _empty_carry(self, batch_size: int, like: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _empty_carry(self, batch_size: int, like: dict[str, Tensor]) -> TrainCarry:
         c = self.config
         z = torch.zeros(batch_size, c.n_pos, c.hidden_size, dtype=self.model.dtype, device=self.device)
-        return {"z_H": z, "z_L": z.clone(), "steps": torch.zeros(batch_size, dtype=torch.int64, device=self.device),
-                "halted": torch.ones(batch_size, dtype=torch.bool, device=self.device),
-                **{k: torch.zeros_like(v) for k, v in like.items()}}  # fmt: skip
+        return TrainCarry(z_H=z, z_L=z.clone(), steps=torch.zeros(batch_size, dtype=torch.int64, device=self.device),
+                          halted=torch.ones(batch_size, dtype=torch.bool, device=self.device),
+                          **{k: torch.zeros_like(v) for k, v in like.items()})  # fmt: skip
 
     def train_step(self, batch) -> dict[str, float]:
         run = self.run
@@ -332,7 +357,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if prefix_rows is not None and prefix_rows.grad is not None:
-            ids, grads = self.carry["ids"], prefix_rows.grad
+            ids, grads = self.carry.ids, prefix_rows.grad
             if self.world > 1:
                 import torch.distributed as dist
 
