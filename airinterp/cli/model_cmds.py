@@ -67,15 +67,14 @@ def verify_reference_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    import airinterp
-    from airinterp.checkpoints import CheckpointError
+    from airinterp.checkpoints import CheckpointError, load
     from airinterp.checkpoints.verify import Fixture, check_parity, load_fixture, verify
 
     check_device(device)
     try:
         fx = load_fixture(fixture)
         if checkpoint is not None:
-            model = airinterp.load(checkpoint, dtype=fx.config.forward_dtype)
+            model = load(checkpoint, dtype=fx.config.forward_dtype)
             if model.config.model_dump(exclude={"task"}) != fx.config.model_dump(exclude={"task"}):
                 raise CheckpointError(f"{checkpoint}: config differs from the dump's: {model.config} vs {fx.config}")
             fx = Fixture(fx.case, fx.config, model, fx.tensors, fx.n_act)
