@@ -18,6 +18,7 @@ from torch import Tensor
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import Address, HookPoint, read_only, select
+from airinterp.model.inputs import check_n_act
 from airinterp.model.schedule import SubStep, check_state, stage_of, writes
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ def run_freeze(
     from airinterp.analysis.stats import rate_ci
     from airinterp.tasks.rules import rules_for
 
-    n_act = model.config.halt_max_steps if n_act is None else n_act
+    n_act = check_n_act(n_act, model.config.halt_max_steps)
     freeze.check(model, n_act)
     rules = rules_for(model.config.task, model.config.seq_len)
     measured = OTHER[freeze.state]

@@ -15,6 +15,7 @@ from airinterp.analysis.update_lens import UpdateLens
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import Address, check_name
+from airinterp.model.inputs import check_n_act
 from airinterp.model.schedule import SubStep, check_state
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def run_patch(
     from airinterp.model.schedule import STATES
     from airinterp.tasks.rules import rules_for
 
-    n_act = model.config.halt_max_steps if n_act is None else n_act
+    n_act = check_n_act(n_act, model.config.halt_max_steps)
     check_patch(model, targets, len(indices), source=source, n_act=n_act, batch_size=batch_size)
     rules = rules_for(model.config.task, model.config.seq_len)
     gen = np.random.default_rng(seed)

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from airinterp.errors import InputError
 from airinterp.model.air import AIROutput, HookedAIR
+from airinterp.model.inputs import check_n_act
 from airinterp.tasks.dataset import PuzzleDataset
 
 Hook = tuple["str | Callable[[str], bool]", Callable]
@@ -72,7 +73,7 @@ def rollout(
 ) -> AIROutput:
     """One evaluation rollout of ``batch`` (fresh carry, ``n_act`` ACT steps, eval mode, no
     gradients) with the interventions' and recorders' hooks attached for the call only."""
-    n_act = model.config.halt_max_steps if n_act is None else n_act
+    n_act = check_n_act(n_act, model.config.halt_max_steps)
     hooks: list[Hook] = []
     for iv in interventions:
         hooks += iv.hooks(model)

@@ -23,6 +23,7 @@ from typing import Any
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import ActivationCache, Address
+from airinterp.model.inputs import check_n_act
 
 
 class UpdateLens:
@@ -31,7 +32,7 @@ class UpdateLens:
     def __init__(self, model: HookedAIR, update: str, **forward_kwargs: Any) -> None:
         addr = Address.parse(f"{update}.hook_in")
         self.prefix = f"act.{addr.act}.{addr.update}"
-        n_act = forward_kwargs.get("n_act") or model.config.halt_max_steps
+        n_act = check_n_act(forward_kwargs.get("n_act"), model.config.halt_max_steps)
         if addr.act >= n_act:  # type: ignore[operator]
             raise InputError(f"{update} lies beyond the rollout's {n_act} ACT steps")
         self.original_model = model  # read by transformer_lens' eval-mode check

@@ -11,8 +11,7 @@ from airinterp.analysis.run import puzzle_batches
 from airinterp.model import select
 from airinterp.tasks.dataset import PuzzleDataset
 from airinterp.tasks.rules import rules_for
-from tests.bad_inputs.conftest import make_dataset
-from tests.conftest import make_model
+from tests.helpers import make_dataset, make_model
 
 # a 4x4 Sudoku (2x2 boxes) decoded grid: digits 1..4 as ids 2..5, cell 1 duplicates cell 0's digit
 GRID = np.array([2, 2, 4, 5,  4, 5, 2, 3,  3, 4, 5, 2,  5, 3, 3, 4])  # fmt: skip

@@ -7,7 +7,7 @@ import torch
 from airinterp.analysis.decode import DecodeRecorder, decode_rollouts, record
 from airinterp.analysis.run import sample_puzzles, tokens_batch
 from airinterp.model import select
-from tests.conftest import make_model, make_tokens
+from tests.helpers import make_model, make_tokens
 
 
 @pytest.mark.parametrize("variant", ["Lx_H", "L2x_H2x_input_token_prepend", "L2x_H2x_input_token_prepend_no_strip"])

@@ -5,7 +5,7 @@ import torch
 
 from airinterp.analysis.freeze import freeze_hooks
 from airinterp.model import select
-from tests.conftest import make_model, make_tokens
+from tests.helpers import make_model, make_tokens
 
 
 @pytest.mark.parametrize("grad_mode", [torch.inference_mode, torch.no_grad])

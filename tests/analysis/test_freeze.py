@@ -8,7 +8,7 @@ from airinterp.analysis.decode import DecodeRecorder, record
 from airinterp.analysis.freeze import Freeze, run_freeze
 from airinterp.analysis.run import puzzle_batches, tokens_batch
 from airinterp.model import select
-from tests.conftest import make_model, make_tokens
+from tests.helpers import make_model, make_tokens
 
 
 def _cache(model, tokens, freeze, n_act=3):

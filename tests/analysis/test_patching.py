@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from airinterp.analysis.patching import run_patch, site_targets, state_targets
-from tests.conftest import make_model
+from tests.helpers import make_model
 
 
 def test_patching_a_puzzle_with_its_own_value_changes_nothing_bitwise(tiny_data):
@@ -53,7 +53,7 @@ def test_own_value_patch_is_bitwise_on_the_states():
     puzzle's own cached value leaves every later state bitwise equal."""
     import torch
 
-    from tests.conftest import make_tokens
+    from tests.helpers import make_tokens
 
     model = make_model()
     tokens = make_tokens(batch=3)

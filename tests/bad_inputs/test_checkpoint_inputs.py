@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 import airinterp
 from airinterp.checkpoints import CheckpointError, import_reference, load_into, save
-from tests.conftest import FIXTURES, make_model
+from tests.helpers import FIXTURES, make_model
 
 CKPT = FIXTURES / "checkpoint_format" / "Sudoku" / "air_Lx_H_fixture_sudoku_default" / "step_0"
 
@@ -110,7 +110,7 @@ import json  # noqa: E402
 import warnings  # noqa: E402
 
 from airinterp.checkpoints import digest, read_safetensors  # noqa: E402
-from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot  # noqa: E402
+from tests.helpers import assert_clean_error, invoke, snapshot  # noqa: E402
 
 
 def _rewrite(path, config_update=None, tensors_update=None, keep_digest=True, meta_update=None):
@@ -221,7 +221,7 @@ def test_load_checks_device_and_dtype(tmp_path):
 
 import hashlib  # noqa: E402
 
-from tests.conftest import VARIANT_DUMPS  # noqa: E402
+from tests.helpers import VARIANT_DUMPS  # noqa: E402
 
 
 def _dump(tmp_path, drop=(), keep_sha=False, manifest_update=None):

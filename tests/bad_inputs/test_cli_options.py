@@ -3,7 +3,7 @@ nothing written."""
 
 import pytest
 
-from tests.bad_inputs.conftest import TRAIN, assert_clean_error, invoke, snapshot
+from tests.helpers import TRAIN, assert_clean_error, invoke, snapshot
 
 CKPT = "checkpoints/sudoku6_Lx_H/model.safetensors"
 DATA = "checkpoints/data/sudoku6"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from airinterp.tasks.dataset import DatasetError, PuzzleDataset
-from tests.bad_inputs.conftest import TRAIN, assert_clean_error, invoke, make_dataset, snapshot
+from tests.helpers import TRAIN, assert_clean_error, invoke, make_dataset, snapshot
 
 ROOT = Path(__file__).parents[2]
 CKPT = ROOT / "checkpoints" / "sudoku6_Lx_H"

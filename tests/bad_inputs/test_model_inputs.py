@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.conftest import make_model, make_tokens
+from tests.helpers import make_model, make_tokens
 
 
 def test_wrong_sequence_length():

@@ -11,7 +11,7 @@ import torch
 import airinterp
 from airinterp.train.config import TrainRun
 from airinterp.train.loop import Trainer
-from tests.bad_inputs.conftest import TRAIN, assert_clean_error, invoke, make_dataset, snapshot
+from tests.helpers import TRAIN, assert_clean_error, invoke, make_dataset, snapshot
 
 ROOT = Path(__file__).parents[2]
 

@@ -6,7 +6,7 @@ from transformer_lens.patching import generic_activation_patch, layer_pos_patch_
 
 from airinterp.analysis.patching import UpdateLens
 from airinterp.model import glob, hook_names
-from tests.conftest import make_model, make_tokens
+from tests.helpers import make_model, make_tokens
 
 
 def _tree_size(model) -> tuple[int, int, int]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from airinterp.model import Address, act_schedule, glob, hook_names, select
 from airinterp.model.catalogue import markdown_catalogue
 from airinterp.model.hooks import ACT_SITES, BLOCK_SITES, FORWARD_SITES, UPDATE_SITES
-from tests.conftest import make_config, make_model, make_tokens
+from tests.helpers import make_config, make_model, make_tokens
 
 ROOT = Path(__file__).parents[2]
 

@@ -10,7 +10,7 @@ from airinterp.analysis.freeze import freeze_hooks
 from airinterp.analysis.patching import UpdateLens
 from airinterp.model import VARIANTS, select
 from airinterp.model.air import RULES, update_rule_text
-from tests.conftest import make_config, make_model, make_tokens, own_spread
+from tests.helpers import make_config, make_model, make_tokens, own_spread
 
 
 def test_transformerlens_protocol():

@@ -13,8 +13,7 @@ from airinterp.analysis.reproduce import direction_verdict, level_verdict, repro
 from airinterp.analysis.run import sample_puzzles
 from airinterp.analysis.suite import analyse
 from airinterp.report.build import build_report
-from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
-from tests.conftest import make_model
+from tests.helpers import assert_clean_error, invoke, make_model, snapshot
 
 ROOT = Path(__file__).parents[2]
 sys.path.insert(0, str(ROOT / "tools"))  # the browser harness is a dev tool, not part of the package

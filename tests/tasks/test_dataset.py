@@ -10,7 +10,7 @@ from airinterp.cli import app
 from airinterp.tasks import maze as M
 from airinterp.tasks import sudoku as S
 from airinterp.tasks.dataset import IGNORE_LABEL_ID, PuzzleDataset, write_split
-from tests.conftest import DATA
+from tests.helpers import DATA
 
 runner = CliRunner()
 

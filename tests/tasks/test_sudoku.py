@@ -13,7 +13,7 @@ from airinterp.tasks.sudoku_data import (
     read_hub_csv,
     select_puzzles,
 )
-from tests.conftest import DATA, FIXTURES
+from tests.helpers import DATA, FIXTURES
 
 SPECS = [S.SudokuSpec.parse(n) for n in ("4x4", "6x6", "9x9")]
 HARD = DATA / "sudoku" / "puzzles6_forum_hardest_1106.txt"

@@ -9,7 +9,7 @@ import torch
 import airinterp
 from airinterp.tasks.dataset import PuzzleDataset
 from airinterp.train.evaluate import evaluate
-from tests.conftest import own_spread
+from tests.helpers import own_spread
 
 ROOT = Path(__file__).parents[2]
 CARDS = sorted((ROOT / "checkpoints").glob("*/card.json"))

@@ -10,7 +10,7 @@ import airinterp
 from airinterp.errors import InputError
 from airinterp.train.config import PRESETS, TrainRun
 from airinterp.train.loop import Trainer
-from tests.bad_inputs.conftest import invoke
+from tests.helpers import invoke
 
 
 @pytest.fixture(scope="module")

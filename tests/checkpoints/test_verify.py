@@ -12,7 +12,7 @@ from airinterp.checkpoints import import_reference, save
 from airinterp.checkpoints.verify import SENSITIVITY_REL, check_parity, load_fixture, perturbed
 from airinterp.cli import app
 from airinterp.model.air import RULES, HookedAIR
-from tests.conftest import FIXTURES, VARIANT_DUMPS
+from tests.helpers import FIXTURES, VARIANT_DUMPS
 
 SHARED_CASES = ["sudoku_default", "sudoku_symmetric_Lx_Hx", "maze_default"]
 VARIANT_CASES = sorted(p.stem for p in VARIANT_DUMPS.glob("*.json"))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.bad_inputs.conftest import assert_clean_error, invoke, snapshot
+from tests.helpers import assert_clean_error, invoke, snapshot
 
 ROOT = Path(__file__).parents[2]
 

@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 
 from airinterp.checkpoints import save
 from airinterp.cli import app
-from tests.conftest import make_model
+from tests.helpers import make_model
 
 runner = CliRunner()
 

@@ -8,8 +8,7 @@ from safetensors.torch import load_file, save_file
 
 import airinterp
 from airinterp.checkpoints import INDEX, CheckpointError, save, save_sharded
-from tests.bad_inputs.conftest import invoke
-from tests.conftest import make_model, make_tokens
+from tests.helpers import invoke, make_model, make_tokens
 
 
 def _equal(a, b) -> None:
