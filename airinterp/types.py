@@ -4,6 +4,8 @@ Dimensions: ``batch pos cell d_model head d_head d_mlp vocab act update layer``.
 the puzzle-embedding prefix (and the level slot of the no-strip control); ``cell`` is the grid.
 """
 
+from collections.abc import Callable
+
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
@@ -16,4 +18,9 @@ HeadAct = Float[Tensor, "batch pos head d_head"]
 Rows = Float[Tensor, " batch"]
 Flags = Bool[Tensor, " batch"]
 
-__all__ = ["Tokens", "PuzzleIds", "State", "Logits", "Pattern", "HeadAct", "Rows", "Flags"]
+#: a progress callback: advance(n done)
+Advance = Callable[[int], None]
+#: a progress factory: (label, total) -> advance
+ProgressFactory = Callable[[str, int], Advance]
+
+__all__ = ["Advance", "Flags", "HeadAct", "Logits", "Pattern", "ProgressFactory", "PuzzleIds", "Rows", "State", "Tokens"]

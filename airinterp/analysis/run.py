@@ -12,12 +12,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from airinterp.errors import InputError
 from airinterp.model.air import AIROutput, HookedAIR
 from airinterp.model.inputs import check_n_act
 from airinterp.tasks.dataset import PuzzleDataset
+from airinterp.types import PuzzleIds, Tokens
 
 Hook = tuple["str | Callable[[str], bool]", Callable]
 
@@ -28,9 +28,9 @@ class PuzzleBatch:
     labels as numpy."""
 
     indices: np.ndarray  # [batch] indices into the split
-    inputs: Tensor  # [batch, cell] long
+    inputs: Tokens  # [batch, cell] long
     labels: np.ndarray  # [batch, cell]
-    ids: Tensor  # [batch] long
+    ids: PuzzleIds  # [batch] long
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -19,14 +19,12 @@ from airinterp.analysis.attention import AttentionExample, AttentionResult
 from airinterp.analysis.freeze import FreezeResult
 from airinterp.analysis.inputs import AnalysisInputs
 from airinterp.analysis.patching import PatchResult
+from airinterp.types import ProgressFactory
 
 if TYPE_CHECKING:
     from airinterp.analysis.decode import DecodedRollout
     from airinterp.tasks.rules import TaskRules, TokenRoles
 from airinterp.errors import InputError
-
-#: progress factory: (label, total) -> advance(n)
-Progress = Callable[[str, int], Callable[[int], None]]
 
 
 @dataclass
@@ -105,7 +103,7 @@ def analyse(
     batch_size: int = 64,
     attention_batch_size: int = 16,
     grid_puzzles: int = 2,
-    progress: Progress | None = None,
+    progress: ProgressFactory | None = None,
     name: str | None = None,
 ) -> CheckpointAnalyses:
     """Run every analysis on ``inp`` (its model, test split and puzzle sample, at least 2);

@@ -23,6 +23,7 @@ from airinterp.tasks.maze_data import describe, generate_mazes
 from airinterp.tasks.sudoku import VOCAB_SIZE as SUDOKU_VOCAB
 from airinterp.tasks.sudoku import SudokuSpec
 from airinterp.tasks.sudoku_data import augment, read_collection, read_hub_csv, select_puzzles, to_arrays
+from airinterp.types import ProgressFactory
 
 DEFAULT_COLLECTIONS = (
     "puzzles2_17_clue.txt",
@@ -31,7 +32,6 @@ DEFAULT_COLLECTIONS = (
     "puzzles6_forum_hardest_1106.txt",
 )  # puzzles7_serg_benchmark: every puzzle has several solutions by design
 
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
 class SudokuDataRun(BaseModel):

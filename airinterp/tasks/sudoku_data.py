@@ -10,7 +10,7 @@ puzzles dropped) or, for 4x4/6x6, from a seeded generator. Train and test are sp
 
 import csv
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +30,7 @@ from airinterp.tasks.sudoku import (
     solve_many,
     violations,
 )
-
-Progress = Callable[[int], None]
+from airinterp.types import Advance as Progress
 
 
 @dataclass(frozen=True)
