@@ -69,8 +69,9 @@ def scratch(tmp_path_factory) -> Path:
     root.mkdir()
     for name in ("checkpoints", "tests", "tools", "benchmarks", "analyses"):
         (root / name).symlink_to(ROOT / name)
-    if (ROOT.parent / "shared").is_dir():
-        (base / "shared").symlink_to(ROOT.parent / "shared")
+    for sibling in ("shared", "air"):  # ../shared (public data), ../air (a reference checkout, when there is one)
+        if (ROOT.parent / sibling).is_dir():
+            (base / sibling).symlink_to(ROOT.parent / sibling)
     return root
 
 
