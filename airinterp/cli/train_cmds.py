@@ -14,6 +14,8 @@ _FIELDS = {
     "batch_size": "global_batch_size", "lr": "lr", "hidden": "hidden_size", "max_steps": "max_steps",
     "max_minutes": "max_minutes", "checkpoint_every": "checkpoint_every", "eval_limit": "eval_limit",
     "dtype": "forward_dtype", "compile": "compile", "preset": "preset", "init_from": "init_from",
+    "act_steps": "halt_max_steps", "h_cycles": "H_cycles", "l_cycles": "L_cycles", "layers": "L_layers", "heads": "num_heads",
+    "expansion": "expansion", "warmup": "lr_warmup_steps", "threads": "threads", "checkpoint_at": "checkpoint_at",
 }  # fmt: skip
 
 
@@ -63,8 +65,25 @@ def train_cmd(
     compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the blocks [default: no]")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in OUT with its own settings (OUT empty or missing: start it)")] = False,
     init_from: Annotated[Path | None, typer.Option(help="warm start: a checkpoint's weights (same architecture); optimizer and warmup restart, the card adds up every budget")] = None,
+    act_steps: Annotated[int | None, typer.Option(min=1, help="ACT steps (halt_max_steps) [default: the preset's]")] = None,
+    h_cycles: Annotated[int | None, typer.Option("--h-cycles", min=1, help="H-cycles per ACT step [default: the preset's]")] = None,
+    l_cycles: Annotated[int | None, typer.Option("--l-cycles", min=1, help="L-updates per H-cycle [default: the preset's]")] = None,
+    layers: Annotated[int | None, typer.Option(min=1, help="blocks of the shared stack [default: the preset's]")] = None,
+    heads: Annotated[int | None, typer.Option(min=1, help="attention heads [default: the preset's]")] = None,
+    expansion: Annotated[float | None, typer.Option(min=1e-3, help="SwiGLU width factor [default: 4]")] = None,
+    warmup: Annotated[int | None, typer.Option(min=0, help="learning-rate warmup steps [default: the preset's]")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads (two 1-thread trainings beat one 2-thread one on 2 cores); OpenMP waits passively unless OMP_WAIT_POLICY is set")] = None,
+    checkpoint_at: Annotated[str | None, typer.Option(help="also checkpoint, and keep, at these steps (comma-separated): a series along training")] = None,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: idle OpenMP workers must not spin
+    if checkpoint_at is not None:
+        try:
+            checkpoint_at = tuple(sorted({int(v) for v in checkpoint_at.split(",") if v.strip()}))  # type: ignore[assignment]
+        except ValueError:
+            raise fail(f"--checkpoint-at {checkpoint_at!r}: expected comma-separated step numbers like 100,300,1000") from None
     from rich.progress import Progress
 
     from airinterp.errors import InputError
@@ -74,7 +93,9 @@ def train_cmd(
     given = {k: v for k, v in dict(variant=variant, seed=seed, device=device, epochs=epochs, eval_interval=eval_interval,
              batch_size=batch_size, lr=lr, hidden=hidden, max_steps=max_steps, max_minutes=max_minutes,
              checkpoint_every=checkpoint_every, eval_limit=eval_limit, dtype=dtype, compile=compile,
-             preset=preset, init_from=init_from).items() if v is not None}  # fmt: skip
+             preset=preset, init_from=init_from, act_steps=act_steps, h_cycles=h_cycles, l_cycles=l_cycles, layers=layers,
+             heads=heads, expansion=expansion, warmup=warmup, threads=threads, checkpoint_at=checkpoint_at).items()
+             if v is not None}  # fmt: skip
     if device is not None:
         check_device(device)
     try:

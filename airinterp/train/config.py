@@ -56,6 +56,7 @@ class TrainRun(BaseModel):
     L_layers: int = Field(gt=0)
     H_cycles: int = Field(gt=0)
     L_cycles: int = Field(gt=0)
+    expansion: float = Field(4.0, gt=0)  # SwiGLU width factor (the reference's 4)
     halt_max_steps: int = Field(gt=0)
     halt_exploration_prob: float = Field(ge=0, le=1)
     global_batch_size: int = Field(gt=0)
@@ -80,6 +81,8 @@ class TrainRun(BaseModel):
     eval_limit: int | None = Field(1000, gt=0)  # test puzzles per evaluation (None: all)
     log_every: int = Field(10, gt=0)
     init_from: Path | None = None  # warm start: a checkpoint's weights; the optimizer and warmup start afresh
+    threads: int | None = Field(None, gt=0)  # torch threads (None: torch's default); OpenMP waits passively
+    checkpoint_at: tuple[int, ...] = ()  # also checkpoint (and keep) at these steps: a series along training
 
     @classmethod
     def from_preset(cls, preset: str, **options) -> "TrainRun":

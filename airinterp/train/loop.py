@@ -61,7 +61,7 @@ class TrainCarry:
 STATE_KEYS = ("position", "optimizer", "generator", "carry", "wall_s", "run")
 #: settings a resumed run may change: they do not alter the trajectory (``data`` may move, its
 #: content is checked by fingerprint)
-FREE_SETTINGS = ("max_steps", "max_minutes", "out", "data", "eval_limit", "log_every", "checkpoint_every")
+FREE_SETTINGS = ("max_steps", "max_minutes", "out", "data", "eval_limit", "log_every", "checkpoint_every", "threads", "checkpoint_at")
 
 
 def read_run(out: "str | Path") -> TrainRun | None:
@@ -172,6 +172,8 @@ class Trainer:
     def __init__(self, run: TrainRun, log: Callable[[str], None] = print) -> None:
         self.run = run
         self.log = log
+        if run.threads is not None:  # (OpenMP's wait policy is set by the CLI before torch loads: PASSIVE)
+            torch.set_num_threads(run.threads)
         self.rank, self.world = 0, 1
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             import torch.distributed as dist
@@ -199,7 +201,7 @@ class Trainer:
             num_puzzle_identifiers=meta.get("num_puzzle_identifiers", 1), puzzle_emb_ndim=run.hidden_size,
             hidden_size=run.hidden_size, num_heads=run.num_heads, L_layers=run.L_layers, H_cycles=run.H_cycles,
             L_cycles=run.L_cycles, halt_max_steps=run.halt_max_steps, halt_exploration_prob=run.halt_exploration_prob,
-            forward_dtype=run.forward_dtype,
+            forward_dtype=run.forward_dtype, expansion=run.expansion,
         )  # fmt: skip
         self.model = HookedAIR(self.config, seed=run.seed).to(self.device).train()
         self.init_card: dict = {}
@@ -425,7 +427,8 @@ class Trainer:
                             log_file.flush()
                         if progress:
                             progress(self.pos.step, values)
-                    if run.checkpoint_every and self.pos.step % run.checkpoint_every == 0 and self.rank == 0:
+                    due = (run.checkpoint_every and self.pos.step % run.checkpoint_every == 0) or self.pos.step in run.checkpoint_at
+                    if due and self.rank == 0:
                         self.save()
                     if self.pos.step >= self.stop_at or self._out_of_time():
                         break
@@ -454,6 +457,7 @@ class Trainer:
                 "data_sha256": self.data_fingerprint,
                 "steps": self.pos.step, "schedule_total_steps": self.total_steps, "wall_time_s": round(wall, 1),
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+                "threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
                 "final_eval": last_eval, "config": self.config.model_dump(),
                 "run": json.loads(run.model_dump_json()),
             }  # fmt: skip

@@ -137,3 +137,23 @@ def test_ddp_two_cpu_ranks_match_one_process(sudoku4, tmp_path):
     a = airinterp.load(tmp_path / "ddp" / "model.safetensors").state_dict()
     b = airinterp.load(tmp_path / "one" / "model.safetensors").state_dict()
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+
+
+def test_architecture_knobs_threads_and_a_checkpoint_series_are_recorded(sudoku4, tmp_path):
+    """train takes the architecture it lacked (ACT steps, cycles, layers, heads, expansion), sets its
+    own thread count, keeps the --checkpoint-at series, and says all of it in the card."""
+    out = tmp_path / "run"
+    args = ("--max-steps", "6", "--act-steps", "3", "--h-cycles", "1", "--l-cycles", "2", "--layers", "1", "--heads", "4",
+            "--expansion", "2", "--threads", "1", "--checkpoint-at", "2,5")  # fmt: skip
+    subprocess.run(_train(sudoku4, out, *args), env={**os.environ, "OMP_WAIT_POLICY": ""} | {"OMP_NUM_THREADS": "2"},
+                   check=True, capture_output=True)  # fmt: skip
+    card = json.loads((out / "card.json").read_text())
+    c = card["config"]
+    assert (c["halt_max_steps"], c["H_cycles"], c["L_cycles"], c["L_layers"], c["num_heads"], c["expansion"]) == (3, 1, 2, 1, 4, 2.0)
+    assert card["threads"] == 1 and card["run"]["checkpoint_at"] == [2, 5]
+    assert {"step_2", "step_5", "step_6"} <= {p.name for p in (out / "checkpoints").iterdir()}
+    model = airinterp.load(out / "checkpoints" / "step_2" / "model.safetensors")
+    assert len(model.blocks) == 1 and model.config.n_updates == 3
+    res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(tmp_path / "x"), "--preset", "tiny",
+                              "--checkpoint-at", "5,a"])  # fmt: skip
+    assert res.exit_code == 2 and "--checkpoint-at '5,a'" in res.output
