@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from airinterp._version import __version__
 from airinterp.checkpoints import Checkpoint, CheckpointError, torch_load_weights_only
@@ -128,8 +129,9 @@ class ACTTrainStep(nn.Module):
         prefix_rows = None
         if c.puzzle_emb_ndim > 0 and emb_grad:
             prefix_rows = m.puzzle_emb[cur["ids"]].clone().requires_grad_(True)
-        x, g = m.encode(cur["inputs"], cur["ids"], None, prefix_rows)
-        out = m.step(Carry(z_H=z_H, z_L=z_L), x, g)
+        with record_function("train.forward"):
+            x, g = m.encode(cur["inputs"], cur["ids"], None, prefix_rows)
+            out = m.step(Carry(z_H=z_H, z_L=z_L), x, g)
         new_carry = Carry(z_H=out.carry.z_H.detach(), z_L=out.carry.z_L.detach())
         with torch.no_grad():
             steps = steps + 1
@@ -141,9 +143,11 @@ class ACTTrainStep(nn.Module):
                 u, draw = explore
                 min_steps = (u < c.halt_exploration_prob) * draw
                 halted = halted & (steps >= min_steps)
-                nxt = m.step(new_carry, x.detach(), None if g is None else g.detach())
+                with record_function("train.q_target"):  # the reference's extra ACT step for the Q target
+                    nxt = m.step(new_carry, x.detach(), None if g is None else g.detach())
                 target = torch.sigmoid(torch.where(is_last, nxt.q_halt, torch.maximum(nxt.q_halt, nxt.q_continue)))
-        loss, parts, exact = act_losses(out.logits, cur["labels"], out.q_halt, out.q_continue, target)
+        with record_function("train.loss"):
+            loss, parts, exact = act_losses(out.logits, cur["labels"], out.q_halt, out.q_continue, target)
         with torch.no_grad():
             labels = cur["labels"]
             mask = labels != IGNORE_LABEL_ID
@@ -351,13 +355,15 @@ class Trainer:
         loss, parts, stats, self.carry, prefix_rows = self.step_module(self.carry, new, (u, draw), emb_grad)
         # the reference sums gradients over ranks of loss / global batch; DDP averages them, so each
         # rank divides by its local batch instead (the same gradient)
-        (loss / (run.global_batch_size // self.world)).backward()
+        with record_function("train.backward"):
+            (loss / (run.global_batch_size // self.world)).backward()
         self.pos.step += 1
         lr = learning_rate(self.pos.step, run.lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        with record_function("train.optimizer"):
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
         if prefix_rows is not None and prefix_rows.grad is not None:
             ids, grads = self.carry.ids, prefix_rows.grad
             if self.world > 1:
@@ -370,7 +376,12 @@ class Trainer:
                 ids, grads = torch.cat(all_ids), torch.cat(all_grads)
             emb_lr = learning_rate(self.pos.step, run.puzzle_emb_lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
             sign_sgd_rows_(self.model.puzzle_emb, ids, grads, emb_lr, run.puzzle_emb_weight_decay)
-        merged = {**parts, **stats}
+        with record_function("train.metrics"):
+            return self._metrics({**parts, **stats}, lr)
+
+    def _metrics(self, merged: dict[str, Tensor], lr: float) -> dict[str, float]:
+        """The step's metrics as floats (sums over ranks; losses per global batch, the rest per halted row)."""
+        run = self.run
         if self.world > 1:  # metrics of the whole global batch, as the reference reduces them
             import torch.distributed as dist
 
