@@ -33,10 +33,13 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--dtype", default=None, help="forward dtype: float32 or bfloat16 [default: the preset's]")
+    p.add_argument("--compile", action="store_true", help="torch.compile the ACT step (compiled during the warm-up)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run = TrainRun.from_preset(args.preset, data=Path(args.data), out=Path(tmp), device=args.device, epochs=100000,
-                                   global_batch_size=args.batch, halt_max_steps=args.act_steps)  # fmt: skip
+                                   global_batch_size=args.batch, halt_max_steps=args.act_steps, forward_dtype=args.dtype,
+                                   compile=args.compile or None)  # fmt: skip
         trainer = Trainer(run, log=lambda s: None)
         stream = trainer.train_set.train_batches(run.global_batch_size, 0, 1, 100)
         batches = [b for _, b in zip(range(args.warmup + args.steps), stream, strict=False)]
@@ -54,7 +57,7 @@ def main() -> None:
     c = trainer.config
     print(f"torch {torch.__version__}, {args.device} ({torch.get_num_threads()} threads), preset {args.preset}, "
           f"batch {run.global_batch_size}, d={c.hidden_size}, {c.L_layers} layers, {c.n_updates} updates per ACT step, "
-          f"{c.halt_max_steps} ACT steps, {c.n_stack_pos} positions")  # fmt: skip
+          f"{c.halt_max_steps} ACT steps, {c.n_stack_pos} positions, {c.forward_dtype}{', compiled' if run.compile else ''}")  # fmt: skip
     print(f"  step (profiled wall)  {wall * 1e3:8.1f} ms  = {1 / wall:.2f} steps/s")
     for k in PARTS:
         v = totals.get(k, 0.0)

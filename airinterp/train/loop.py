@@ -211,9 +211,8 @@ class Trainer:
         self.init_card: dict = {}
         if run.init_from is not None:
             self._warm_start(Path(run.init_from))
-        if run.compile:
-            for block in self.model.blocks:
-                block.compile()
+        if run.compile:  # the whole ACT step (static shapes): 1.21x on one CPU thread at maze10 size, measured
+            self.model.step = torch.compile(self.model.step, dynamic=False)  # type: ignore[method-assign]
         self.step_module: nn.Module = ACTTrainStep(self.model)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel

@@ -157,3 +157,16 @@ def test_architecture_knobs_threads_and_a_checkpoint_series_are_recorded(sudoku4
     res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(tmp_path / "x"), "--preset", "tiny",
                               "--checkpoint-at", "5,a"])  # fmt: skip
     assert res.exit_code == 2 and "--checkpoint-at '5,a'" in res.output
+
+
+def test_compiled_and_eager_training_steps_agree(sudoku4, tmp_path):
+    """--compile (the ACT step through torch.compile) trains the same model as eager, to float32 rounding.
+    (In a subprocess: the suite's runtime type checks do not trace under torch.compile.)"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for name, extra in (("eager", ()), ("compiled", ("--compile",))):
+        subprocess.run(_train(sudoku4, tmp_path / name, "--max-steps", "3", *extra), env=env, check=True, capture_output=True)
+    a = airinterp.load(tmp_path / "eager" / "model.safetensors").state_dict()
+    b = airinterp.load(tmp_path / "compiled" / "model.safetensors").state_dict()
+    assert json.loads((tmp_path / "compiled" / "card.json").read_text())["run"]["compile"] is True
+    for k, v in a.items():
+        torch.testing.assert_close(b[k], v, rtol=1e-4, atol=1e-5, msg=k)
