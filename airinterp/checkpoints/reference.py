@@ -48,7 +48,7 @@ _SIMPLE = {
     "input_token_H": "level_token_H",
     "g_input.weight": "g_input.weight",
 }
-_LAYER = re.compile(r"f_level\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
+_LAYER = re.compile(r"(?:f_level|L_level)\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
 _OUR_LAYER = re.compile(r"blocks\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down)\.weight")
 _LAYER_PARTS = {
     "self_attn.qkv_proj": "attn.qkv",
@@ -174,7 +174,7 @@ def config_from_reference(
     if "embed_pos.weight" in state:
         arch.setdefault("pos_encodings", "learned")
     if seq_len is None and "seq_len" not in arch:
-        seq_len = _seq_len_from_data(doc.get("data_path"))
+        seq_len = _seq_len_from_data(doc.get("data_path") or doc.get("data_paths"))  # AIR / HRM: data_path; TRM: data_paths
     if seq_len is not None:
         arch["seq_len"] = seq_len
     if forward_dtype is not None:

@@ -113,6 +113,8 @@ def load_fixture(manifest_path: "str | Path") -> Fixture:
         raise CheckpointError(f"{manifest_path}: not valid JSON ({err})") from None
     if not isinstance(manifest, dict):
         raise CheckpointError(f"{manifest_path}: not a reference dump manifest (a JSON object expected)")
+    if "config_dict_passed_to_model" in manifest and "config_dict_passed_to_AIR" not in manifest:  # TRM / HRM manifests
+        manifest["config_dict_passed_to_AIR"] = manifest["config_dict_passed_to_model"]
     for key in ("config_dict_passed_to_AIR", "safetensors_file", "reference"):
         if key not in manifest:
             raise CheckpointError(f"{manifest_path}: not a reference dump manifest (no {key!r})")

@@ -37,7 +37,7 @@ def import_reference_cmd(
     save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=str(weights))
     c = model.config
     typer.echo(
-        f"wrote {out}: variant {c.variant}, task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
+        f"wrote {out}: {c.family.upper()} (update rule {c.variant}), task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
         f"layers={c.L_layers}, seq_len={c.seq_len}, vocab={c.vocab_size}, dtype={c.forward_dtype}"
     )
 

@@ -69,7 +69,7 @@ class HookedAIR(GrowingHookRoot):
         D = c.hidden_size
         self.embed_tokens = nn.Embedding(c.vocab_size, D)
         if c.pos_encodings == "learned":
-            self.embed_pos = nn.Embedding(c.seq_len + c.puzzle_emb_len, D)
+            self.embed_pos = nn.Embedding(c.seq_len + c.prefix_len, D)
         if c.puzzle_emb_ndim > 0:
             self.register_buffer("puzzle_emb", torch.zeros(c.num_puzzle_identifiers, c.puzzle_emb_ndim))
         self.blocks = nn.ModuleList(
@@ -85,7 +85,7 @@ class HookedAIR(GrowingHookRoot):
         if c.has_g_input:
             self.g_input = Linear(D, D)
 
-        self.schedule: tuple[Update, ...] = act_schedule(c.H_cycles, c.L_cycles)
+        self.schedule: tuple[Update, ...] = act_schedule(c.H_cycles, c.L_cycles, c.family == "trm")
         for site in ("hook_embed", "hook_input", "hook_zH_init", "hook_zL_init"):
             self.add_module(site, HookPoint())
         if c.has_g_input:
@@ -201,10 +201,10 @@ class HookedAIR(GrowingHookRoot):
         emb = fire(fwd, "hook_embed", emb)
         if c.puzzle_emb_ndim > 0:
             prefix = (self.puzzle_emb[ids] if prefix_rows is None else prefix_rows).to(dtype)
-            pad = c.puzzle_emb_len * c.hidden_size - prefix.shape[-1]
+            pad = c.prefix_len * c.hidden_size - prefix.shape[-1]
             if pad > 0:
                 prefix = nn.functional.pad(prefix, (0, pad))
-            emb = torch.cat((prefix.view(-1, c.puzzle_emb_len, c.hidden_size), emb), dim=-2)
+            emb = torch.cat((prefix.view(-1, c.prefix_len, c.hidden_size), emb), dim=-2)
         if c.pos_encodings == "learned":
             emb = 0.707106781 * (emb + self.embed_pos.weight.to(dtype))
         x = c.embed_scale * emb

@@ -52,6 +52,26 @@ def normalize_variant(name: str) -> str:
     return short
 
 
+#: reference architecture names (``arch.name`` of all_config.yaml, before ``@``) of AIR's siblings -> (family, variant)
+SIBLINGS = {"recursive_reasoning.trm": ("trm", "Lx_H")}
+#: siblings whose import is not built yet, with what is missing
+NOT_YET = {
+    "recursive_reasoning.trm_singlez": "TRM single-z (one state) is not supported yet",
+    "hrm.hrm_act_v1": "HRM (a second stack for the H-updates) is not supported yet",
+}
+
+
+def family_and_variant(name: str) -> tuple[str, str]:
+    """(family, variant) of a reference ``arch.name``: AIR's ``air.air_1net_Lx_H@AIR`` -> ("air", "Lx_H"),
+    TRM's ``recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1`` -> ("trm", "Lx_H")."""
+    module = name.split("@", 1)[0]
+    if module in SIBLINGS:
+        return SIBLINGS[module]
+    if module in NOT_YET:
+        raise InputError(f"{name}: {NOT_YET[module]}")
+    return "air", normalize_variant(name)
+
+
 def swiglu_width(hidden_size: int, expansion: float) -> int:
     """Reference SwiGLU width: round(expansion * D * 2/3) rounded up to a multiple of 256."""
     raw = round(expansion * hidden_size * 2 / 3)
@@ -64,6 +84,9 @@ class AIRConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     variant: Variant = "Lx_H"
+    family: Literal["air", "trm"] = Field(
+        default="air", description="whose recipe: AIR, or TRM (same update rule and one stack; its whole last H-cycle trains)"
+    )
     task: Task | None = Field(
         default=None, description="puzzle family of the vocabulary; inferred from vocab_size"
     )
@@ -71,6 +94,9 @@ class AIRConfig(BaseModel):
     seq_len: int = Field(gt=0, description="cells per puzzle, without the puzzle-embedding prefix")
     num_puzzle_identifiers: int = Field(default=1, gt=0)
     puzzle_emb_ndim: int = Field(default=0, ge=0)
+    puzzle_emb_len: int = Field(
+        default=0, ge=0, description="prefix positions; 0: ceil(puzzle_emb_ndim / hidden_size) (TRM sets 16)"
+    )
     hidden_size: int = Field(gt=0)
     num_heads: int = Field(gt=0)
     expansion: float = Field(default=4.0, gt=0)
@@ -113,15 +139,17 @@ class AIRConfig(BaseModel):
         return swiglu_width(self.hidden_size, self.expansion)
 
     @property
-    def puzzle_emb_len(self) -> int:
-        """Number of prefix positions (ceil(puzzle_emb_ndim / hidden_size))."""
-        return -(self.puzzle_emb_ndim // -self.hidden_size)
+    def prefix_len(self) -> int:
+        """Prefix positions before the cells: ``puzzle_emb_len`` when set (TRM), else
+        ceil(puzzle_emb_ndim / hidden_size) (AIR, HRM); the puzzle vector fills the first ones, the
+        rest are zeros in x~ (and still carry states)."""
+        return self.puzzle_emb_len or -(self.puzzle_emb_ndim // -self.hidden_size)
 
     @property
     def n_pos(self) -> int:
         """Positions of the states z_L, z_H (prefix + cells; + 1 level slot for no-strip)."""
         extra = 1 if self.spec.level_token is LevelToken.in_state else 0
-        return self.seq_len + self.puzzle_emb_len + extra
+        return self.seq_len + self.prefix_len + extra
 
     @property
     def n_stack_pos(self) -> int:
@@ -181,7 +209,10 @@ class AIRConfig(BaseModel):
         data.update(overrides)
         name = data.pop("name", None)
         if name is not None and "variant" not in data:
-            data["variant"] = normalize_variant(str(name))
+            data["family"], data["variant"] = family_and_variant(str(name))
+        if data.pop("mlp_t", False):
+            raise InputError("mlp_t=True: TRM's sequence-axis MLP blocks are not supported yet")
+        data.pop("no_ACT_continue", None)  # TRM's training-time halting rule (q_halt > 0); evaluation halts at halt_max_steps
         data.pop("loss", None)
         data.pop("batch_size", None)
         data.pop("H_layers", None)

@@ -61,13 +61,15 @@ class Update:
 
 
 @cache
-def act_schedule(H_cycles: int, L_cycles: int) -> tuple[Update, ...]:
-    """The updates of one ACT step in execution order."""
+def act_schedule(H_cycles: int, L_cycles: int, whole_last_cycle: bool = False) -> tuple[Update, ...]:
+    """The updates of one ACT step in execution order. ``grad`` marks the segment that gets
+    gradients in training: the last L- and the last H-update (AIR, HRM), or with
+    ``whole_last_cycle`` every update of the last H-cycle (TRM)."""
     updates: list[Update] = []
     for h in range(H_cycles):
         last_h = h == H_cycles - 1
         for l in range(L_cycles):  # noqa: E741
-            grad = last_h and l == L_cycles - 1
+            grad = last_h and (whole_last_cycle or l == L_cycles - 1)
             updates.append(Update(len(updates), "L", h, l, grad))
         updates.append(Update(len(updates), "H", h, None, last_h))
     return tuple(updates)
