@@ -48,8 +48,8 @@ _SIMPLE = {
     "input_token_H": "level_token_H",
     "g_input.weight": "g_input.weight",
 }
-_LAYER = re.compile(r"(?:f_level|L_level)\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
-_OUR_LAYER = re.compile(r"blocks\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down)\.weight")
+_LAYER = re.compile(r"(f_level|L_level|H_level)\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
+_OUR_LAYER = re.compile(r"(blocks|h_blocks)\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down)\.weight")
 _LAYER_PARTS = {
     "self_attn.qkv_proj": "attn.qkv",
     "self_attn.o_proj": "attn.o",
@@ -82,7 +82,8 @@ def map_reference_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
             if new.startswith("level_token"):
                 t = t.reshape(-1)
         elif (m := _LAYER.fullmatch(key)) is not None:
-            new = f"blocks.{m.group(1)}.{_LAYER_PARTS[m.group(2)]}.weight"
+            stack = "h_blocks" if m.group(1) == "H_level" else "blocks"  # HRM's H stack; f_level (AIR), L_level (TRM, HRM)
+            new = f"{stack}.{m.group(2)}.{_LAYER_PARTS[m.group(3)]}.weight"
         else:
             unknown.append(raw)
             continue
@@ -93,7 +94,8 @@ def map_reference_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def to_reference_state_dict(model: HookedAIR, prefix: str = "inner.") -> dict[str, Tensor]:
-    """Our state dict under the reference's key names (the bare AIR module's, by default)."""
+    """Our state dict under the reference's key names (the bare model module's, by default): AIR's
+    ``f_level``, TRM's ``L_level``, HRM's ``H_level`` and ``L_level``."""
     inverse = {v: k for k, v in _SIMPLE.items()}
     parts = {v: k for k, v in _LAYER_PARTS.items()}
     out: dict[str, Tensor] = {}
@@ -106,7 +108,8 @@ def to_reference_state_dict(model: HookedAIR, prefix: str = "inner.") -> dict[st
             m = _OUR_LAYER.fullmatch(key)
             if m is None:
                 raise CheckpointError(f"no reference name for {key!r}")
-            new = f"f_level.layers.{m.group(1)}.{parts[m.group(2)]}.weight"
+            stack = {"air": "f_level"}.get(model.config.family, "L_level") if m.group(1) == "blocks" else "H_level"
+            new = f"{stack}.layers.{m.group(2)}.{parts[m.group(3)]}.weight"
         out[prefix + new] = t
     return out
 

@@ -72,9 +72,10 @@ class HookedAIR(GrowingHookRoot):
             self.embed_pos = nn.Embedding(c.seq_len + c.prefix_len, D)
         if c.puzzle_emb_ndim > 0:
             self.register_buffer("puzzle_emb", torch.zeros(c.num_puzzle_identifiers, c.puzzle_emb_ndim))
-        self.blocks = nn.ModuleList(
-            Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.L_layers)
-        )
+        #: the stack every update runs through (AIR, TRM); HRM's L stack, its H-updates run ``h_blocks``
+        self.blocks = nn.ModuleList(Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.L_layers))
+        if c.family == "hrm":
+            self.h_blocks = nn.ModuleList(Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.H_layers))
         self.lm_head = Linear(D, c.vocab_size)
         self.q_head = Linear(D, 2, bias=True)
         self.register_buffer("H_init", torch.zeros(D))
@@ -108,6 +109,10 @@ class HookedAIR(GrowingHookRoot):
 
     def check_hook_name(self, name: str) -> Address:
         return check_name(self.config, name)
+
+    def stack(self, stage: str) -> nn.ModuleList:
+        """The blocks an update of ``stage`` runs through: the one shared stack, or HRM's H stack."""
+        return self.h_blocks if stage == "H" and self.config.family == "hrm" else self.blocks
 
     def init_weights(self, seed: int) -> None:
         """The reference initialisation (truncated LeCun normal, Q head 0 / -5, zero prefix)."""
@@ -245,7 +250,7 @@ class HookedAIR(GrowingHookRoot):
             h = torch.cat((token.expand(h.shape[0], 1, -1), h), dim=1)
         rope = self._rope()
         eager = self.attention == "eager"
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.stack(u.stage)):
             bh = active.block.get((act, u.name, i))
             wants = bh is not None and any(site in bh for site in PATTERN_SITES)
             h = block(h, rope, bh, wants_pattern=wants, eager=eager)

@@ -53,11 +53,10 @@ def normalize_variant(name: str) -> str:
 
 
 #: reference architecture names (``arch.name`` of all_config.yaml, before ``@``) of AIR's siblings -> (family, variant)
-SIBLINGS = {"recursive_reasoning.trm": ("trm", "Lx_H")}
+SIBLINGS = {"recursive_reasoning.trm": ("trm", "Lx_H"), "hrm.hrm_act_v1": ("hrm", "Lx_H")}
 #: siblings whose import is not built yet, with what is missing
 NOT_YET = {
     "recursive_reasoning.trm_singlez": "TRM single-z (one state) is not supported yet",
-    "hrm.hrm_act_v1": "HRM (a second stack for the H-updates) is not supported yet",
 }
 
 
@@ -84,8 +83,9 @@ class AIRConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     variant: Variant = "Lx_H"
-    family: Literal["air", "trm"] = Field(
-        default="air", description="whose recipe: AIR, or TRM (same update rule and one stack; its whole last H-cycle trains)"
+    family: Literal["air", "trm", "hrm"] = Field(
+        default="air",
+        description="AIR; TRM (AIR's Lx_H rule, one stack, its whole last H-cycle trains); HRM (two stacks: H-updates run H_layers blocks of their own)",
     )
     task: Task | None = Field(
         default=None, description="puzzle family of the vocabulary; inferred from vocab_size"
@@ -103,6 +103,7 @@ class AIRConfig(BaseModel):
     H_cycles: int = Field(default=2, gt=0)
     L_cycles: int = Field(default=2, gt=0)
     L_layers: int = Field(default=4, gt=0)
+    H_layers: int = Field(default=0, ge=0, description="HRM only: blocks of the H stack (AIR and TRM have one stack)")
     pos_encodings: Literal["rope", "learned"] = "rope"
     rms_norm_eps: float = Field(default=1e-5, gt=0)
     rope_theta: float = Field(default=10000.0, gt=0)
@@ -121,6 +122,10 @@ class AIRConfig(BaseModel):
             raise InputError(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"
             )
+        if self.family == "hrm" and self.H_layers < 1:
+            raise InputError("H_layers: HRM's H stack needs at least one block")
+        if self.family != "hrm" and self.H_layers:
+            raise InputError(f"H_layers {self.H_layers}: only HRM has an H stack ({self.family} has one stack)")
         if self.head_dim % 2:
             raise InputError(f"head dim {self.head_dim} must be even for RoPE")
         if self.task is None:
@@ -178,6 +183,10 @@ class AIRConfig(BaseModel):
     def embed_scale(self) -> float:
         return math.sqrt(self.hidden_size)
 
+    def layers_of(self, stage: str) -> int:
+        """Blocks of the stack an update of ``stage`` (L or H) runs through."""
+        return self.H_layers if self.family == "hrm" and stage == "H" else self.L_layers
+
     @property
     def n_updates(self) -> int:
         """Updates of the shared stack per ACT step."""
@@ -215,7 +224,8 @@ class AIRConfig(BaseModel):
         data.pop("no_ACT_continue", None)  # TRM's training-time halting rule (q_halt > 0); evaluation halts at halt_max_steps
         data.pop("loss", None)
         data.pop("batch_size", None)
-        data.pop("H_layers", None)
+        if data.get("family", "air") != "hrm":
+            data.pop("H_layers", None)  # AIR and TRM take it and ignore it
         causal = data.pop("causal", False)
         if causal not in (False, None):
             raise InputError(

@@ -284,7 +284,7 @@ def step_names(cfg: "AIRConfig", act: int) -> Iterator[tuple[str, str]]:
         prefix = f"act.{act}.{u.name}"
         for site in ("hook_state_in", "hook_injection", "hook_in"):
             yield f"{prefix}.{site}", UPDATE_SITES[site]
-        for i in range(cfg.L_layers):
+        for i in range(cfg.layers_of(u.stage)):
             for site, shape in BLOCK_SITES.items():
                 yield f"{prefix}.blocks.{i}.{site}", shape
         yield f"{prefix}.hook_out", UPDATE_SITES["hook_out"]
@@ -299,8 +299,9 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
     updates = [u.name for u in act_schedule(cfg.H_cycles, cfg.L_cycles)]
     if addr.update is not None and addr.update not in updates:
         raise InputError(f"hook {name!r}: update {addr.update!r} is not in this model's schedule {updates}")
-    if addr.layer is not None and addr.layer >= cfg.L_layers:
-        raise InputError(f"hook {name!r}: layer {addr.layer} does not exist (the stack has blocks 0..{cfg.L_layers - 1})")
+    if addr.layer is not None and addr.layer >= cfg.layers_of(addr.stage):  # type: ignore[arg-type]
+        n = cfg.layers_of(addr.stage)  # type: ignore[arg-type]
+        raise InputError(f"hook {name!r}: layer {addr.layer} does not exist (the stack has blocks 0..{n - 1})")
     if addr.site == "hook_g_input" and not cfg.has_g_input:
         raise InputError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
     return addr

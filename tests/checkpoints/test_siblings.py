@@ -1,5 +1,6 @@
-"""AIR's siblings through the same hooks: TRM (one stack, Lx_H's rule, H 3 x L 6, a 16-position
-prefix) against tensors of its unmodified reference code, and its training-checkpoint layout."""
+"""AIR's siblings through the same hooks, against tensors of their unmodified reference code and in their
+training-checkpoint layouts: TRM (one stack, Lx_H's rule, H 3 x L 6, a 16-position prefix) and HRM
+(the same rule, its H-updates through a second stack)."""
 
 import json
 import shutil
@@ -46,7 +47,6 @@ def test_trm_training_checkpoint_imports_and_equals_the_fixture(tmp_path):
 @pytest.mark.parametrize(
     ("name", "extra", "needle"),
     [
-        ("hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", {}, "HRM (a second stack for the H-updates) is not supported yet"),
         ("recursive_reasoning.trm_singlez@X", {}, "single-z"),
         ("recursive_reasoning.trm@X", {"mlp_t": True}, "mlp_t=True"),
     ],
@@ -55,3 +55,50 @@ def test_siblings_not_built_yet_are_refused_in_one_line(name, extra, needle):
     arch = json.loads((TRM / "trm_sudoku_att.json").read_text())["config_dict_passed_to_model"] | {"name": name, **extra}
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         AIRConfig.from_reference_dict(arch)
+
+
+def test_hrm_fixture_verifies_with_its_second_stack():
+    fx = load_fixture(TRM / "hrm_sudoku.json")
+    c, m = fx.config, fx.model
+    assert (c.family, c.L_layers, c.H_layers, c.n_pos) == ("hrm", 4, 4, 82)
+    assert m.stack("H") is m.h_blocks and m.stack("L") is m.blocks and m.h_blocks is not m.blocks
+    assert [u.name for u in m.schedule if u.grad] == ["L1_1", "H1"]
+    bad = [r for r in check_parity(fx) if not r.ok]
+    assert not bad, bad
+
+
+def test_hrm_training_checkpoint_layout_imports(tmp_path):
+    """HRM's pretrain.py form: ``_orig_mod.model.inner.*`` keys in a torch.save file beside all_config.yaml."""
+    from safetensors.torch import load_file
+
+    weights = {k: v for k, v in load_file(TRM / "hrm_sudoku.safetensors").items() if not k.startswith("ref.")}
+    run = tmp_path / "Sudoku-extreme-1k-aug-1000 ACT-torch" / "hrm_fixture_sudoku"  # HRM's default names hold a space
+    run.mkdir(parents=True)
+    torch.save({"_orig_mod." + k: v for k, v in weights.items()}, run / "step_0")
+    shutil.copy(TRM / "hrm" / "all_config.yaml", run)
+    model = import_reference(run / "step_0", seq_len=81)
+    fx = load_fixture(TRM / "hrm_sudoku.json")
+    assert model.config == fx.config
+    for k, v in fx.model.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+    from airinterp.checkpoints.reference import to_reference_state_dict
+
+    back = to_reference_state_dict(model, prefix="model.inner.")
+    assert set(back) == set(weights) and all(torch.equal(back[k], weights[k]) for k in weights)
+
+
+def test_hrm_with_unequal_depths_names_each_updates_own_stack():
+    from airinterp.model import HookedAIR, hook_names
+    from tests.helpers import make_config, make_tokens
+
+    cfg = make_config(family="hrm", L_layers=2, H_layers=1)
+    names = set(hook_names(cfg, 1))
+    assert "act.0.L0_0.blocks.1.attn.hook_pattern" in names and "act.0.H0.blocks.0.attn.hook_pattern" in names
+    assert not any(n.startswith("act.0.H0.blocks.1.") for n in names)
+    model = HookedAIR(cfg)
+    with pytest.raises(ValueError, match=r"layer 1 does not exist \(the stack has blocks 0..0\)"):
+        model.hook_point("act.0.H1.blocks.1.hook_resid_post")
+    _, cache = model.run_with_cache(make_tokens(), n_act=1, names_filter=lambda n: n.endswith("hook_resid_post"))
+    assert len([k for k in cache.keys() if ".H" in k]) == 2 and len([k for k in cache.keys() if ".L" in k]) == 8
+    with pytest.raises(ValueError, match="H_layers 1: only HRM has an H stack"):
+        make_config(H_layers=1)
