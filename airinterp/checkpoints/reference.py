@@ -48,13 +48,15 @@ _SIMPLE = {
     "input_token_H": "level_token_H",
     "g_input.weight": "g_input.weight",
 }
-_LAYER = re.compile(r"(f_level|L_level|H_level)\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj)\.weight")
-_OUR_LAYER = re.compile(r"(blocks|h_blocks)\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down)\.weight")
+_LAYER = re.compile(r"(f_level|L_level|H_level)\.layers\.(\d+)\.(self_attn\.qkv_proj|self_attn\.o_proj|mlp\.gate_up_proj|mlp\.down_proj|mlp_t\.gate_up_proj|mlp_t\.down_proj)\.weight")
+_OUR_LAYER = re.compile(r"(blocks|h_blocks)\.(\d+)\.(attn\.qkv|attn\.o|mlp\.gate_up|mlp\.down|mlp_t\.gate_up|mlp_t\.down)\.weight")
 _LAYER_PARTS = {
     "self_attn.qkv_proj": "attn.qkv",
     "self_attn.o_proj": "attn.o",
     "mlp.gate_up_proj": "mlp.gate_up",
     "mlp.down_proj": "mlp.down",
+    "mlp_t.gate_up_proj": "mlp_t.gate_up",
+    "mlp_t.down_proj": "mlp_t.down",
 }
 
 

@@ -73,7 +73,8 @@ class HookedAIR(GrowingHookRoot):
         if c.puzzle_emb_ndim > 0:
             self.register_buffer("puzzle_emb", torch.zeros(c.num_puzzle_identifiers, c.puzzle_emb_ndim))
         #: the stack every update runs through (AIR, TRM); HRM's L stack, its H-updates run ``h_blocks``
-        self.blocks = nn.ModuleList(Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.L_layers))
+        mlp_t = (c.n_pos, c.mlp_t_width) if c.mlp_t else None
+        self.blocks = nn.ModuleList(Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps, mlp_t) for _ in range(c.L_layers))
         if c.family == "hrm":
             self.h_blocks = nn.ModuleList(Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.H_layers))
         self.lm_head = Linear(D, c.vocab_size)

@@ -104,7 +104,8 @@ class AIRConfig(BaseModel):
     L_cycles: int = Field(default=2, gt=0)
     L_layers: int = Field(default=4, gt=0)
     H_layers: int = Field(default=0, ge=0, description="HRM only: blocks of the H stack (AIR and TRM have one stack)")
-    pos_encodings: Literal["rope", "learned"] = "rope"
+    pos_encodings: Literal["rope", "learned", "none"] = "rope"
+    mlp_t: bool = Field(default=False, description="TRM: a SwiGLU across positions replaces attention in every block")
     rms_norm_eps: float = Field(default=1e-5, gt=0)
     rope_theta: float = Field(default=10000.0, gt=0)
     halt_max_steps: int = Field(default=16, gt=0)
@@ -126,6 +127,10 @@ class AIRConfig(BaseModel):
             raise InputError("H_layers: HRM's H stack needs at least one block")
         if self.family != "hrm" and self.H_layers:
             raise InputError(f"H_layers {self.H_layers}: only HRM has an H stack ({self.family} has one stack)")
+        if self.mlp_t and self.family != "trm":
+            raise InputError("mlp_t: TRM's sequence-axis MLP blocks belong to family trm")
+        if self.pos_encodings == "none" and not self.mlp_t:
+            raise InputError("pos_encodings none: only TRM's mlp_t blocks can do without positions (attention would see none)")
         if self.head_dim % 2:
             raise InputError(f"head dim {self.head_dim} must be even for RoPE")
         if self.task is None:
@@ -188,6 +193,11 @@ class AIRConfig(BaseModel):
         return self.H_layers if self.family == "hrm" and stage == "H" else self.L_layers
 
     @property
+    def mlp_t_width(self) -> int:
+        """The width of TRM's sequence-axis SwiGLU (over the n_pos positions)."""
+        return swiglu_width(self.n_pos, self.expansion)
+
+    @property
     def n_updates(self) -> int:
         """Updates of the shared stack per ACT step."""
         return self.H_cycles * (self.L_cycles + 1)
@@ -219,8 +229,6 @@ class AIRConfig(BaseModel):
         name = data.pop("name", None)
         if name is not None and "variant" not in data:
             data["family"], data["variant"] = family_and_variant(str(name))
-        if data.pop("mlp_t", False):
-            raise InputError("mlp_t=True: TRM's sequence-axis MLP blocks are not supported yet")
         data.pop("no_ACT_continue", None)  # TRM's training-time halting rule (q_halt > 0); evaluation halts at halt_max_steps
         data.pop("loss", None)
         data.pop("batch_size", None)

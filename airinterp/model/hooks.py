@@ -92,6 +92,21 @@ BLOCK_SITES: dict[str, str] = {
     "hook_resid_post": "batch pos d_model",  # after the second RMSNorm
 }
 PATTERN_SITES = ("attn.hook_attn_scores", "attn.hook_pattern")
+#: Sites of TRM's ``mlp_t`` blocks (a SwiGLU across positions instead of attention), in firing order.
+MLP_T_BLOCK_SITES: dict[str, str] = {
+    "hook_resid_pre": "batch pos d_model",
+    "mlp_t.hook_pre": "batch d_model d_mlp_t",  # gate of the sequence-axis SwiGLU, on the transposed residual
+    "mlp_t.hook_pre_linear": "batch d_model d_mlp_t",
+    "mlp_t.hook_post": "batch d_model d_mlp_t",
+    "hook_mlp_t_out": "batch d_model pos",  # the position mixing's output, before the norm over positions
+    "hook_resid_mid": "batch pos d_model",  # after that norm, transposed back
+    **{k: v for k, v in BLOCK_SITES.items() if k.startswith("mlp.") or k in ("hook_mlp_out", "hook_resid_post")},
+}
+
+
+def block_sites(cfg: "AIRConfig") -> dict[str, str]:
+    """The sites of one block call of models of ``cfg`` (attention blocks, or TRM's mlp_t blocks)."""
+    return MLP_T_BLOCK_SITES if getattr(cfg, "mlp_t", False) else BLOCK_SITES
 
 
 @dataclass(frozen=True)
@@ -193,8 +208,9 @@ def _parse(name: str) -> Address:
         if len(rest) < 3 or not rest[1].isdigit():
             raise bad("expected blocks.<layer>.<site>")
         site = ".".join(rest[2:])
-        if site not in BLOCK_SITES:
-            raise bad(f"unknown block site {site!r}; block sites are {', '.join(BLOCK_SITES)}")
+        if site not in BLOCK_SITES and site not in MLP_T_BLOCK_SITES:
+            raise bad(f"unknown block site {site!r}; block sites are {', '.join(BLOCK_SITES)} (TRM mlp_t blocks: "
+                      f"{', '.join(k for k in MLP_T_BLOCK_SITES if k not in BLOCK_SITES)})")
         return Address(site=site, act=act, stage=stage, cycle=cycle, step=step, layer=int(rest[1]))
     site = ".".join(rest)
     if site not in UPDATE_SITES:
@@ -285,7 +301,7 @@ def step_names(cfg: "AIRConfig", act: int) -> Iterator[tuple[str, str]]:
         for site in ("hook_state_in", "hook_injection", "hook_in"):
             yield f"{prefix}.{site}", UPDATE_SITES[site]
         for i in range(cfg.layers_of(u.stage)):
-            for site, shape in BLOCK_SITES.items():
+            for site, shape in block_sites(cfg).items():
                 yield f"{prefix}.blocks.{i}.{site}", shape
         yield f"{prefix}.hook_out", UPDATE_SITES["hook_out"]
     for site, shape in ACT_SITES.items():
@@ -302,6 +318,10 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
     if addr.layer is not None and addr.layer >= cfg.layers_of(addr.stage):  # type: ignore[arg-type]
         n = cfg.layers_of(addr.stage)  # type: ignore[arg-type]
         raise InputError(f"hook {name!r}: layer {addr.layer} does not exist (the stack has blocks 0..{n - 1})")
+    if addr.layer is not None and addr.site not in block_sites(cfg):
+        kind = "TRM mlp_t blocks (no attention)" if cfg.mlp_t else "attention blocks"
+        raise InputError(f"hook {name!r}: {addr.site} is not a site of this model's {kind}; its block sites are "
+                         f"{', '.join(block_sites(cfg))}")
     if addr.site == "hook_g_input" and not cfg.has_g_input:
         raise InputError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
     return addr

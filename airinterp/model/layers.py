@@ -159,13 +159,35 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
-    """One post-norm block: h <- N(h + Attn(h)); h <- N(h + MLP(h)). Shared by L and H updates."""
+    """One post-norm block: h <- N(h + Attn(h)); h <- N(h + MLP(h)). Shared by L and H updates.
 
-    def __init__(self, d_model: int, n_heads: int, d_mlp: int, eps: float) -> None:
+    With ``mlp_t`` = (positions, width) the token mixing is TRM's ``mlp_t`` instead of attention:
+    a SwiGLU across the sequence axis, hT <- N(hT + MLP_t(hT)) on the transposed residual
+    [batch, d_model, pos] (so that RMSNorm runs over the positions of each channel)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_mlp: int, eps: float, mlp_t: "tuple[int, int] | None" = None) -> None:
         super().__init__()
-        self.attn = Attention(d_model, n_heads)
+        if mlp_t is None:
+            self.attn = Attention(d_model, n_heads)
+        else:
+            self.mlp_t = SwiGLU(*mlp_t)
         self.mlp = SwiGLU(d_model, d_mlp)
         self.eps = eps
+
+    def _mix_positions(self, h: Tensor, hk: Mapping[str, HookPoint]) -> Tensor:
+        """TRM's mlp_t sub-layer, in the reference's operation order."""
+        ht = h.transpose(1, 2)  # [batch, d_model, pos]
+        gate, up = self.mlp_t.gate_up(ht).chunk(2, dim=-1)
+        if hk:
+            gate = _fire(hk, "mlp_t.hook_pre", gate)
+            up = _fire(hk, "mlp_t.hook_pre_linear", up)
+        post = F.silu(gate) * up
+        if hk:
+            post = _fire(hk, "mlp_t.hook_post", post)
+        out = self.mlp_t.down(post)
+        if hk:
+            out = _fire(hk, "hook_mlp_t_out", out)
+        return rms_norm(ht + out, self.eps).transpose(1, 2)
 
     def forward(
         self,
@@ -182,6 +204,11 @@ class Block(nn.Module):
         hk = hooks or {}
         if hk:
             h = _fire(hk, "hook_resid_pre", h)
+        if hasattr(self, "mlp_t"):
+            h = self._mix_positions(h, hk)
+            if hk:
+                h = _fire(hk, "hook_resid_mid", h)
+            return self._mlp(h, hk)
         B, T, _ = h.shape
         H, d = self.attn.n_heads, self.attn.d_head
 
@@ -235,7 +262,9 @@ class Block(nn.Module):
         h = rms_norm(h + attn_out, self.eps)
         if hk:
             h = _fire(hk, "hook_resid_mid", h)
+        return self._mlp(h, hk)
 
+    def _mlp(self, h: Tensor, hk: Mapping[str, HookPoint]) -> Tensor:
         gate, up = self.mlp.gate_up(h).chunk(2, dim=-1)
         if hk:
             gate = _fire(hk, "mlp.hook_pre", gate)

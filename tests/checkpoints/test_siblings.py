@@ -48,7 +48,6 @@ def test_trm_training_checkpoint_imports_and_equals_the_fixture(tmp_path):
     ("name", "extra", "needle"),
     [
         ("recursive_reasoning.trm_singlez@X", {}, "single-z"),
-        ("recursive_reasoning.trm@X", {"mlp_t": True}, "mlp_t=True"),
     ],
 )
 def test_siblings_not_built_yet_are_refused_in_one_line(name, extra, needle):
@@ -102,3 +101,43 @@ def test_hrm_with_unequal_depths_names_each_updates_own_stack():
     assert len([k for k in cache.keys() if ".H" in k]) == 2 and len([k for k in cache.keys() if ".L" in k]) == 8
     with pytest.raises(ValueError, match="H_layers 1: only HRM has an H stack"):
         make_config(H_layers=1)
+
+
+def test_trm_mlp_t_blocks_mix_positions_and_name_their_own_sites():
+    from airinterp.model import HookedAIR, hook_names
+    from airinterp.model.layers import rms_norm
+    from tests.helpers import make_config, make_tokens
+
+    cfg = make_config(family="trm", mlp_t=True, pos_encodings="none", H_cycles=2, L_cycles=3, puzzle_emb_len=4)
+    names = set(hook_names(cfg, 1))
+    assert "act.0.L0_2.blocks.1.mlp_t.hook_post" in names and not any("attn." in n for n in names)
+    model = HookedAIR(cfg)
+    with pytest.raises(ValueError, match=r"attn.hook_pattern is not a site of this model's TRM mlp_t blocks \(no attention\)"):
+        model.hook_point("act.0.L0_0.blocks.0.attn.hook_pattern")
+    blk = model.blocks[0]
+    assert blk.mlp_t.gate_up.weight.shape == (2 * cfg.mlp_t_width, cfg.n_pos) and not hasattr(blk, "attn")
+    _, cache = model.run_with_cache(make_tokens(), n_act=1, names_filter=lambda n: n.startswith("act.0.L0_1.blocks.0."))
+    h = cache["act.0.L0_1.blocks.0.hook_resid_pre"]
+    with torch.no_grad():  # the block written out: hT <- N(hT + W_d (silu(W_g hT) * W_u hT)) over positions, then the MLP
+        g, u = (h.transpose(1, 2) @ blk.mlp_t.gate_up.weight.T).chunk(2, dim=-1)
+        ht = rms_norm(h.transpose(1, 2) + (torch.nn.functional.silu(g) * u) @ blk.mlp_t.down.weight.T, cfg.rms_norm_eps)
+        mid = ht.transpose(1, 2)
+        g2, u2 = (mid @ blk.mlp.gate_up.weight.T).chunk(2, dim=-1)
+        want = rms_norm(mid + (torch.nn.functional.silu(g2) * u2) @ blk.mlp.down.weight.T, cfg.rms_norm_eps)
+    torch.testing.assert_close(cache["act.0.L0_1.blocks.0.hook_resid_mid"], mid, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cache["act.0.L0_1.blocks.0.hook_resid_post"], want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="pos_encodings none"):
+        make_config(family="trm", pos_encodings="none")
+
+
+SHARED = DATA.parents[2] / "shared" / "fixtures" / "recurrent_reference"
+
+
+@pytest.mark.skipif(not (SHARED / "trm_sudoku_mlp_t.json").is_file(), reason="the shared fixtures are not beside this checkout")
+def test_trm_mlp_t_fixture_verifies():
+    """Kept out of tests/data for size (3.8 MB); runs where ../shared is present (the development machines)."""
+    fx = load_fixture(SHARED / "trm_sudoku_mlp_t.json")
+    assert fx.config.mlp_t and fx.config.pos_encodings == "none"
+    rows = check_parity(fx)
+    assert not [r for r in rows if not r.ok]
+    assert max(r.max_abs_diff for r in rows if r.mode == "teacher-forced") < 1e-5
