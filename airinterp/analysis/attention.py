@@ -95,7 +95,11 @@ class AttentionRecorder:
         self.metrics = metric_names(c.task)
         self.sets = neighbour_sets(self.rules, model.device)
         self.parts: list[dict[str, np.ndarray]] = []
-        Ly, M = c.L_layers, len(self.metrics)
+        if c.mlp_t:
+            raise InputError("attention locality: this model's blocks have no attention (TRM mlp_t mixes positions with an MLP)")
+        #: layers compared: those both updates' stacks have (HRM's two stacks may differ in depth)
+        self.n_layers = min(c.layers_of("L"), c.layers_of("H"))
+        Ly, M = self.n_layers, len(self.metrics)
         #: the reference script's pooled rows, per (layer, class): head-averaged deltas summed over every row
         self.pooled = PooledRows(sum=torch.zeros(Ly, 2, M, dtype=torch.float64), sq=torch.zeros(Ly, 2, M, dtype=torch.float64),
                                  pos=torch.zeros(Ly, 2, M, dtype=torch.long), n=torch.zeros(Ly, 2, dtype=torch.long))  # fmt: skip
@@ -110,7 +114,7 @@ class AttentionRecorder:
                 hooks.append((site, self._on_state(si)))
         for si, a in enumerate(self.steps):
             for ui, u in enumerate(self.updates):
-                for layer in range(model.config.L_layers):
+                for layer in range(self.n_layers):
                     hooks.append((f"act.{a}.{u}.blocks.{layer}.attn.hook_pattern", self._on_pattern(si, ui, layer)))
         return hooks
 
@@ -170,7 +174,7 @@ class AttentionRecorder:
     # -- batches
     def start_batch(self, batch: PuzzleBatch, n_act: int) -> None:
         c = self.model.config
-        B, S, Ly, Hh, M = len(batch), len(self.steps), c.L_layers, c.num_heads, len(self.metrics)
+        B, S, Ly, Hh, M = len(batch), len(self.steps), self.n_layers, c.num_heads, len(self.metrics)
         dev = batch.inputs.device
         labels = torch.from_numpy(batch.labels).to(dev)
         self._labels = labels
@@ -264,7 +268,7 @@ def run_attention(
             progress(len(batch))
     cat = {k: np.concatenate([p[k] for p in rec.parts]) for k in rec.parts[0]}
     classes = rec.rules.classes
-    Ly, Hh = model.config.L_layers, model.config.num_heads
+    Ly, Hh = rec.n_layers, model.config.num_heads
     n = cat["n"].sum(1)  # [P, 2]
     sL, sH = cat["sum_L"].sum(1), cat["sum_H"].sum(1)  # [P, layer, head, class, M]
     sgn = np.array([sign(m) for m in rec.metrics])

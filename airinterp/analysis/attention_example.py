@@ -56,8 +56,11 @@ def check_example(model: HookedAIR, query: int, layer: int, head: int | None, st
     side = math.isqrt(c.seq_len)
     if not 0 <= query < c.seq_len:
         raise InputError(f"query {query} (row {query // side}, col {query % side}) is outside the {side}x{side} grid")
-    if not 0 <= layer < c.L_layers:
-        raise InputError(f"layer {layer}: the stack has layers 0..{c.L_layers - 1}")
+    if c.mlp_t:
+        raise InputError("attention example: this model's blocks have no attention (TRM mlp_t mixes positions with an MLP)")
+    n_layers = min(c.layers_of("L"), c.layers_of("H"))
+    if not 0 <= layer < n_layers:
+        raise InputError(f"layer {layer}: the stack has layers 0..{n_layers - 1}")
     if head is not None and not 0 <= head < c.num_heads:
         raise InputError(f"head {head}: the model has heads 0..{c.num_heads - 1}")
     bad = [a for a in steps if not 0 <= a < c.halt_max_steps]

@@ -1,0 +1,30 @@
+"""The analyses on AIR's siblings: HRM (two stacks of different depth) and TRM run every analysis of the
+suite; TRM's mlp_t blocks have no attention, and the attention analyses say so in one line."""
+
+from pathlib import Path
+
+import pytest
+
+from airinterp.analysis.attention import run_attention
+from airinterp.analysis.inputs import AnalysisInputs
+from airinterp.analysis.run import sample_puzzles
+from airinterp.analysis.suite import analyse
+from tests.helpers import make_model
+
+
+def _inputs(model, data) -> AnalysisInputs:
+    return AnalysisInputs(model=model, ds=data, indices=sample_puzzles(data.n_examples, 4, 0), checkpoint=Path("tiny"),
+                          data=Path("tiny_data"), seed=0, n_act=2)  # fmt: skip
+
+
+@pytest.mark.parametrize("family", [dict(family="hrm", L_layers=2, H_layers=1), dict(family="trm", H_cycles=2, L_cycles=3, puzzle_emb_len=3)])
+def test_the_suite_runs_on_hrm_and_trm(tiny_data, family):
+    a = analyse(_inputs(make_model(**family), tiny_data), batch_size=2)
+    assert len(a.changes) == 2 * 4 and set(a.freeze) == {"zH", "zL"} and a.patch is not None
+    assert a.attention.summary.layer.nunique() == min(a.config["model_config"]["L_layers"], a.config["model_config"]["H_layers"] or 99)
+
+
+def test_attention_analyses_refuse_mlp_t_blocks_in_one_line(tiny_data):
+    model = make_model(family="trm", mlp_t=True, pos_encodings="none")
+    with pytest.raises(ValueError, match="no attention"):
+        run_attention(model, tiny_data, sample_puzzles(tiny_data.n_examples, 2, 0), steps=[1])
