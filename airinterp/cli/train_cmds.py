@@ -16,6 +16,7 @@ _FIELDS = {
     "dtype": "forward_dtype", "compile": "compile", "preset": "preset", "init_from": "init_from",
     "act_steps": "halt_max_steps", "h_cycles": "H_cycles", "l_cycles": "L_cycles", "layers": "L_layers", "heads": "num_heads",
     "expansion": "expansion", "warmup": "lr_warmup_steps", "threads": "threads", "checkpoint_at": "checkpoint_at",
+    "family": "family", "h_layers": "H_layers", "mlp_t": "mlp_t", "prefix_len": "puzzle_emb_len", "pos_encodings": "pos_encodings",
 }  # fmt: skip
 
 
@@ -74,6 +75,11 @@ def train_cmd(
     warmup: Annotated[int | None, typer.Option(min=0, help="learning-rate warmup steps [default: the preset's]")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads (two 1-thread trainings beat one 2-thread one on 2 cores); OpenMP waits passively unless OMP_WAIT_POLICY is set")] = None,
     checkpoint_at: Annotated[str | None, typer.Option(help="also checkpoint, and keep, at these steps (comma-separated): a series along training")] = None,
+    family: Annotated[str | None, typer.Option(help="air, trm (halts on q_halt > 0, no target pass, its last H-cycle trains) or hrm (an H stack of --h-layers blocks) [default: air]")] = None,
+    h_layers: Annotated[int | None, typer.Option("--h-layers", min=1, help="HRM: blocks of the H stack")] = None,
+    mlp_t: Annotated[bool | None, typer.Option("--mlp-t/--no-mlp-t", help="TRM: a SwiGLU across positions instead of attention")] = None,
+    prefix_len: Annotated[int | None, typer.Option(min=0, help="puzzle-prefix positions (TRM's puzzle_emb_len, 16 in its runs)")] = None,
+    pos_encodings: Annotated[str | None, typer.Option(help="rope, learned or none (none: mlp_t only)")] = None,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
     import os
@@ -94,7 +100,8 @@ def train_cmd(
              batch_size=batch_size, lr=lr, hidden=hidden, max_steps=max_steps, max_minutes=max_minutes,
              checkpoint_every=checkpoint_every, eval_limit=eval_limit, dtype=dtype, compile=compile,
              preset=preset, init_from=init_from, act_steps=act_steps, h_cycles=h_cycles, l_cycles=l_cycles, layers=layers,
-             heads=heads, expansion=expansion, warmup=warmup, threads=threads, checkpoint_at=checkpoint_at).items()
+             heads=heads, expansion=expansion, warmup=warmup, threads=threads, checkpoint_at=checkpoint_at, family=family,
+             h_layers=h_layers, mlp_t=mlp_t, prefix_len=prefix_len, pos_encodings=pos_encodings).items()
              if v is not None}  # fmt: skip
     if device is not None:
         check_device(device)

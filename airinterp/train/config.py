@@ -50,6 +50,7 @@ class TrainRun(BaseModel):
     data: Path
     out: Path
     variant: str = "Lx_H"
+    family: Literal["air", "trm", "hrm"] = "air"  # TRM: halts on q_halt > 0 with no target-Q pass, its last H-cycle trains
     preset: str = "paper"
     hidden_size: int = Field(gt=0)
     num_heads: int = Field(gt=0)
@@ -57,6 +58,10 @@ class TrainRun(BaseModel):
     H_cycles: int = Field(gt=0)
     L_cycles: int = Field(gt=0)
     expansion: float = Field(4.0, gt=0)  # SwiGLU width factor (the reference's 4)
+    H_layers: int = Field(0, ge=0)  # HRM's H stack
+    mlp_t: bool = False  # TRM's sequence-axis MLP blocks instead of attention
+    puzzle_emb_len: int = Field(0, ge=0)  # prefix positions (TRM: 16); 0: the AIR/HRM default
+    pos_encodings: Literal["rope", "learned", "none"] = "rope"
     halt_max_steps: int = Field(gt=0)
     halt_exploration_prob: float = Field(ge=0, le=1)
     global_batch_size: int = Field(gt=0)

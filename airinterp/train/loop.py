@@ -139,13 +139,15 @@ class ACTTrainStep(nn.Module):
             halted = is_last
             target = None
             if c.halt_max_steps > 1:
-                halted = halted | (out.q_halt > out.q_continue)
+                trm = c.family == "trm"  # TRM's no_ACT_continue: halt on q_halt > 0, no continue target
+                halted = halted | ((out.q_halt > 0) if trm else (out.q_halt > out.q_continue))
                 u, draw = explore
                 min_steps = (u < c.halt_exploration_prob) * draw
                 halted = halted & (steps >= min_steps)
-                with record_function("train.q_target"):  # the reference's extra ACT step for the Q target
-                    nxt = m.step(new_carry, x.detach(), None if g is None else g.detach())
-                target = torch.sigmoid(torch.where(is_last, nxt.q_halt, torch.maximum(nxt.q_halt, nxt.q_continue)))
+                if not trm:
+                    with record_function("train.q_target"):  # the reference's extra ACT step for the Q target
+                        nxt = m.step(new_carry, x.detach(), None if g is None else g.detach())
+                    target = torch.sigmoid(torch.where(is_last, nxt.q_halt, torch.maximum(nxt.q_halt, nxt.q_continue)))
         with record_function("train.loss"):
             loss, parts, exact = act_losses(out.logits, cur["labels"], out.q_halt, out.q_continue, target)
         with torch.no_grad():
@@ -205,7 +207,8 @@ class Trainer:
             num_puzzle_identifiers=meta.get("num_puzzle_identifiers", 1), puzzle_emb_ndim=run.hidden_size,
             hidden_size=run.hidden_size, num_heads=run.num_heads, L_layers=run.L_layers, H_cycles=run.H_cycles,
             L_cycles=run.L_cycles, halt_max_steps=run.halt_max_steps, halt_exploration_prob=run.halt_exploration_prob,
-            forward_dtype=run.forward_dtype, expansion=run.expansion,
+            forward_dtype=run.forward_dtype, expansion=run.expansion, family=run.family, H_layers=run.H_layers,
+            mlp_t=run.mlp_t, puzzle_emb_len=run.puzzle_emb_len, pos_encodings=run.pos_encodings,
         )  # fmt: skip
         self.model = HookedAIR(self.config, seed=run.seed).to(self.device).train()
         self.init_card: dict = {}

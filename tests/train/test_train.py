@@ -170,3 +170,23 @@ def test_compiled_and_eager_training_steps_agree(sudoku4, tmp_path):
     assert json.loads((tmp_path / "compiled" / "card.json").read_text())["run"]["compile"] is True
     for k, v in a.items():
         torch.testing.assert_close(b[k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
+@pytest.mark.parametrize(
+    ("family", "extra"),
+    [("hrm", ("--h-layers", "1")), ("trm", ("--h-cycles", "2", "--l-cycles", "2", "--prefix-len", "3")),
+     ("trm", ("--mlp-t", "--pos-encodings", "none"))],
+)
+def test_the_siblings_train(sudoku4, tmp_path, family, extra):
+    """HRM (an H stack of its own) and TRM (its halting rule: q_halt > 0, no target-Q pass, so no
+    q_continue loss) train with the same loop; the card says which."""
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(out), "--preset", "tiny", "--eval-limit", "4",
+                              "--max-steps", "4", "--family", family, *extra])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["config"]["family"] == family
+    train = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
+    assert train and all(("q_continue_loss" in r) == (family != "trm") for r in train)
+    model = airinterp.load(out)
+    assert (model.h_blocks is not model.blocks) if family == "hrm" else not hasattr(model, "h_blocks")
