@@ -16,7 +16,7 @@ _FIELDS = {
     "dtype": "forward_dtype", "compile": "compile", "preset": "preset", "init_from": "init_from",
     "act_steps": "halt_max_steps", "h_cycles": "H_cycles", "l_cycles": "L_cycles", "layers": "L_layers", "heads": "num_heads",
     "expansion": "expansion", "warmup": "lr_warmup_steps", "threads": "threads", "checkpoint_at": "checkpoint_at",
-    "family": "family", "h_layers": "H_layers", "mlp_t": "mlp_t", "prefix_len": "puzzle_emb_len", "pos_encodings": "pos_encodings",
+    "ema_rate": "ema_rate", "family": "family", "h_layers": "H_layers", "mlp_t": "mlp_t", "prefix_len": "puzzle_emb_len", "pos_encodings": "pos_encodings",
 }  # fmt: skip
 
 
@@ -80,6 +80,7 @@ def train_cmd(
     mlp_t: Annotated[bool | None, typer.Option("--mlp-t/--no-mlp-t", help="TRM: a SwiGLU across positions instead of attention")] = None,
     prefix_len: Annotated[int | None, typer.Option(min=0, help="puzzle-prefix positions (TRM's puzzle_emb_len, 16 in its runs)")] = None,
     pos_encodings: Annotated[str | None, typer.Option(help="rope, learned or none (none: mlp_t only)")] = None,
+    ema_rate: Annotated[float | None, typer.Option(min=1e-9, max=0.999999999, help="keep an EMA of the parameters (TRM: 0.999); checkpoints and evaluations use it")] = None,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
     import os
@@ -101,7 +102,7 @@ def train_cmd(
              checkpoint_every=checkpoint_every, eval_limit=eval_limit, dtype=dtype, compile=compile,
              preset=preset, init_from=init_from, act_steps=act_steps, h_cycles=h_cycles, l_cycles=l_cycles, layers=layers,
              heads=heads, expansion=expansion, warmup=warmup, threads=threads, checkpoint_at=checkpoint_at, family=family,
-             h_layers=h_layers, mlp_t=mlp_t, prefix_len=prefix_len, pos_encodings=pos_encodings).items()
+             h_layers=h_layers, mlp_t=mlp_t, prefix_len=prefix_len, pos_encodings=pos_encodings, ema_rate=ema_rate).items()
              if v is not None}  # fmt: skip
     if device is not None:
         check_device(device)

@@ -62,6 +62,7 @@ class TrainRun(BaseModel):
     mlp_t: bool = False  # TRM's sequence-axis MLP blocks instead of attention
     puzzle_emb_len: int = Field(0, ge=0)  # prefix positions (TRM: 16); 0: the AIR/HRM default
     pos_encodings: Literal["rope", "learned", "none"] = "rope"
+    ema_rate: float | None = Field(None, gt=0, lt=1)  # TRM's ema: keep an EMA of the parameters, save and evaluate it
     halt_max_steps: int = Field(gt=0)
     halt_exploration_prob: float = Field(ge=0, le=1)
     global_batch_size: int = Field(gt=0)

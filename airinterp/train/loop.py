@@ -8,6 +8,7 @@ draws come from one torch.Generator seeded ``seed + rank``, saved with every che
 killed run resumed from a checkpoint reaches the same weights as an uninterrupted one.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -224,6 +225,8 @@ class Trainer:
         self.optimizer = AdamATan2(self.model.parameters(), lr=run.lr, betas=(run.beta1, run.beta2),
                                    weight_decay=run.weight_decay, a=run.atan2_scale)  # fmt: skip
         self.generator = torch.Generator(self.device).manual_seed(run.seed + self.rank)
+        #: TRM's EMA of the parameters (buffers, the puzzle embedding included, stay live), as its EMAHelper
+        self.ema: list[Tensor] | None = [p.detach().clone() for p in self.model.parameters()] if run.ema_rate else None
         groups = meta.get("total_groups", self.train_set.n_groups) * meta.get("mean_puzzle_examples", 1)
         self.total_steps = int(run.epochs * groups / run.global_batch_size)
         if self.total_steps < 1:
@@ -255,6 +258,24 @@ class Trainer:
             self.model.load_state_dict(model.state_dict())
         self.init_card = ck.card
 
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """The EMA parameters in the model for the block (saving, evaluating), the live ones after."""
+        if self.ema is None:
+            yield
+            return
+        params = list(self.model.parameters())
+        live = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, e in zip(params, self.ema, strict=True):
+                p.copy_(e)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, v in zip(params, live, strict=True):
+                    p.copy_(v)
+
     def budgets(self, wall: float) -> list[dict]:
         """Every training budget behind the weights: the warm start's (from its card) and this one."""
         before = list(self.init_card.get("budgets") or ([{k: self.init_card.get(k) for k in ("steps", "wall_time_s", "device", "preset")}]
@@ -270,7 +291,8 @@ class Trainer:
         # aside by a rename, not deleted, until the new one is in place; resume reads the aside
         # copy if a kill falls between the two renames (_checkpoint_dir).
         with staging_dir(final, aside=final.with_name(final.name + ".old")) as tmp:
-            save_model(self.model, tmp / "model.safetensors", source=f"airinterp train, step {self.pos.step}")
+            with self.ema_weights():  # with EMA (TRM), the checkpoint's weights are the EMA ones
+                save_model(self.model, tmp / "model.safetensors", source=f"airinterp train, step {self.pos.step}")
             state = {
                 "position": [self.pos.step, self.pos.iteration, self.pos.batch],
                 "optimizer": self.optimizer.state_dict(),
@@ -280,6 +302,9 @@ class Trainer:
                 "run": self.run.model_dump_json(),
             }
             state["data_sha256"] = self.data_fingerprint
+            if self.ema is not None:
+                state["live"] = [p.detach().cpu() for p in self.model.parameters()]
+                state["ema"] = [e.cpu() for e in self.ema]
             torch.save(state, tmp / "state.pt")
         atomic_write_text(self.out / "latest", tag + "\n")
         return final
@@ -327,6 +352,13 @@ class Trainer:
         except (TypeError, ValueError, KeyError, RuntimeError) as err:
             raise CheckpointError(f"{ckpt / 'state.pt'}: does not fit this run ({type(err).__name__}: {err})") from None
         self.model.load_state_dict(model.state_dict())
+        if self.ema is not None:  # model.safetensors holds the EMA; the live parameters are in state.pt
+            if "live" not in state or "ema" not in state:
+                raise CheckpointError(f"{ckpt / 'state.pt'}: no EMA state, but this run keeps an EMA (ema_rate)")
+            with torch.no_grad():
+                for p, v in zip(self.model.parameters(), state["live"], strict=True):
+                    p.copy_(v)
+            self.ema = [e.to(self.device) for e in state["ema"]]
         self.pos = pos
         self.carry = None if carry is None else TrainCarry.from_dict(carry).to(self.device)
         self.wall_before = wall
@@ -378,6 +410,9 @@ class Trainer:
                 ids, grads = torch.cat(all_ids), torch.cat(all_grads)
             emb_lr = learning_rate(self.pos.step, run.puzzle_emb_lr, run.lr_warmup_steps, self.total_steps, run.lr_min_ratio)
             sign_sgd_rows_(self.model.puzzle_emb, ids, grads, emb_lr, run.puzzle_emb_weight_decay)
+        if self.ema is not None:  # ema <- mu ema + (1 - mu) param
+            with torch.no_grad():
+                torch._foreach_lerp_(self.ema, [p.detach() for p in self.model.parameters()], 1.0 - float(self.run.ema_rate))
         with record_function("train.metrics"):
             return self._metrics({**parts, **stats}, lr)
 
@@ -405,7 +440,8 @@ class Trainer:
     def evaluate(self) -> dict:
         if self.test_set is None:
             return {}
-        _, summary = evaluate(self.model, self.test_set, "test", self.run.eval_limit)
+        with self.ema_weights():
+            _, summary = evaluate(self.model, self.test_set, "test", self.run.eval_limit)
         return summary
 
     def fit(self, progress: Callable[[int, dict], None] | None = None) -> dict:
@@ -462,7 +498,8 @@ class Trainer:
             with open(metrics_path, "a") as log_file:
                 log_file.write(json.dumps({"step": self.pos.step, "split": "test", **last_eval}) + "\n")
             self.save()
-            save_model(self.model, self.out / "model.safetensors", source=f"airinterp train {run.preset}, step {self.pos.step}")
+            with self.ema_weights():
+                save_model(self.model, self.out / "model.safetensors", source=f"airinterp train {run.preset}, step {self.pos.step}")
             card = {
                 "airinterp_version": __version__,
                 "preset": run.preset, "variant": run.variant, "data": str(run.data),
@@ -471,6 +508,7 @@ class Trainer:
                 "steps": self.pos.step, "schedule_total_steps": self.total_steps, "wall_time_s": round(wall, 1),
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
                 "threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+                "weights": f"EMA of the parameters (rate {run.ema_rate}; buffers live)" if run.ema_rate else "the trained parameters",
                 "final_eval": last_eval, "config": self.config.model_dump(),
                 "run": json.loads(run.model_dump_json()),
             }  # fmt: skip

@@ -190,3 +190,31 @@ def test_the_siblings_train(sudoku4, tmp_path, family, extra):
     assert train and all(("q_continue_loss" in r) == (family != "trm") for r in train)
     model = airinterp.load(out)
     assert (model.h_blocks is not model.blocks) if family == "hrm" else not hasattr(model, "h_blocks")
+
+
+def test_ema_weights_are_saved_evaluated_and_resumed(sudoku4, tmp_path):
+    """TRM's ema: checkpoints hold the EMA of the parameters (buffers live), the live parameters travel
+    in state.pt, and a resumed run ends bitwise where an uninterrupted one does."""
+    from airinterp.train.config import TrainRun
+    from airinterp.train.loop import Trainer
+
+    def run(out, max_steps):
+        t = Trainer(TrainRun.from_preset("tiny", data=sudoku4, out=out, epochs=1000, eval_limit=4, ema_rate=0.5,
+                                         max_steps=max_steps, checkpoint_every=3), log=lambda _: None)  # fmt: skip
+        return t
+
+    whole = run(tmp_path / "whole", 6)
+    whole.fit()
+    saved = airinterp.load(tmp_path / "whole" / "model.safetensors").state_dict()
+    live = dict(whole.model.named_parameters())
+    for (name, _p), e in zip(whole.model.named_parameters(), whole.ema, strict=True):
+        assert torch.equal(saved[name], e) and not torch.equal(saved[name], live[name].detach()), name
+    assert json.loads((tmp_path / "whole" / "card.json").read_text())["weights"].startswith("EMA")
+    part = run(tmp_path / "part", 3)
+    part.fit()
+    again = run(tmp_path / "part", 6)
+    assert again.resume()
+    again.fit()
+    for (name, a), b in zip(whole.model.named_parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(a, b), name
+    assert all(torch.equal(a, b) for a, b in zip(whole.ema, again.ema, strict=True))
