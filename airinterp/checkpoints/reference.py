@@ -211,6 +211,20 @@ def _seq_len_from_data(data_path: "str | list | None") -> int:
         raise CheckpointError(f"{meta}: no usable seq_len ({err}); {_SEQ_HINT}") from None
 
 
+def describe_source(weights: "str | Path", config: "str | Path | None" = None) -> str:
+    """Where an imported checkpoint came from, for its metadata: the file, the architecture its
+    all_config.yaml names and, for TRM runs with ``ema: true``, that the weights are the EMA copy."""
+    weights = Path(weights)
+    config = Path(config) if config is not None else weights.parent / "all_config.yaml"
+    try:
+        doc = read_reference_config(config)
+    except CheckpointError:
+        return str(weights)
+    arch = doc["arch"].get("name", "?")
+    ema = " (EMA weights: the run set ema: true, rate {})".format(doc.get("ema_rate", "?")) if doc.get("ema") else ""
+    return f"{weights}; {arch}{ema}"
+
+
 def import_reference(
     weights: "str | Path",
     config: "str | Path | None" = None,
@@ -234,6 +248,6 @@ def import_reference(
 
 
 __all__ = [
-    "config_from_reference", "import_reference", "map_reference_state_dict", "read_reference_config",
+    "config_from_reference", "describe_source", "import_reference", "map_reference_state_dict", "read_reference_config",
     "read_reference_weights", "strip_reference_prefix", "to_reference_state_dict", "torch_load_weights_only",
 ]  # fmt: skip

@@ -34,7 +34,9 @@ def import_reference_cmd(
         model = import_reference(weights, config, seq_len=seq_len, forward_dtype=dtype)
     except input_errors() as err:
         raise fail(err) from None
-    save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=str(weights))
+    from airinterp.checkpoints.reference import describe_source
+
+    save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=describe_source(weights, config))
     c = model.config
     typer.echo(
         f"wrote {out}: {c.family.upper()} (update rule {c.variant}), task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
@@ -179,6 +181,13 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
     typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
     typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
     typer.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
+    from airinterp.checkpoints import Checkpoint, read_safetensors
+
+    f = Checkpoint(checkpoint).file
+    if f.suffix == ".safetensors":
+        source = read_safetensors(f)[1].get("source")
+        if source:
+            typer.echo(f"source: {source}")
 
 
 @app.command("shard")

@@ -40,6 +40,8 @@ def test_trm_training_checkpoint_imports_and_equals_the_fixture(tmp_path):
         assert torch.equal(model.state_dict()[k], v), k
     res = invoke("import-reference", ckpt / "step_0", "--seq-len", "81", "-o", tmp_path / "trm.safetensors")
     assert res.exit_code == 0 and "TRM (update rule Lx_H)" in res.output
+    res = invoke("info", tmp_path / "trm.safetensors")
+    assert "source: " in res.output and "EMA weights: the run set ema: true, rate 0.999" in res.output
     res = invoke("verify-reference", TRM / "trm_sudoku_att.json", "--checkpoint", tmp_path / "trm.safetensors")
     assert res.exit_code == 0 and res.output.strip().endswith("PASS")
 
