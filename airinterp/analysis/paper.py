@@ -15,6 +15,9 @@ ACCURACY = {
     "maze": {"L_Hx": (75.3, 3.2), "Lx_H": (71.0, 6.3), "L_H2x": (75.6, 1.9), "L2x_H": (71.1, 6.4), "Lx_H2x": (70.9, 2.4),
              "L2x_Hx": (74.5, 1.6), "Lx_Hx": (69.4, 2.5), "L2x_H2x": (70.3, 4.2)},
 }  # fmt: skip
+#: the HRM baseline of the same table (one number each, no spread reported); TRM is not in the paper
+for _task, _acc in (("sudoku", 55.0), ("maze", 74.5)):
+    ACCURACY[_task]["HRM"] = (_acc, math.nan)
 #: the model the paper's content-change, freeze, decode and attention numbers come from
 DEFAULT_VARIANT = "Lx_H"
 #: total content changes per puzzle (reference mode), mean +- std over 5 seeds (AIR_SPEC 4.b)

@@ -89,6 +89,11 @@ def _row(section, quantity, paper, ours, verdict, why, checkpoint) -> dict:
             "checkpoint": checkpoint}  # fmt: skip
 
 
+def paper_key(a: CheckpointAnalyses) -> str:
+    """The paper's name for a checkpoint's model: the AIR variant, or ``HRM`` / ``TRM``."""
+    return a.variant if a.family == "air" else a.family.upper()
+
+
 def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnalyses]" = ()) -> pd.DataFrame:
     """One row per headline number of the paper for ``primary``'s task; the asymmetric-vs-
     symmetric rows use the first of ``others`` whose variant is symmetric (Lx_Hx, L2x_H2x)."""
@@ -99,16 +104,16 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
     # -- accuracy ---------------------------------------------------------------------------------
     for v, (p, sd) in ACCURACY[task].items():
         for b in [a, *others]:
-            if b.variant != v:
+            if paper_key(b) != v:
                 continue
             bacc = b.accuracy
             verdict, why = level_verdict(b, (p, sd), 100 * bacc["exact"], 100 * bacc["exact_ci_low"], 100 * bacc["exact_ci_high"])
-            rows.append(_row("accuracy", f"exact accuracy, {v} (%)", f"{p} +- {sd}",
+            rows.append(_row("accuracy", f"exact accuracy, {v} (%)", f"{p} +- {sd}" if np.isfinite(sd) else f"{p}",
                              _ours(100 * bacc["exact"], 100 * bacc["exact_ci_low"], 100 * bacc["exact_ci_high"]), verdict,
                              why + " (ours: exact CI on the sampled test puzzles)", b.name))  # fmt: skip
-    sym = next((b for b in others if b.variant in SYMMETRIC), None)
+    sym = next((b for b in others if paper_key(b) in SYMMETRIC), None)
     acc = ACCURACY[task]
-    if a.variant in SYMMETRIC or sym is None or a.variant not in acc:
+    if paper_key(a) in SYMMETRIC or sym is None or a.family != "air" or a.variant not in acc:
         paper_gap = acc["Lx_H"][0] - acc["Lx_Hx"][0]
         rows.append(_row("accuracy", "asymmetric minus symmetric exact accuracy (points)", f"{paper_gap:+.1f} (Lx_H - Lx_Hx)", "",
                          "not comparable", "needs an asymmetric primary checkpoint of the paper's table and a symmetric "
@@ -131,7 +136,7 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
     # undecided cells, the symmetric control without the split). Only the paper's Lx_H and its symmetric controls.
     col, token = ("blank_fraction", "BLANK") if task == "sudoku" else ("undecided_fraction", "undecided (PAD)")
     source = "AIR_SPEC 4.a (Figs 2, 4)" if task == "sudoku" else "the captions of Figs 3 and 5"
-    for b in [x for x in [a, *others] if x.variant == DEFAULT_VARIANT or x.variant in SYMMETRIC]:
+    for b in [x for x in [a, *others] if paper_key(x) == DEFAULT_VARIANT or paper_key(x) in SYMMETRIC]:
         later = b.substeps[b.substeps.act >= 1]
         for state in ("zL", "zH"):
             expected = state == "zL" and b.variant not in SYMMETRIC
@@ -151,13 +156,13 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
                              f"present = any such cell after ACT step 0; source: {source}", b.name))  # fmt: skip
 
     # -- the default model's numbers: content changes, freeze, attention ------------------------------
-    ref = a if a.variant == DEFAULT_VARIANT else next((b for b in others if b.variant == DEFAULT_VARIANT), a)
+    ref = a if paper_key(a) == DEFAULT_VARIANT else next((b for b in others if paper_key(b) == DEFAULT_VARIANT), a)
     first = len(rows)
     rows += _default_model_rows(ref, note_scale.replace(setting_text(a), setting_text(ref)))
-    if ref.variant != DEFAULT_VARIANT:
+    if paper_key(ref) != DEFAULT_VARIANT:
         for r in rows[first:]:
             r["verdict"] = "not comparable"
-            r["why"] = f"the paper's numbers are for {DEFAULT_VARIANT}; this checkpoint is {ref.variant}. " + r["why"]
+            r["why"] = f"the paper's numbers are for {DEFAULT_VARIANT}; this checkpoint is {paper_key(ref)}. " + r["why"]
     return pd.DataFrame(rows, columns=["section", "quantity", "paper", "ours", "verdict", "why", "checkpoint"])
 
 

@@ -54,6 +54,7 @@ class CheckpointAnalyses:
     example: AttentionExample | None
     candidates: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    family: str = "air"  # air, trm or hrm: which model family the checkpoint is
 
 
 @dataclass(frozen=True)
@@ -162,5 +163,5 @@ def analyse(
         name=name, card=inp.source.card, config=inp.config(), task=c.task, variant=c.variant, side=rules.side,
         box=rules.box, token_names=rules.token_names, roles=rules.roles(), updates=sec.updates, indices=np.asarray(inp.indices),
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
-        freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes,
+        freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
     )  # fmt: skip

@@ -28,3 +28,20 @@ def test_attention_analyses_refuse_mlp_t_blocks_in_one_line(tiny_data):
     model = make_model(family="trm", mlp_t=True, pos_encodings="none")
     with pytest.raises(ValueError, match="no attention"):
         run_attention(model, tiny_data, sample_puzzles(tiny_data.n_examples, 2, 0), steps=[1])
+
+
+def test_the_reproduction_table_names_each_family(tiny_data):
+    """An HRM checkpoint is judged against the paper's HRM baseline row, never against an AIR variant's
+    numbers; TRM (not in the paper) gets no accuracy row; an AIR Lx_H beside them keeps its own."""
+    from airinterp.analysis.reproduce import paper_key, reproduction_table
+
+    hrm = analyse(_inputs(make_model(family="hrm", H_layers=2), tiny_data), batch_size=2, name="hrm")
+    trm = analyse(_inputs(make_model(family="trm", H_cycles=2, L_cycles=3), tiny_data), batch_size=2, name="trm")
+    air = analyse(_inputs(make_model(), tiny_data), batch_size=2, name="air")
+    assert (paper_key(hrm), paper_key(trm), paper_key(air)) == ("HRM", "TRM", "Lx_H")
+    t = reproduction_table(hrm, [trm, air])
+    acc = t[t.section == "accuracy"]
+    assert set(acc[acc.quantity == "exact accuracy, HRM (%)"].checkpoint) == {"hrm"}
+    assert acc[acc.quantity == "exact accuracy, HRM (%)"].paper.iloc[0] == "55.0"
+    assert set(acc[acc.quantity == "exact accuracy, Lx_H (%)"].checkpoint) == {"air"}
+    assert "trm" not in set(acc.checkpoint)
