@@ -234,6 +234,16 @@ class AttentionResult:
     steps: list[int]
     updates: tuple[str, str] = ("L0_0", "H0")  # the compared (L, H) updates
 
+    @classmethod
+    def empty(cls, steps: "list[int]") -> "AttentionResult":
+        """No attention to analyse (TRM mlp_t): the tables with their columns and no rows."""
+        summary_cols = ["method", "layer", "class", "metric", "delta_mean", "ci_low", "ci_high", "ci95_normal", "pct_positive",
+                        "n_puzzles", "n_rows", "L_mean", "H_mean"]  # fmt: skip
+        return cls(puzzles=pd.DataFrame(columns=["puzzle", "layer", "class", "metric", "L", "H", "delta", "n_rows"]),
+                   summary=pd.DataFrame(columns=summary_cols),
+                   heads=pd.DataFrame(columns=["layer", "head", "class", "metric", "delta_mean", "ci_low", "ci_high", "n_puzzles"]),
+                   steps=list(steps))  # fmt: skip
+
 
 def run_attention(
     model: HookedAIR,

@@ -146,17 +146,22 @@ def analyse(
                       seed=inp.seed, progress=bar(f"patch ({len(targets)} targets)", n))  # fmt: skip
 
     steps = default_steps(min(inp.n_act, c.halt_max_steps))
-    att = run_attention(model, inp.ds, inp.indices, steps=steps, batch_size=attention_batch_size, seed=inp.seed,
-                        per_head=True, progress=bar("attention", n))  # fmt: skip
-    pool = inp.indices[: min(50, n)]
-    candidates = propose_examples(model, inp.ds, pool, step=steps[0], layer=0, n=3, seed=inp.seed)
     example = None
-    if candidates.empty:
-        notes.append("no attention example: the sampled puzzles have no query cells")
+    if c.mlp_t:  # no attention to analyse: the sections say so and everything else runs
+        att = AttentionResult.empty(steps)
+        candidates = pd.DataFrame()
+        notes.append("attention analyses do not apply: TRM mlp_t blocks mix positions with an MLP, not attention")
     else:
-        best = candidates.sort_values("score", ascending=False).iloc[0]
-        batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
-        example = attention_example(model, batch, int(best["query"]), layer=0, head=None, steps=steps)
+        att = run_attention(model, inp.ds, inp.indices, steps=steps, batch_size=attention_batch_size, seed=inp.seed,
+                            per_head=True, progress=bar("attention", n))  # fmt: skip
+        pool = inp.indices[: min(50, n)]
+        candidates = propose_examples(model, inp.ds, pool, step=steps[0], layer=0, n=3, seed=inp.seed)
+        if candidates.empty:
+            notes.append("no attention example: the sampled puzzles have no query cells")
+        else:
+            best = candidates.sort_values("score", ascending=False).iloc[0]
+            batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
+            example = attention_example(model, batch, int(best["query"]), layer=0, head=None, steps=steps)
 
     tokens = r.frame(puzzles=grid_puzzles)
     return CheckpointAnalyses(

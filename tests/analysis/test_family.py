@@ -45,3 +45,14 @@ def test_the_reproduction_table_names_each_family(tiny_data):
     assert acc[acc.quantity == "exact accuracy, HRM (%)"].paper.iloc[0] == "55.0"
     assert set(acc[acc.quantity == "exact accuracy, Lx_H (%)"].checkpoint) == {"air"}
     assert "trm" not in set(acc.checkpoint)
+
+
+def test_a_report_with_an_mlp_t_model_says_attention_does_not_apply(tiny_data, tmp_path):
+    from airinterp.analysis.reproduce import reproduction_table
+    from airinterp.report.build import build_report
+
+    air = analyse(_inputs(make_model(), tiny_data), batch_size=2, name="air")
+    mlp_t = analyse(_inputs(make_model(family="trm", mlp_t=True, pos_encodings="none"), tiny_data), batch_size=2, name="trm_mlp_t")
+    assert mlp_t.attention.summary.empty and mlp_t.example is None and any("do not apply" in n for n in mlp_t.notes)
+    path = build_report([air, mlp_t], tmp_path / "r.html", built="now", repro=reproduction_table(air, [mlp_t]))
+    assert "do not apply" in path.read_text() or "no example" in path.read_text()
