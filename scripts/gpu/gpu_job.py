@@ -49,6 +49,9 @@ def main() -> int:
     ap.add_argument("--checkpoint-every", type=int, default=250)
     ap.add_argument("--work", type=Path, default=Path("/tmp/airinterp_job"), help="data and run directory (not brought back)")
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny preset, small data: the same steps in about a minute")
+    ap.add_argument("--measure-parts", action="store_true",
+                    help="before training, where a step's time goes (benchmarks/bench_train_parts.py: eager, then "
+                         "--compile, then bf16 + compile; ~2 minutes on the H200), printed into job.log")  # fmt: skip
     args = ap.parse_args()
     device = "cuda"
     if args.dry_run:
@@ -81,6 +84,11 @@ def main() -> int:
     try:
         ok = phase("data", [*cli, "data", "sudoku", "--source", POOL, "--train", args.train, "--aug", args.aug,
                             "--test", args.test, "--seed", 0, "--out", data], left(args.budget_s) - args.reserve_s)  # fmt: skip
+        if ok and args.measure_parts:  # what the H200 should tell us (issue 20): the per-part split, compile and bf16
+            bench = [sys.executable, "benchmarks/bench_train_parts.py", "--data", data, "--preset", args.preset, "--device", device,
+                     "--steps", 5 if not args.dry_run else 2, "--warmup", 3]  # fmt: skip  (compiled: both graphs built first)
+            for name, extra in (("parts_eager", []), ("parts_compile", ["--compile"]), ("parts_bf16_compile", ["--dtype", "bfloat16", "--compile"])):
+                phase(name, bench + extra, min(120.0, left(args.budget_s) - args.reserve_s - args.startup_s - 60))
         if ok:
             # --max-minutes counts training only: start-up (imports, data, first compile) comes on top
             minutes = (left(args.budget_s) - args.reserve_s - args.startup_s) / 60
@@ -111,7 +119,7 @@ def main() -> int:
             if job.get("eval") is None:
                 tail = [line for line in (out / "job.log").read_text().splitlines() if line.startswith("exact_accuracy=")]
                 job["eval"] = tail[-1] if tail else None
-            job["ok"] = all(p["rc"] == 0 for p in job["phases"].values()) and (out / "model").is_dir()
+            job["ok"] = all(p["rc"] == 0 for n, p in job["phases"].items() if not n.startswith("parts_")) and (out / "model").is_dir()
     except Exception as err:  # noqa: BLE001  (the job must end and report, whatever happened)
         job["error"] = f"{type(err).__name__}: {err}"
     job["seconds"] = round(time.monotonic() - T0, 1)
