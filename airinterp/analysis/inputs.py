@@ -7,6 +7,7 @@ with one line naming the parameter (the CLI shows its flag).
 """
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,11 +36,12 @@ class AnalysisInputs:
     seed: int
     n_act: int
 
-    @property
+    @cached_property
     def source(self) -> Checkpoint:
+        """The checkpoint as a value (its card read once)."""
         return Checkpoint(self.checkpoint)
 
-    @property
+    @cached_property
     def rules(self) -> "TaskRules":
         """The rules of the model's task at its size."""
         from airinterp.tasks.rules import rules_for

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from airinterp.cli._common import app, check_device, fail, input_errors
-from airinterp.cli.output import check_file_out, check_parents_writable
+from airinterp.cli.output import check_dir_out, check_file_out
 
 
 @app.command("import-reference")
@@ -205,9 +205,7 @@ def shard_cmd(
     dtypes = {"bfloat16": torch.bfloat16, "float32": torch.float32}
     if dtype is not None and dtype not in dtypes:
         raise fail(f"--dtype {dtype!r}: expected bfloat16 or float32")
-    if out.exists() and not out.is_dir():
-        raise fail(f"--out {out}: is a file; expected a directory")
-    check_parents_writable(out, "--out")
+    check_dir_out(out)
     try:
         model = load(checkpoint)
     except input_errors() as err:

@@ -52,10 +52,15 @@ def out_dir(out: Path | None, command: str, checkpoint: "str | Path", suffix: st
 
     if out is None:
         out = Path("out") / command / (Checkpoint(checkpoint).name + suffix)
-    if out.exists() and not out.is_dir():
-        raise fail(f"--out {out}: is a file; expected a directory")
-    check_parents_writable(out, "--out")
-    return out
+    return check_dir_out(out)
+
+
+def check_dir_out(path: Path, option: str = "--out") -> Path:
+    """An output directory: not a file, its nearest existing ancestor writable; before any work."""
+    if path.exists() and not path.is_dir():
+        raise fail(f"{option} {path}: is a file; expected a directory")
+    check_parents_writable(path, option)
+    return path
 
 
 @contextmanager

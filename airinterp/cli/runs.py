@@ -18,10 +18,14 @@ from airinterp.cli.options import HeadReduce, State, TaskName, Violations
 R = TypeVar("R", bound=BaseModel)
 
 
-def _choice(enum: type, what: str):
-    """A ``mode="before"`` validator: the value is one of ``enum``'s, or our one-line message."""
+def _choice(enum: type, what: str, one_of: bool = False):
+    """A ``mode="before"`` validator: the value is one of ``enum``'s, or our one-line message
+    (``expected zH or zL``; ``one_of``: ``expected one of sudoku, maze``)."""
     names = [e.value for e in enum]
-    choices = ", ".join(names[:-1]) + (" or " if len(names) == 2 else ", ") + names[-1] if len(names) > 1 else names[0]
+    if one_of:
+        choices = "one of " + ", ".join(names)
+    else:
+        choices = ", ".join(names[:-1]) + (" or " if len(names) == 2 else ", ") + names[-1] if len(names) > 1 else names[0]
 
     def check(cls, v: Any) -> Any:
         if v is None or isinstance(v, enum):
@@ -48,7 +52,7 @@ class InputsRun(BaseModel):
     out: Path | None = None
     n_act: int | None = Field(default=None, ge=1)
 
-    _task = field_validator("task", mode="before")(classmethod(lambda cls, v: _check_task(v)))
+    _task = field_validator("task", mode="before")(classmethod(_choice(TaskName, "task", one_of=True)))
 
     def open(self, default_n: int | None = None, n_act: bool = True, sample: bool = True):
         """The checked inputs (:func:`airinterp.analysis.inputs.open_inputs`); without
@@ -69,14 +73,6 @@ class InputsRun(BaseModel):
             )  # fmt: skip
         except input_errors() as err:
             raise fail(err) from None
-
-
-def _check_task(v: Any) -> Any:
-    if v is None or isinstance(v, TaskName):
-        return v
-    if v not in [t.value for t in TaskName]:
-        raise ValueError(f"task {v!r}: expected one of {', '.join(t.value for t in TaskName)}")
-    return TaskName(v)
 
 
 class DecodeRun(InputsRun):

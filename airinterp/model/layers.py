@@ -174,20 +174,24 @@ class Block(nn.Module):
         self.mlp = SwiGLU(d_model, d_mlp)
         self.eps = eps
 
-    def _mix_positions(self, h: Tensor, hk: Mapping[str, HookPoint]) -> Tensor:
-        """TRM's mlp_t sub-layer, in the reference's operation order."""
-        ht = h.transpose(1, 2)  # [batch, d_model, pos]
-        gate, up = self.mlp_t.gate_up(ht).chunk(2, dim=-1)
+    def _swiglu_residual(self, x: Tensor, mlp: "SwiGLU", hk: Mapping[str, HookPoint], prefix: str, out_site: str) -> Tensor:
+        """N(x + SwiGLU(x)) with the SwiGLU's sites (``{prefix}.hook_pre`` / ``hook_pre_linear`` /
+        ``hook_post``, then ``out_site``): the MLP over channels and TRM's mlp_t over positions."""
+        gate, up = mlp.gate_up(x).chunk(2, dim=-1)
         if hk:
-            gate = _fire(hk, "mlp_t.hook_pre", gate)
-            up = _fire(hk, "mlp_t.hook_pre_linear", up)
+            gate = _fire(hk, f"{prefix}.hook_pre", gate)
+            up = _fire(hk, f"{prefix}.hook_pre_linear", up)
         post = F.silu(gate) * up
         if hk:
-            post = _fire(hk, "mlp_t.hook_post", post)
-        out = self.mlp_t.down(post)
+            post = _fire(hk, f"{prefix}.hook_post", post)
+        out = mlp.down(post)
         if hk:
-            out = _fire(hk, "hook_mlp_t_out", out)
-        return rms_norm(ht + out, self.eps).transpose(1, 2)
+            out = _fire(hk, out_site, out)
+        return rms_norm(x + out, self.eps)
+
+    def _mix_positions(self, h: Tensor, hk: Mapping[str, HookPoint]) -> Tensor:
+        """TRM's mlp_t sub-layer on the transposed residual [batch, d_model, pos], in the reference's order."""
+        return self._swiglu_residual(h.transpose(1, 2), self.mlp_t, hk, "mlp_t", "hook_mlp_t_out").transpose(1, 2)
 
     def forward(
         self,
@@ -265,17 +269,7 @@ class Block(nn.Module):
         return self._mlp(h, hk)
 
     def _mlp(self, h: Tensor, hk: Mapping[str, HookPoint]) -> Tensor:
-        gate, up = self.mlp.gate_up(h).chunk(2, dim=-1)
-        if hk:
-            gate = _fire(hk, "mlp.hook_pre", gate)
-            up = _fire(hk, "mlp.hook_pre_linear", up)
-        post = F.silu(gate) * up
-        if hk:
-            post = _fire(hk, "mlp.hook_post", post)
-        mlp_out = self.mlp.down(post)
-        if hk:
-            mlp_out = _fire(hk, "hook_mlp_out", mlp_out)
-        h = rms_norm(h + mlp_out, self.eps)
+        h = self._swiglu_residual(h, self.mlp, hk, "mlp", "hook_mlp_out")
         if hk:
             h = _fire(hk, "hook_resid_post", h)
         return h
