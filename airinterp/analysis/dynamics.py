@@ -66,7 +66,10 @@ def changes_table(
 ) -> pd.DataFrame:
     """One row per (puzzle, state): totals of every count in both modes (``content_changes`` is
     the reference mode, the paper's; ``*_harmonized`` the harmonized mode), non-given variants,
-    the per-step mean (divisor: all transitions) and the rate per updated transition.
+    the per-step mean (divisor: all transitions) and the rate per updated transition; and two
+    fractions over the sub-steps ``>= start``: ``undecided_fraction`` (cells the state decodes to
+    an undecided token) and ``disagreement`` (cells where z_L's and z_H's decodes differ; the same
+    for both states' rows).
 
     ``start``: count only transitions into sub-steps ``>= start`` (after an intervention there)."""
     given = rules.given_mask(rollout.inputs) if rollout.inputs is not None else None
@@ -87,6 +90,9 @@ def changes_table(
                 cols[kind + suffix] = getattr(ch, kind)[:, trans].sum(1)
                 if given is not None:
                     cols[kind + "_nongiven" + suffix] = getattr(ch, kind + "_nongiven")[:, trans].sum(1)
+        kept = slice(min(start, K - 1), None)
+        cols["undecided_fraction"] = np.isin(g[:, kept], rules.undecided).mean((1, 2))
+        cols["disagreement"] = (rollout.state("zL")[:, kept] != rollout.state("zH")[:, kept]).mean((1, 2))
         df = pd.DataFrame({"puzzle": rollout.indices, "state": s, **cols})
         df["n_transitions"] = n_trans
         df["n_updated_transitions"] = n_upd
@@ -136,7 +142,8 @@ def substep_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Upd
 
 #: the per-puzzle change counts :func:`changes_summary` summarises
 CHANGE_METRICS = ("content_changes", "content_changes_harmonized", "content_changes_nongiven", "mask_flips",
-                  "mask_flips_harmonized", "token_changes", "content_per_step", "content_per_updated")  # fmt: skip
+                  "mask_flips_harmonized", "token_changes", "content_per_step", "content_per_updated",
+                  "undecided_fraction", "disagreement")  # fmt: skip
 
 
 def changes_summary(changes: pd.DataFrame, seed: int) -> pd.DataFrame:

@@ -84,3 +84,68 @@ def report_cmd(
     verdicts = repro.verdict.value_counts()
     typer.echo("reproduction table: " + ", ".join(f"{k} {verdicts[k]}" for k in verdicts.index))
     typer.echo(f"wrote {path} ({size:.1f} MiB)")
+
+
+def _steps(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        steps = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise fail(f"--steps {text!r}: expected comma-separated training steps like 50,200,800") from None
+    if not steps or min(steps) < 0:
+        raise fail(f"--steps {text!r}: expected comma-separated training steps like 50,200,800")
+    return steps
+
+
+@app.command("sweep")
+def sweep_cmd(
+    series: Annotated[list[Path], typer.Option(help="a training run (its checkpoints/step_N) or a series directory (step_N/); repeat to compare, e.g. Lx_H and its Lx_Hx control")],
+    steps: Annotated[str | None, typer.Option(help="these training steps of every series (comma-separated; default: a run's --checkpoint-at steps and its last, or every step_N of a series)")] = None,
+    data: Data = None,
+    n_puzzles: Annotated[int, typer.Option(min=2, help="test puzzles (a seeded sample, the same for every checkpoint)")] = 100,
+    seed: Seed = 0,
+    batch_size: BatchSize = 64,
+    device: Device = "cpu",
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="output directory (default: out/sweep/<series names>)")] = None,
+) -> None:
+    """The analyses along training: accuracy, decoded undecided cells and zL/zH disagreement, freeze effects, attention contrasts per checkpoint of a series: sweep.csv, sweep.html."""
+    from airinterp.analysis.sweep import panels, series_points, sweep
+    from airinterp.cli._common import check_device
+    from airinterp.cli.output import check_dir_out, staging, write_config, write_table
+    from airinterp.report import figures
+    from airinterp.report.html import Document
+
+    check_device(device)
+    chosen = _steps(steps)
+    names = [p.name for p in series]
+    if len(set(names)) != len(names):
+        raise fail(f"--series: two series named {next(n for n in names if names.count(n) > 1)!r}; each series is named by its directory")
+    out = check_dir_out(out if out is not None else Path("out") / "sweep" / "_vs_".join(names))
+    try:
+        points = [series_points(p, chosen) for p in series]
+    except input_errors() as err:
+        raise fail(f"--series: {err}") from None
+    display, factory = progress()
+    with display:
+        try:
+            table, config = sweep(points, data=data, n_puzzles=n_puzzles, seed=seed, batch_size=batch_size, device=device,
+                                  progress=factory)  # fmt: skip
+        except input_errors() as err:
+            raise fail(err) from None
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    doc = Document(f"Along training: {', '.join(names)}")
+    doc.para(f"{n_puzzles} test puzzles of {config['data']} (seed {seed}), the same for every checkpoint; each point is one "
+             "checkpoint with its puzzle-level 95% CI (exact accuracy: Clopper-Pearson; the rest: bootstrap over puzzles). "
+             "Definitions as the single-checkpoint commands: decode (undecided fraction and content changes over the whole "
+             "rollout; disagreement: cells whose z_L and z_H decodes differ, over all sub-steps), freeze (z_H or z_L frozen "
+             "from ACT step 0, paired on the same puzzles), attention (head-mean L0_0 minus H0 contrast).")  # fmt: skip
+    doc.figure(figures.sweep_panels(table, panels(table, config["task"]), title=f"{config['task']}: quantities along training"))
+    head = table[table.section != "attention"].copy()
+    doc.heading("All non-attention rows")
+    doc.table(head.drop(columns=["layer", "class"]))
+    with staging(out) as d:
+        write_config(d, {"command": "sweep", "series": [str(p) for p in series], "steps": chosen, **config, "built": stamp})
+        write_table(table, d / "sweep.csv")
+        doc.write(d / "sweep.html", built=stamp)
+    typer.echo(f"wrote {out} ({len(config['points'])} checkpoints, {len(table)} rows)")

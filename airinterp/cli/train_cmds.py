@@ -63,7 +63,7 @@ def train_cmd(
     checkpoint_every: Annotated[int | None, typer.Option(min=0, help="also checkpoint every N steps [default: 0]")] = None,
     eval_limit: Annotated[int | None, typer.Option(min=1, help="test puzzles per evaluation [default: 1000]")] = None,
     dtype: Annotated[str | None, typer.Option(help="forward dtype: float32 or bfloat16")] = None,
-    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the blocks [default: no]")] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the whole ACT step (static shapes) [default: no]")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in OUT with its own settings (OUT empty or missing: start it)")] = False,
     init_from: Annotated[Path | None, typer.Option(help="warm start: a checkpoint's weights (same architecture); optimizer and warmup restart, the card adds up every budget")] = None,
     act_steps: Annotated[int | None, typer.Option(min=1, help="ACT steps (halt_max_steps) [default: the preset's]")] = None,

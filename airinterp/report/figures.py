@@ -279,3 +279,31 @@ def attention_maps(rows: pd.DataFrame, roles: "TokenRoles", side: int, query: in
     fig.update_layout(title=title, height=300 * len(updates) + 140, width=max(520, 260 * n + 120), plot_bgcolor="white",
                       legend={"orientation": "h", "y": -0.04, "x": 0})  # fmt: skip
     return fig
+
+
+SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def sweep_panels(table: pd.DataFrame, panels: Sequence[tuple[str, str, str, int | None, str, str]], title: str = "",
+                 columns: int = 3) -> go.Figure:  # fmt: skip
+    """Quantities along training: one panel per ``(section, quantity, state, layer, class, label)``,
+    one line per series, the training step on a log axis, each point with its CI as error bars."""
+    rows_n = -(-len(panels) // columns)
+    fig = make_subplots(rows=rows_n, cols=columns, subplot_titles=[p[5] for p in panels], horizontal_spacing=0.07,
+                        vertical_spacing=0.5 / max(rows_n, 1))  # fmt: skip
+    series = list(dict.fromkeys(table.series))
+    for k, (section, quantity, state, layer, cls, _) in enumerate(panels):
+        sel = (table.section == section) & (table.quantity == quantity) & (table.state == state) & (table["class"] == cls)
+        sel &= table.layer.isna() if layer is None else (table.layer == layer)
+        for j, name in enumerate(series):
+            d = table[sel & (table.series == name)].sort_values("step")
+            if d.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=d.step, y=d["mean"], mode="lines+markers", name=name, legendgroup=name, showlegend=k == 0,
+                line={"color": SERIES_COLOURS[j % len(SERIES_COLOURS)]},
+                error_y={"type": "data", "symmetric": False, "array": d.ci_high - d["mean"], "arrayminus": d["mean"] - d.ci_low},
+            ), row=k // columns + 1, col=k % columns + 1)  # fmt: skip
+    fig.update_xaxes(type="log", title_text="training step")
+    fig.update_layout(title=title, height=300 * rows_n, width=420 * columns, margin={"t": 80})
+    return fig
