@@ -98,6 +98,14 @@ def patch_batch_size(n: int, batch_size: int) -> int:
     return bs
 
 
+def patch_acts(n_act: int) -> list[int]:
+    """The ACT steps whose carried-in states the report patches: every step of a rollout of at most
+    8 steps; else 0, 1, 2, 4, 8, ... and the last (each patched step costs a whole rollout)."""
+    if n_act <= 8:
+        return list(range(n_act))
+    return sorted({0, *(2**k for k in range(n_act.bit_length()) if 2**k < n_act), n_act - 1})
+
+
 def analyse(
     inp: AnalysisInputs,
     *,
@@ -139,7 +147,7 @@ def analyse(
         freezes[s] = run_freeze(model, inp.ds, inp.indices, fr, n_act=inp.n_act, batch_size=batch_size, seed=inp.seed,
                                 progress=bar(fr.label(), n))  # fmt: skip
 
-    acts = list(range(inp.n_act))
+    acts = patch_acts(inp.n_act)
     targets = [t for s in ("zL", "zH") for t in state_targets(model, s, acts)]
     pbs = patch_batch_size(n, batch_size)
     patch = run_patch(model, inp.ds, inp.indices, targets, source="other", n_act=inp.n_act, batch_size=pbs,

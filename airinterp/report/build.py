@@ -154,7 +154,8 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     doc.heading("Patching across sub-steps")
     doc.para("Not in the paper: zL or zH as carried into one ACT step is replaced by another puzzle's (a seeded "
              "derangement within the batch) and the rest of the rollout runs; points: exact accuracy of the output "
-             "with the paired delta's CI, dashed: the clean run.")  # fmt: skip
+             "with the paired delta's CI, dashed: the clean run. Patched steps: all of a rollout of up to 8 ACT steps, "
+             "else 0, 1, 2, 4, 8, ... and the last (airinterp patch --acts patches any).")  # fmt: skip
     doc.figures([figures.patch_curve(a.patch.summary, "exact", f"{a.variant}: exact accuracy after patching") if a.patch else None
                  for a in analyses], names, empty="not run")  # fmt: skip
 

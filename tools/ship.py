@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Ship a finished training run into the repository: the model, or a series along its training.
+
+    python tools/ship.py model RUN checkpoints/sudoku6_Lx_H --eval-data checkpoints/data/sudoku6
+    python tools/ship.py series RUN checkpoints/series/sudoku6_Lx_H --eval-data checkpoints/data/sudoku6 --steps 50,200,800
+
+``model`` copies what the trainer wrote at the end of RUN (``model.safetensors``, ``card.json``,
+``metrics.jsonl``) and makes the card's paths the repository's: ``data`` becomes the command that
+rebuilds the run's dataset (from the dataset's ``airinterp_build.json``), ``eval_data`` names the
+shipped test split, ``run.out`` the destination. The weights are copied byte for byte.
+
+``series`` writes the kept checkpoints ``RUN/checkpoints/step_N`` (default: the run's
+``--checkpoint-at`` steps that exist, plus its last checkpoint) as ``DEST/step_N/model.safetensors``
+in bfloat16 (half the size; the analyses run in float32 on the rounded weights), each with a small
+``card.json`` (the step, the run, ``eval_data``) and ``DEST/series.json`` (the run's config and
+recipe). ``airinterp sweep --series DEST`` then analyses it.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from airinterp.analysis.sweep import series_points
+from airinterp.checkpoints import load, save
+from airinterp.io import atomic_write_text
+
+
+def recipe(data: Path, task: str) -> str | None:
+    """The ``airinterp data ...`` command that rebuilt ``data`` (None if not ours)."""
+    try:
+        c = json.loads((data / "airinterp_build.json").read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if task == "sudoku":
+        return f"airinterp data sudoku --size {c['size']} --train {c['train']} --aug {c['aug']} --test {c['test']} --seed {c['seed']}"
+    if task == "maze":
+        return f"airinterp data maze --size {c['size']} --train {c['train']} --test {c['test']} --seed {c['seed']}"
+    return None
+
+
+def ship_model(run: Path, dest: Path, eval_data: str) -> None:
+    card = json.loads((run / "card.json").read_text())
+    data = Path(card["run"]["data"])
+    card["data"] = card["run"]["data"] = recipe(data, card["config"]["task"]) or str(data)
+    card["run"]["out"] = str(dest)
+    card["eval_data"] = eval_data
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("model.safetensors", "metrics.jsonl"):
+        shutil.copyfile(run / f, dest / f)
+    atomic_write_text(dest / "card.json", json.dumps(card, indent=2, default=str) + "\n")
+    print(f"{dest}: step {card['steps']}, exact {card['final_eval'].get('exact_accuracy')} on {card['final_eval'].get('n')}")
+
+
+def ship_series(run: Path, dest: Path, eval_data: str, steps: list[int] | None) -> None:
+    config = json.loads((run / "config.json").read_text())
+    data = Path(config["data"])
+    points = series_points(run, steps)
+    config["data"] = recipe(data, load(points[0].checkpoint).config.task) or str(data)
+    config["out"] = str(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    tests = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r.get("split") == "test":
+            tests[r["step"]] = {k: r[k] for k in ("exact_accuracy", "token_accuracy", "n") if k in r}
+    for p in points:
+        d = dest / f"step_{p.step}"
+        d.mkdir()
+        save(load(p.checkpoint), d / "model.safetensors", dtype=torch.bfloat16, source=f"{run.name} step {p.step} (series, bf16)")
+        card = {"series": dest.name, "step": p.step, "variant": config["variant"], "preset": config["preset"],
+                "weights": "bfloat16 copy of the training checkpoint", "data": config["data"], "eval_data": eval_data}  # fmt: skip
+        atomic_write_text(d / "card.json", json.dumps(card, indent=2) + "\n")
+    series = {"run": config, "steps": [p.step for p in points], "training_test_evaluations": tests, "eval_data": eval_data}
+    atomic_write_text(dest / "series.json", json.dumps(series, indent=2) + "\n")
+    size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 2**20
+    print(f"{dest}: steps {','.join(str(p.step) for p in points)} ({size:.1f} MiB)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["model", "series"])
+    p.add_argument("run", type=Path)
+    p.add_argument("dest", type=Path)
+    p.add_argument("--eval-data", required=True, help="the shipped test split, relative to the repository")
+    p.add_argument("--steps", help="series: these steps (comma-separated)")
+    a = p.parse_args()
+    if not (a.run / "config.json").is_file():
+        sys.exit(f"error: {a.run}: not a training run (no config.json)")
+    if a.what == "model":
+        if not (a.run / "card.json").is_file():
+            sys.exit(f"error: {a.run}: the run has not finished (no card.json); resume it with --max-steps N to finish")
+        ship_model(a.run, a.dest, a.eval_data)
+    else:
+        ship_series(a.run, a.dest, a.eval_data, [int(s) for s in a.steps.split(",")] if a.steps else None)
+
+
+if __name__ == "__main__":
+    main()
