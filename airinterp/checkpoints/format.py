@@ -244,7 +244,9 @@ def read_safetensors(path: "str | Path") -> tuple[dict[str, Tensor], dict[str, s
 def _shape_hint(config_json: str, tensors: Mapping[str, Tensor]) -> str:
     """Which tensors have another shape than the config implies (a wrong shard), if any."""
     try:
-        expected = HookedAIR(AIRConfig.model_validate_json(config_json), seed=None).state_dict()
+        config = AIRConfig.model_validate_json(config_json)  # bounded (untrusted input): checked before anything is built
+        with torch.device("meta"):  # shapes only (one ACT step's hooks; no memory for the weights the config claims)
+            expected = HookedAIR(config.model_copy(update={"halt_max_steps": 1}), seed=None).state_dict()
     except Exception:  # noqa: BLE001  (an invalid config is reported later)
         return ""
     bad = [f"{k}: {tuple(t.shape)} vs config {tuple(expected[k].shape)}" for k, t in tensors.items()

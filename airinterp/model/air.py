@@ -59,6 +59,11 @@ def _trunc_normal_(t: Tensor, std: float, gen: torch.Generator | None = None) ->
         return nn.init.trunc_normal_(t, mean=0.0, std=s, a=-2 * s, b=2 * s, generator=gen)
 
 
+#: HookPoints built at construction at most (the paper's model: 16 steps, 6.6k): building costs
+#: ~0.1 ms each, so loading time does not grow with what a config claims (later steps grow on demand)
+HOOK_BUDGET = 20_000
+
+
 class HookedAIR(GrowingHookRoot):
     """AIR with a HookPoint per (ACT step, update, layer, site); see :mod:`airinterp.model.hooks`."""
 
@@ -99,7 +104,9 @@ class HookedAIR(GrowingHookRoot):
         self.full_grad = False
         self._rope_cache: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
         self.setup()
-        self.ensure_act_steps(c.halt_max_steps)
+        # steps 0..halt_max_steps-1 built up front, as many as fit HOOK_BUDGET (the rest grow on demand)
+        per_step = sum(1 for _ in self.step_hook_names(0))
+        self.ensure_act_steps(max(1, min(c.halt_max_steps, HOOK_BUDGET // per_step)))
         if seed is not None:
             self.init_weights(seed)
         self.eval()

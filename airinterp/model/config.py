@@ -77,6 +77,13 @@ def swiglu_width(hidden_size: int, expansion: float) -> int:
     return -(raw // -256) * 256
 
 
+#: what a config may ask for, checked before anything is built (a checkpoint's config is untrusted
+#: input): ACT steps per rollout, block calls (updates x layers) per ACT step (the paper: 16 and
+#: 6 x 4; TRM: 16 and 21 x 2), besides each field's own bound below
+MAX_ACT_STEPS = 1024
+MAX_BLOCK_CALLS = 1024
+
+
 class AIRConfig(BaseModel):
     """The AIR model configuration (reference ``AIRConfig`` plus the variant name)."""
 
@@ -90,25 +97,25 @@ class AIRConfig(BaseModel):
     task: Task | None = Field(
         default=None, description="puzzle family of the vocabulary; inferred from vocab_size"
     )
-    vocab_size: int = Field(gt=1)
-    seq_len: int = Field(gt=0, description="cells per puzzle, without the puzzle-embedding prefix")
-    num_puzzle_identifiers: int = Field(default=1, gt=0)
-    puzzle_emb_ndim: int = Field(default=0, ge=0)
+    vocab_size: int = Field(gt=1, le=65536)
+    seq_len: int = Field(gt=0, le=65536, description="cells per puzzle, without the puzzle-embedding prefix")
+    num_puzzle_identifiers: int = Field(default=1, gt=0, le=10**8)
+    puzzle_emb_ndim: int = Field(default=0, ge=0, le=65536)
     puzzle_emb_len: int = Field(
-        default=0, ge=0, description="prefix positions; 0: ceil(puzzle_emb_ndim / hidden_size) (TRM sets 16)"
+        default=0, ge=0, le=1024, description="prefix positions; 0: ceil(puzzle_emb_ndim / hidden_size) (TRM sets 16)"
     )
-    hidden_size: int = Field(gt=0)
-    num_heads: int = Field(gt=0)
-    expansion: float = Field(default=4.0, gt=0)
-    H_cycles: int = Field(default=2, gt=0)
-    L_cycles: int = Field(default=2, gt=0)
-    L_layers: int = Field(default=4, gt=0)
-    H_layers: int = Field(default=0, ge=0, description="HRM only: blocks of the H stack (AIR and TRM have one stack)")
+    hidden_size: int = Field(gt=0, le=16384)
+    num_heads: int = Field(gt=0, le=1024)
+    expansion: float = Field(default=4.0, gt=0, le=64)
+    H_cycles: int = Field(default=2, gt=0, le=64)
+    L_cycles: int = Field(default=2, gt=0, le=64)
+    L_layers: int = Field(default=4, gt=0, le=64)
+    H_layers: int = Field(default=0, ge=0, le=64, description="HRM only: blocks of the H stack (AIR and TRM have one stack)")
     pos_encodings: Literal["rope", "learned", "none"] = "rope"
     mlp_t: bool = Field(default=False, description="TRM: a SwiGLU across positions replaces attention in every block")
     rms_norm_eps: float = Field(default=1e-5, gt=0)
     rope_theta: float = Field(default=10000.0, gt=0)
-    halt_max_steps: int = Field(default=16, gt=0)
+    halt_max_steps: int = Field(default=16, gt=0, le=MAX_ACT_STEPS)
     halt_exploration_prob: float = Field(default=0.1, ge=0, le=1)
     forward_dtype: DType = "bfloat16"
 
@@ -119,6 +126,10 @@ class AIRConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "AIRConfig":
+        depth = max(self.L_layers, self.H_layers)
+        if self.n_updates * depth > MAX_BLOCK_CALLS:
+            raise InputError(f"H_cycles {self.H_cycles} x (L_cycles {self.L_cycles} + 1) updates x {depth} layers = "
+                             f"{self.n_updates * depth} block calls per ACT step: at most {MAX_BLOCK_CALLS}")  # fmt: skip
         if self.hidden_size % self.num_heads:
             raise InputError(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}"

@@ -87,7 +87,8 @@ class GrowingHookRoot(HookedRootModule):
     def ensure_act_steps(self, n_act: int) -> None:
         """Build every HookPoint of ACT steps ``0..n_act-1`` for good.
 
-        Steps up to ``halt_max_steps`` exist from the start (see the module's invariant). ``run_with_hooks``, ``run_with_cache``,
+        Steps up to ``halt_max_steps`` exist from the start, as many as fit the model's hook budget
+        (see the module's invariant). ``run_with_hooks``, ``run_with_cache``,
         ``hooks()``, ``add_hook`` and :meth:`hook_point` create the HookPoints they address on
         steps beyond (the first three only for the call); this is for code that wants whole later
         steps to stay in ``hook_dict``. Memory grows with ``n_act`` (about 0.5k modules a step).

@@ -253,3 +253,40 @@ def test_verify_reference_refuses_incomplete_or_altered_dumps(tmp_path):
     assert_clean_error(res, "holds no reference outputs")
     (tmp_path / "x.json").write_text("[1, 2]")
     assert_clean_error(invoke("verify-reference", tmp_path / "x.json"), "not a reference dump manifest")
+
+
+@pytest.mark.parametrize("keep_digest", [True, False], ids=["digest-wrong", "digest-consistent"])
+@pytest.mark.parametrize(
+    "update, needle",
+    [({"halt_max_steps": 100_000}, "halt_max_steps"), ({"halt_max_steps": 1000}, None),
+     ({"H_cycles": 64, "L_cycles": 63}, "block calls per ACT step: at most 1024"), ({"hidden_size": 10**9}, "hidden_size")],
+    ids=["steps-1e5", "steps-1e3", "updates", "width"],
+)  # fmt: skip
+def test_untrusted_config_is_bounded_before_anything_is_built(tmp_path, update, needle, keep_digest):
+    """A config asking for unbounded work is refused (or, within the bounds, loads) in about a
+    second, digest right or wrong: nothing is built from it beyond a fixed hook budget (issue 22.1)."""
+    import time
+
+    path = save(make_model(), tmp_path / "m.safetensors")
+    _rewrite(path, config_update=update, keep_digest=keep_digest)
+    if not keep_digest and needle is None:  # a consistent, in-bounds 1000-step config loads (test_hook_budget_...)
+        return
+    t = time.perf_counter()
+    with pytest.raises(CheckpointError, match="integrity check failed" if keep_digest else needle):
+        airinterp.load(path)  # tampered: wording the error builds one ACT step's hooks, on the meta device
+    assert time.perf_counter() - t < 5  # ~0.1 s idle; it was minutes (1,000 steps: 72 s) and unbounded memory
+
+
+def test_hook_budget_bounds_what_construction_builds(monkeypatch):
+    """Construction builds the HookPoints of as many ACT steps as fit HOOK_BUDGET; later steps'
+    hooks are made when addressed, so a 1000-step config costs what a short one does."""
+    import airinterp.model.air as air_module
+    from tests.helpers import make_config, make_tokens
+
+    per_step = sum(1 for _ in air_module.HookedAIR(make_config(halt_max_steps=1), seed=None).step_hook_names(0))
+    monkeypatch.setattr(air_module, "HOOK_BUDGET", 3 * per_step)
+    model = air_module.HookedAIR(make_config(halt_max_steps=1000), seed=0)
+    assert sorted(model._full_steps) == [0, 1, 2]
+    seen = []
+    model.run_with_hooks(make_tokens(), n_act=6, fwd_hooks=[("act.5.H0.hook_out", lambda x, hook: seen.append(hook.name))])
+    assert seen == ["act.5.H0.hook_out"] and sorted(model._full_steps) == [0, 1, 2]
