@@ -82,14 +82,16 @@ def series_points(path: "str | Path", steps: "Sequence[int] | None" = None, name
 
 
 def series_data(point: SeriesPoint) -> Path | None:
-    """The test data of a point: its card's ``eval_data``, else the run's (or series') ``data``."""
+    """The test data of a point: its card's ``eval_data`` (relative to the card), else the
+    training run's ``data`` as the trainer was given it (absolute, or relative to the working
+    directory, as ``train --resume`` reads it)."""
     ck = Checkpoint(point.checkpoint)
-    for root, key in ((None, "eval_data"), (ck.dir.parent.parent, "data"), (ck.dir.parent, "data")):
-        text = ck.card.get(key) if root is None else _run_config(root).get(key)
-        if text and not str(text).startswith("airinterp "):
-            found = ck.resolve(str(text))
-            if found is not None:
-                return found
+    if ck.card.get("eval_data"):
+        return ck.resolve(str(ck.card["eval_data"]))
+    for root in (ck.dir.parent.parent, ck.dir.parent):
+        text = _run_config(root).get("data")
+        if text and not str(text).startswith("airinterp ") and Path(text).is_dir():
+            return Path(text)
     return None
 
 

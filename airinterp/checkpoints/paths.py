@@ -68,12 +68,14 @@ class Checkpoint:
         return read_card(self.dir / "card.json")
 
     def resolve(self, relative: str) -> Path | None:
-        """A path a card names (``eval_data``): absolute, or relative to the working directory, the
-        source checkout, the checkpoint's grandparent or its directory; None if none exists."""
+        """A path a card names (``eval_data``): absolute, or relative to the card: its directory,
+        then the root of the layout it sits in (``<root>/checkpoints/<name>/card.json``, the
+        checkpoint's grandparent), then the source checkout; never the working directory (a
+        directory of one's own with the same relative path must not stand in). None if none exists."""
         p = Path(relative)
         if p.is_absolute():
             return p if p.exists() else None
-        for base in (Path.cwd(), REPO, self.dir.parent.parent, self.dir):
+        for base in (self.dir, self.dir.parent.parent, REPO):
             if (base / p).exists():
                 return base / p
         return None

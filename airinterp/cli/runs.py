@@ -67,12 +67,17 @@ class InputsRun(BaseModel):
         if not sample:
             n = None
         try:
-            return open_inputs(
+            inp = open_inputs(
                 None if self.task is None else self.task.value, self.checkpoint, self.data, n_puzzles=n, at_most=at_most,
                 seed=self.seed, device=self.device, n_act=self.n_act if n_act is True else None,
             )  # fmt: skip
         except input_errors() as err:
             raise fail(err) from None
+        if self.data is None:  # say which split the card led to (it is also in config.json)
+            import typer
+
+            typer.echo(f"data: {inp.data} (the test split the card of {inp.checkpoint} names)", err=True)
+        return inp
 
 
 class DecodeRun(InputsRun):
