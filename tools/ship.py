@@ -3,11 +3,18 @@
 
     python tools/ship.py model RUN checkpoints/sudoku6_Lx_H --eval-data checkpoints/data/sudoku6
     python tools/ship.py series RUN checkpoints/series/sudoku6_Lx_H --eval-data checkpoints/data/sudoku6 --steps 50,200,800
+    python tools/ship.py average RUN checkpoints/sudoku6_Lx_H --eval-data checkpoints/data/sudoku6 --steps 6000:7750:250
 
 ``model`` copies what the trainer wrote at the end of RUN (``model.safetensors``, ``card.json``,
 ``metrics.jsonl``) and makes the card's paths the repository's: ``data`` becomes the command that
 rebuilds the run's dataset (from the dataset's ``airinterp_build.json``), ``eval_data`` names the
 shipped test split, ``run.out`` the destination. The weights are copied byte for byte.
+
+``average`` ships the uniform average of the run's checkpoints at ``--steps`` (``A:B:STEP``, both
+ends included, or a list): stochastic weight averaging after the fact, for a run whose single
+checkpoints swing (a constant learning rate). The card says which steps were averaged, the budget
+up to the last of them (steps, wall time from its ``state.pt``), and the accuracy of the averaged
+weights on the whole test split (``airinterp eval`` reproduces it).
 
 ``series`` writes the kept checkpoints ``RUN/checkpoints/step_N`` (default: the run's
 ``--checkpoint-at`` steps that exist, plus its last checkpoint) as ``DEST/step_N/model.safetensors``
@@ -55,6 +62,49 @@ def ship_model(run: Path, dest: Path, eval_data: str) -> None:
     print(f"{dest}: step {card['steps']}, exact {card['final_eval'].get('exact_accuracy')} on {card['final_eval'].get('n')}")
 
 
+def parse_steps(text: str) -> list[int]:
+    if ":" in text:
+        a, b, step = (int(x) for x in text.split(":"))
+        return list(range(a, b + 1, step))
+    return [int(x) for x in text.split(",")]
+
+
+def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int]) -> None:
+    from airinterp.checkpoints import REPO
+    from airinterp.tasks.dataset import PuzzleDataset
+    from airinterp.train.evaluate import evaluate
+
+    points = series_points(run, steps)
+    models = [load(p.checkpoint) for p in points]
+    model = models[-1]
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.stack([m.state_dict()[name] for m in models]).mean(0))
+    last = points[-1].checkpoint
+    state = torch.load(last / "state.pt", weights_only=True)
+    config = json.loads((run / "config.json").read_text())
+    data = Path(config["data"])
+    config["data"] = recipe(data, model.config.task) or str(data)
+    config["out"] = str(dest)
+    _, final = evaluate(model, PuzzleDataset(REPO / eval_data, "test"), "test")
+    card = {
+        "airinterp_version": __import__("airinterp").__version__, "preset": config["preset"], "variant": config["variant"],
+        "data": config["data"], "data_build": json.loads((data / "airinterp_build.json").read_text())["config"],
+        "data_sha256": state.get("data_sha256"), "steps": points[-1].step, "wall_time_s": round(float(state["wall_s"]), 1),
+        "device": f"cpu ({config.get('threads')} threads)", "threads": config.get("threads"),
+        "weights": f"uniform average of the checkpoints at steps {', '.join(str(p.step) for p in points)} "
+                   "(stochastic weight averaging after the fact)",
+        "averaged_steps": [p.step for p in points], "final_eval": final, "config": model.config.model_dump(),
+        "run": config, "eval_data": eval_data,
+    }  # fmt: skip
+    dest.mkdir(parents=True, exist_ok=True)
+    save(model, dest / "model.safetensors", source=f"{run.name}: average of steps {points[0].step}..{points[-1].step}")
+    shutil.copyfile(run / "metrics.jsonl", dest / "metrics.jsonl")
+    atomic_write_text(dest / "card.json", json.dumps(card, indent=2, default=str) + "\n")
+    print(f"{dest}: average of {len(points)} checkpoints, exact {final['exact_accuracy']:.4f} on {final['n']}")
+
+
 def ship_series(run: Path, dest: Path, eval_data: str, steps: list[int] | None) -> None:
     config = json.loads((run / "config.json").read_text())
     data = Path(config["data"])
@@ -84,11 +134,11 @@ def ship_series(run: Path, dest: Path, eval_data: str, steps: list[int] | None) 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["model", "series"])
+    p.add_argument("what", choices=["model", "series", "average"])
     p.add_argument("run", type=Path)
     p.add_argument("dest", type=Path)
     p.add_argument("--eval-data", required=True, help="the shipped test split, relative to the repository")
-    p.add_argument("--steps", help="series: these steps (comma-separated)")
+    p.add_argument("--steps", help="series, average: these steps (comma-separated, or A:B:STEP)")
     a = p.parse_args()
     if not (a.run / "config.json").is_file():
         sys.exit(f"error: {a.run}: not a training run (no config.json)")
@@ -96,8 +146,12 @@ def main() -> None:
         if not (a.run / "card.json").is_file():
             sys.exit(f"error: {a.run}: the run has not finished (no card.json); resume it with --max-steps N to finish")
         ship_model(a.run, a.dest, a.eval_data)
+    elif a.what == "average":
+        if not a.steps:
+            sys.exit("error: average needs --steps")
+        ship_average(a.run, a.dest, a.eval_data, parse_steps(a.steps))
     else:
-        ship_series(a.run, a.dest, a.eval_data, [int(s) for s in a.steps.split(",")] if a.steps else None)
+        ship_series(a.run, a.dest, a.eval_data, parse_steps(a.steps) if a.steps else None)
 
 
 if __name__ == "__main__":

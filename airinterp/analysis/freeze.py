@@ -56,6 +56,11 @@ def freeze_hooks(
     chosen = {
         u.name for u in model.schedule if u.stage in stages and (updates is None or u.name in updates)
     }
+    if updates is not None:
+        other = sorted(set(updates) - chosen)
+        if other:
+            raise InputError(f"updates {other} write the other state, not {', '.join(states)}: "
+                             "freezing there would freeze nothing")  # fmt: skip
     in_window = lambda a: a >= from_act and (until_act is None or a < until_act)  # noqa: E731
     saved: dict[tuple, Tensor] = {}
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from airinterp.analysis.run import sample_puzzles
+from airinterp.analysis.run import sample_distinct
 from airinterp.checkpoints import DEFAULT_CHECKPOINTS, Checkpoint
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
@@ -113,6 +113,6 @@ def open_inputs(
     ds.check_fits(c.seq_len, c.vocab_size)
     n_act = check_n_act(n_act, c.halt_max_steps)
     if at_most and n_puzzles is not None:
-        n_puzzles = min(n_puzzles, ds.n_examples)
-    indices = sample_puzzles(ds.n_examples, n_puzzles, seed)
+        n_puzzles = min(n_puzzles, len(ds.distinct()))
+    indices = sample_distinct(ds, n_puzzles, seed)
     return AnalysisInputs(model=model, ds=ds, indices=indices, checkpoint=ck.path, data=data, seed=seed, n_act=n_act)

@@ -171,7 +171,7 @@ def sweep(
     (``data``: the test split for all; default: each point's own, which must be the same data).
     Returns the tidy table (:data:`COLUMNS`) and what produced it (checkpoints, data, puzzles)."""
     from airinterp.analysis.inputs import open_inputs
-    from airinterp.analysis.run import sample_puzzles
+    from airinterp.analysis.run import sample_distinct
 
     points = [p for s in series for p in s]
     if not points:
@@ -192,9 +192,9 @@ def sweep(
         fp = inp.ds.fingerprint()
         if task is None:
             task, fingerprint = inp.model.config.task, fp
-            if n_puzzles > inp.ds.n_examples:
-                raise InputError(f"n_puzzles {n_puzzles}: the test split of {d} has {inp.ds.n_examples} puzzles")
-            indices = sample_puzzles(inp.ds.n_examples, n_puzzles, seed)
+            if n_puzzles > len(inp.ds.distinct()):
+                raise InputError(f"n_puzzles {n_puzzles}: the test split of {d} has {len(inp.ds.distinct())} distinct puzzles")
+            indices = sample_distinct(inp.ds, n_puzzles, seed)
         elif inp.model.config.task != task:
             raise InputError(f"series {p.series} step {p.step}: a {inp.model.config.task} model among {task} models")
         elif fp != fingerprint:

@@ -40,6 +40,36 @@ def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out")
     return path
 
 
+def owner(path: Path) -> tuple[str, Path] | None:
+    """What ``path`` is or lies inside, if it is not ours to write into: ``("checkpoint", dir)``
+    (weights or a card), ``("training run", dir)``, ``("dataset", dir)``; None otherwise."""
+    from airinterp.checkpoints.format import CHECKPOINT_FILES
+
+    path = Path(os.path.abspath(path))
+    for d in (path, *path.parents):
+        if not d.is_dir():
+            continue
+        if (d / "config.json").is_file() and any((d / f).exists() for f in ("metrics.jsonl", "checkpoints", "latest")):
+            return "training run", d
+        if any((d / f).is_file() for f in (*CHECKPOINT_FILES, "card.json")):
+            return "checkpoint", d
+        if any((d / f).is_file() for f in ("airinterp_build.json", "identifiers.json", "dataset.json",
+                                           "train/dataset.json", "test/dataset.json")):  # fmt: skip
+            return "dataset", d
+    return None
+
+
+def check_not_inside_inputs(path: Path, option: str = "--out") -> None:
+    """An analysis output is not a checkpoint, training run or dataset directory, nor inside one:
+    its config.json and tables would replace or mix with their files (a run's config.json: then
+    ``train --resume`` is refused)."""
+    found = owner(path)
+    if found is not None:
+        kind, d = found
+        where = "is" if Path(os.path.abspath(path)) == d else f"is inside {d}, which is"
+        raise fail(f"{option} {path}: {where} a {kind} directory; write the output elsewhere")
+
+
 def write_table(df, path: Path) -> None:
     """A pandas table to .csv or .parquet, written beside ``path`` and renamed into place."""
     with atomic_file(path) as tmp:
@@ -52,6 +82,7 @@ def out_dir(out: Path | None, command: str, checkpoint: "str | Path", suffix: st
 
     if out is None:
         out = Path("out") / command / (Checkpoint(checkpoint).name + suffix)
+    check_not_inside_inputs(out)
     return check_dir_out(out)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from airinterp.cli._common import app, fail, input_errors, progress
 from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, Seed, Task
-from airinterp.cli.output import check_file_out
+from airinterp.cli.output import check_file_out, check_not_inside_inputs
 from airinterp.cli.runs import ReportRun, parse
 
 
@@ -32,7 +32,7 @@ def report_cmd(
     """Decoded rollouts, content changes, freeze, patching, attention contrasts and examples, and the reproduction table, in one offline HTML file."""
     from airinterp.analysis.inputs import open_inputs
     from airinterp.analysis.reproduce import reproduction_table
-    from airinterp.analysis.run import sample_puzzles
+    from airinterp.analysis.run import sample_distinct
     from airinterp.analysis.suite import analyse
     from airinterp.checkpoints import Checkpoint as Ck
     from airinterp.report.build import build_report
@@ -40,6 +40,8 @@ def report_cmd(
     values = {k: v for k, v in locals().items() if k in ReportRun.model_fields and k != "compare"}
     run = parse(ReportRun, **values, compare=tuple(compare or ()))
     out = check_file_out(run.out, (".html",)) if run.out is not None else None
+    if out is not None:
+        check_not_inside_inputs(out)
     seen = {Ck(run.checkpoint).key} if run.checkpoint is not None else set()
     for ck in run.compare:  # path checks first: no model is loaded for a typo
         if not ck.exists():
@@ -61,9 +63,9 @@ def report_cmd(
             raise fail(f"--compare {ck}: a {inp.model.config.task} model, but the report is about {task}")
         inputs.append(inp)
     for k, inp in enumerate(inputs):
-        if run.n_puzzles > inp.ds.n_examples:
-            raise fail(f"--n-puzzles {run.n_puzzles}: the test split of {inp.data} has {inp.ds.n_examples} puzzles")
-        inputs[k] = inp.with_indices(sample_puzzles(inp.ds.n_examples, run.n_puzzles, run.seed))
+        if run.n_puzzles > len(inp.ds.distinct()):
+            raise fail(f"--n-puzzles {run.n_puzzles}: the test split of {inp.data} has {len(inp.ds.distinct())} distinct puzzles")
+        inputs[k] = inp.with_indices(sample_distinct(inp.ds, run.n_puzzles, run.seed))
     names = [i.source.name for i in inputs]
     if len(set(names)) != len(names):  # e.g. two runs' model.safetensors in directories of one name: number them
         names = [f"{n}-{k}" for k, n in enumerate(names)]
@@ -121,7 +123,9 @@ def sweep_cmd(
     names = [p.name for p in series]
     if len(set(names)) != len(names):
         raise fail(f"--series: two series named {next(n for n in names if names.count(n) > 1)!r}; each series is named by its directory")
-    out = check_dir_out(out if out is not None else Path("out") / "sweep" / "_vs_".join(names))
+    out = out if out is not None else Path("out") / "sweep" / "_vs_".join(names)
+    check_not_inside_inputs(out)
+    out = check_dir_out(out)
     try:
         points = [series_points(p, chosen) for p in series]
     except input_errors() as err:

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from airinterp.cli._common import app, check_device, fail, input_errors, progress, progress_columns
-from airinterp.cli.output import check_file_out, write_table
+from airinterp.cli.output import check_file_out, check_not_inside_inputs, write_table
 
 # CLI option -> TrainRun field, for the options that override a preset
 _FIELDS = {
@@ -163,6 +163,7 @@ def eval_cmd(
         raise fail(f"--split {split!r}: expected train or test")
     if out is not None:
         check_file_out(out, (".csv", ".parquet"))
+        check_not_inside_inputs(out)
     try:
         model = load(checkpoint, device=device)
         ds = PuzzleDataset(data, split)

@@ -219,6 +219,15 @@ class PuzzleDataset:
     def n_examples(self) -> int:
         return int(self.data["inputs"].shape[0])
 
+    def distinct(self) -> np.ndarray:
+        """The examples whose inputs no earlier example repeats (sorted indices): the split's
+        distinct puzzles, what a sample draws from (a repeat is not an independent puzzle)."""
+        if not hasattr(self, "_distinct"):
+            rows = np.ascontiguousarray(self.data["inputs"]).reshape(self.n_examples, -1)
+            _, first = np.unique(rows, axis=0, return_index=True)
+            self._distinct = np.sort(first)
+        return self._distinct
+
     @property
     def n_groups(self) -> int:
         return int(self.data["group_indices"].size - 1)

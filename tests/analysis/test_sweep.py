@@ -84,5 +84,5 @@ def test_bad_series_and_steps_are_refused_before_any_work(runs, tmp_path):
     assert_clean_error(invoke("sweep", "--series", run, "--series", run, "--out", out), "two series named")
     assert_clean_error(invoke("sweep", "--series", run, "--steps", "2,x", "--out", out), "--steps '2,x'")
     assert_clean_error(invoke("sweep", "--series", run, "--steps", "3", "--out", out), "steps 3: not in series")
-    assert_clean_error(invoke("sweep", "--series", run, "--n-puzzles", "99", "--out", out), "--n-puzzles 99", "has 12 puzzles")
+    assert_clean_error(invoke("sweep", "--series", run, "--n-puzzles", "99", "--out", out), "--n-puzzles 99", "has 12 distinct puzzles")
     assert not out.exists()

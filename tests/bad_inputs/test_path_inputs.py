@@ -29,3 +29,22 @@ def test_a_copied_checkpoint_finds_data_beside_it_first(tmp_path):
     make_dataset(tmp_path / "mine" / "checkpoints" / "data" / "sudoku6", n_train=4, n_test=4, seq=36, vocab=11)
     assert ck.resolve("checkpoints/data/sudoku6") == tmp_path / "mine" / "checkpoints" / "data" / "sudoku6"
     assert ck.resolve("nowhere/at/all") is None
+
+
+def test_analysis_outputs_never_go_into_a_checkpoint_run_or_dataset(tmp_path, trained_run, dataset):
+    """decode --out RUN replaced the run's config.json (then train --resume was refused): refused now,
+    nothing written, for the run, a checkpoint inside it, the dataset and a directory inside any of them."""
+    from tests.helpers import assert_clean_error, snapshot
+
+    before = snapshot(trained_run, dataset)
+    ck = trained_run / "checkpoints" / "step_3"
+    cases = [("decode", "--checkpoint", trained_run, "--data", dataset, "--out", trained_run, "training run"),
+             ("freeze", "--state", "zH", "--checkpoint", trained_run, "--data", dataset, "--out", ck / "x", "checkpoint"),
+             ("attention", "--checkpoint", trained_run, "--data", dataset, "--out", dataset / "att", "dataset"),
+             ("eval", trained_run, "--data", dataset, "--out", trained_run / "eval.csv", "training run"),
+             ("report", "--checkpoint", trained_run, "--data", dataset, "--out", dataset / "test" / "r.html", "dataset")]  # fmt: skip
+    for *args, kind in cases:
+        assert_clean_error(invoke(*args), "--out", f"a {kind} directory")
+    assert snapshot(trained_run, dataset) == before
+    shipped = REPO / "checkpoints" / "sudoku6_Lx_H"
+    assert_clean_error(invoke("decode", "--task", "sudoku", "--out", shipped), "is a checkpoint directory")
