@@ -133,20 +133,47 @@ def save(model: HookedAIR, path: "str | Path", *, dtype: torch.dtype | None = No
     return path
 
 
+#: files a sharded checkpoint's directory may hold besides its shards (kept when it is rewritten)
+_KEPT_FILES = ("model.safetensors", INDEX, "card.json", "metrics.jsonl", "README.md")
+
+
 def save_sharded(model: HookedAIR, directory: "str | Path", *, max_shard_bytes: int = 15 * 2**20,
                  dtype: torch.dtype | None = None, source: str | None = None) -> Path:  # fmt: skip
     """Shards of at most ``max_shard_bytes`` of tensor data each (a tensor larger than that gets
-    a shard of its own) and the index, in ``directory``; returns the index's path. Old shards of
-    another count are removed once the new index is in place."""
-    import json
+    a shard of its own) and the index, in ``directory``; returns the index's path.
+
+    The directory is written whole: shards and index go into a staging sibling (with the other
+    files ``directory`` holds, e.g. its card), which then replaces ``directory`` by rename; a kill
+    at any point leaves the old checkpoint readable (in place, or set aside as a hidden sibling
+    ``.NAME.old-PID`` between the two renames), never shards that match neither index."""
+    import shutil
+
+    from airinterp.io import staging_dir
 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"{directory}: is a file; a sharded checkpoint is a directory")
     if max_shard_bytes < 1:
         raise CheckpointError(f"max_shard_bytes must be >= 1, got {max_shard_bytes}")
-    directory.mkdir(parents=True, exist_ok=True)
+    is_shard = lambda f: f.name.startswith("model-") and f.name.endswith(".safetensors")  # noqa: E731
+    if directory.is_dir():  # the directory is replaced whole: only a checkpoint's own files may be in it
+        foreign = sorted(f.name for f in directory.iterdir() if not (f.is_file() and (is_shard(f) or f.name in _KEPT_FILES)))
+        if foreign:
+            raise CheckpointError(f"{directory}: holds {foreign[0]!r}, not a checkpoint's file; shard into a new directory "
+                                  f"or one holding only {', '.join(_KEPT_FILES)} and shards")  # fmt: skip
     tensors, meta = _tensors_and_meta(model, dtype, source)
+    with staging_dir(directory) as tmp:
+        if directory.is_dir():  # its card etc. stay (not the old shards and index)
+            for f in directory.iterdir():
+                if f.name != INDEX and not is_shard(f):
+                    shutil.copy2(f, tmp / f.name)
+        _write_shards(tensors, meta, tmp, max_shard_bytes)
+    return directory / INDEX
+
+
+def _write_shards(tensors: dict[str, Tensor], meta: dict[str, str], directory: Path, max_shard_bytes: int) -> None:
+    import json
+
     groups: list[list[str]] = [[]]
     size = 0
     for key in sorted(tensors):
@@ -164,10 +191,6 @@ def save_sharded(model: HookedAIR, directory: "str | Path", *, max_shard_bytes: 
         "weight_map": {k: name for name, keys in zip(names, groups, strict=True) for k in keys},
     }
     atomic_write_text(directory / INDEX, json.dumps(index, indent=2, sort_keys=True) + "\n")
-    for old in directory.glob("model-*-of-*.safetensors"):
-        if old.name not in names:
-            old.unlink()
-    return directory / INDEX
 
 
 def read_sharded(index_path: "str | Path") -> tuple[dict[str, Tensor], dict[str, str]]:

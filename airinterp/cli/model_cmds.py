@@ -210,7 +210,11 @@ def shard_cmd(
         model = load(checkpoint)
     except input_errors() as err:
         raise fail(err) from None
-    index = save_sharded(model, out, max_shard_bytes=int(max_shard_mb * 2**20), dtype=dtypes.get(dtype or ""), source=f"airinterp shard {checkpoint}")
+    try:
+        index = save_sharded(model, out, max_shard_bytes=int(max_shard_mb * 2**20), dtype=dtypes.get(dtype or ""),
+                             source=f"airinterp shard {checkpoint}")  # fmt: skip
+    except input_errors() as err:
+        raise fail(f"--out {err}") from None
     from airinterp.checkpoints import Checkpoint
 
     card = Checkpoint(checkpoint).dir / "card.json"

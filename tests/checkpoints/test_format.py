@@ -81,3 +81,36 @@ def test_missing_wrong_and_mixed_up_shards_are_clear_errors(tmp_path):
     (tmp_path / "ck2" / INDEX).write_text("{")
     with pytest.raises(CheckpointError, match="not JSON"):
         airinterp.load(tmp_path / "ck2")
+
+
+def test_resharding_in_place_survives_a_crash_and_keeps_the_card(tmp_path, monkeypatch):
+    """shard D -o D with the same shard count rewrote same-named shards before the new index was in
+    place: a kill in between lost the weights (issue 22.2). Now the directory is replaced whole."""
+    import airinterp.checkpoints.format as fmt
+
+    model = make_model()
+    save_sharded(model, tmp_path / "ck", max_shard_bytes=20_000)
+    (tmp_path / "ck" / "card.json").write_text('{"steps": 3}')
+    other = make_model(seed=1)
+    real, written = fmt._write_safetensors, []
+
+    def crash_after_one(tensors, path, meta):
+        if written:
+            raise KeyboardInterrupt  # killed while writing the second shard
+        written.append(path)
+        real(tensors, path, meta)
+
+    monkeypatch.setattr(fmt, "_write_safetensors", crash_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        save_sharded(other, tmp_path / "ck", max_shard_bytes=20_000)
+    monkeypatch.setattr(fmt, "_write_safetensors", real)
+    _equal(model, airinterp.load(tmp_path / "ck"))  # the old checkpoint, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no staging left behind
+    save_sharded(other, tmp_path / "ck", max_shard_bytes=20_000)
+    _equal(other, airinterp.load(tmp_path / "ck"))
+    assert (tmp_path / "ck" / "card.json").read_text() == '{"steps": 3}'
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.tex").write_text("x")
+    with pytest.raises(CheckpointError, match="holds 'thesis.tex', not a checkpoint's file"):
+        save_sharded(other, tmp_path / "notes")
+    assert (tmp_path / "notes" / "thesis.tex").read_text() == "x"
