@@ -15,13 +15,35 @@ from airinterp.io import atomic_file, atomic_write_text, staging_dir
 
 
 def check_parents_writable(path: Path, option: str = "--out") -> None:
-    """The nearest existing ancestor of ``path`` is a writable directory."""
+    """``path`` can be written, tried before any work: its name is UTF-8 (it goes into
+    config.json) and each part fits the file system; it is no dangling symlink or symlink loop;
+    the nearest existing ancestor is a directory in which a file can actually be created (a
+    read-only file system passes ``os.access``)."""
+    import tempfile
+
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise fail(f"{option} {ascii(str(path))}: the name is not valid UTF-8") from None
+    for part in path.parts:
+        if len(os.fsencode(part)) > 255:
+            raise fail(f"{option} {path}: the name {part[:40]}... is longer than 255 bytes")
+    try:
+        path.resolve(strict=False)
+    except (RuntimeError, OSError) as err:  # RuntimeError: a symlink loop (Python 3.11)
+        raise fail(f"{option} {path}: cannot be resolved ({err})") from None
+    if path.is_symlink() and not path.exists():
+        raise fail(f"{option} {path}: a symlink to {os.readlink(path)}, which does not exist")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise fail(f"{option} {path}: {parent} is a file, not a directory")
-            if not os.access(parent, os.W_OK):
-                raise fail(f"{option} {path}: {parent} is not writable")
+            try:
+                fd, probe = tempfile.mkstemp(dir=parent, prefix=".airinterp-probe-")
+            except OSError as err:
+                raise fail(f"{option} {path}: {parent} is not writable ({err.strerror})") from None
+            os.close(fd)
+            os.unlink(probe)
             break
 
 
@@ -29,9 +51,9 @@ def check_file_out(path: Path, suffixes: tuple[str, ...], option: str = "--out")
     """An output file: the right suffix, not a directory, its parent not a file; before any work."""
     if path.suffix not in suffixes:
         raise fail(f"{option} {path}: expected a file ending in {' or '.join(suffixes)}")
+    check_parents_writable(path, option)
     if path.is_dir():
         raise fail(f"{option} {path}: is a directory; expected a file to write")
-    check_parents_writable(path, option)
     if path.suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -47,7 +69,10 @@ def owner(path: Path) -> tuple[str, Path] | None:
 
     path = Path(os.path.abspath(path))
     for d in (path, *path.parents):
-        if not d.is_dir():
+        try:
+            if not d.is_dir():
+                continue
+        except OSError:  # a name the file system refuses (too long): not a directory of anything
             continue
         if (d / "config.json").is_file() and any((d / f).exists() for f in ("metrics.jsonl", "checkpoints", "latest")):
             return "training run", d
@@ -88,9 +113,9 @@ def out_dir(out: Path | None, command: str, checkpoint: "str | Path", suffix: st
 
 def check_dir_out(path: Path, option: str = "--out") -> Path:
     """An output directory: not a file, its nearest existing ancestor writable; before any work."""
+    check_parents_writable(path, option)
     if path.exists() and not path.is_dir():
         raise fail(f"{option} {path}: is a file; expected a directory")
-    check_parents_writable(path, option)
     return path
 
 

@@ -48,3 +48,22 @@ def test_analysis_outputs_never_go_into_a_checkpoint_run_or_dataset(tmp_path, tr
     assert snapshot(trained_run, dataset) == before
     shipped = REPO / "checkpoints" / "sudoku6_Lx_H"
     assert_clean_error(invoke("decode", "--task", "sudoku", "--out", shipped), "is a checkpoint directory")
+
+
+def test_unusable_output_paths_fail_before_any_work(tmp_path):
+    """A dangling symlink, a symlink loop, a name that is not UTF-8 or too long: one line, before
+    the analysis runs (they failed after it, in the last-resort handler; issue 22.8)."""
+    import os
+
+    from tests.helpers import assert_clean_error
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "dangling.html").symlink_to(tmp_path / "nowhere.html")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    cases = [(tmp_path / "dangling", "which does not exist"), (tmp_path / "loop" / "x", "cannot be resolved"),
+             (tmp_path / ("x" * 300), "longer than 255 bytes"),
+             (tmp_path / os.fsdecode(b"caf\xe9"), "not valid UTF-8")]  # fmt: skip
+    for out, needle in cases:
+        assert_clean_error(invoke("decode", "--task", "sudoku", "--n-puzzles", "2", "--out", out), "--out", needle)
+        assert_clean_error(invoke("report", "--task", "sudoku", "--n-puzzles", "2", "--out", f"{out}.html"), "--out", needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "dangling.html", "loop"]
