@@ -118,7 +118,7 @@ def test_report_command_is_reproducible_and_prints_its_path(cli_report):
         (["--compare", ROOT / "checkpoints/maze10_Lx_H"], ["--compare", "maze model", "about sudoku"]),
         (["--compare", ROOT / "checkpoints/sudoku6_Lx_H"], ["given twice"]),
         (["--n-puzzles", "1"], ["'--n-puzzles'"]),
-        (["--n-puzzles", "501"], ["--n-puzzles 501", "500 puzzles"]),
+        (["--n-puzzles", "501"], ["--n-puzzles 501", "500 distinct puzzles"]),
         (["-o", "report.txt"], ["report.txt", ".html"]),
         (["--task", "chess"], ["--task 'chess'"]),
         (["--device", "gpu"], ["--device 'gpu'"]),
