@@ -3,11 +3,12 @@
 from airinterp._version import __version__
 
 
-def load(path, *, device=None, dtype=None):
-    """Load an airinterp checkpoint (``.safetensors`` with the config in its metadata)."""
+def load(path, *, device=None, dtype=None, allow_unverified: bool = False):
+    """Load an airinterp checkpoint (``.safetensors`` with the config in its metadata;
+    :func:`airinterp.checkpoints.format.load`)."""
     from airinterp.checkpoints import load as _load
 
-    return _load(path, device=device, dtype=dtype)
+    return _load(path, device=device, dtype=dtype, allow_unverified=allow_unverified)
 
 
 def __getattr__(name: str):

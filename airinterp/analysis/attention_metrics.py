@@ -153,6 +153,11 @@ def query_metrics(task: str, pattern: "Tensor | np.ndarray", decoded: "Tensor | 
         raise InputError(f"pattern: expected one head's square map [n, n] with n >= {C} cells, got {tuple(pat.shape)}")
     if not 0 <= int(query) < C:
         raise InputError(f"query {query}: outside the grid's cells 0..{C - 1}")
+    row = pat[int(query) - C]
+    if not torch.isfinite(pat).all() or (pat < 0).any() or not torch.allclose(row.sum(), torch.tensor(1.0), atol=1e-3):
+        raise InputError(f"pattern: expected attention probabilities (rows >= 0 summing to 1, softmax output: hook_pattern), "
+                         f"got a row of query {query} summing to {float(row.sum()):.4g} with min {float(pat.min()):.4g}; "
+                         "raw scores (hook_attn_scores) are not a pattern")  # fmt: skip
     lab = None if labels is None else torch.as_tensor(np.asarray(labels)).long().reshape(-1)
     viol = violation_set(rules, dec, lab)
     m = row_metrics(pat[-C:], viol, rules)

@@ -277,8 +277,11 @@ def _shape_hint(config_json: str, tensors: Mapping[str, Tensor]) -> str:
     return ("; shapes disagree with the config: " + "; ".join(bad[:4])) if bad else ""
 
 
-def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtype: str | None = None) -> HookedAIR:
-    """Load our checkpoint format; ``dtype`` overrides the config's forward dtype.
+def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtype: str | None = None,
+         allow_unverified: bool = False) -> HookedAIR:  # fmt: skip
+    """Load our checkpoint format; ``dtype`` overrides the config's forward dtype;
+    ``allow_unverified``: read a format-version-1 file (no digest: its config cannot be checked
+    against its weights), with a warning, to re-save it.
 
     ``path`` is the ``.safetensors`` file, a sharded checkpoint's ``model.safetensors.index.json``,
     or a directory holding either (a run directory, a shipped checkpoint). The digest is checked
@@ -301,8 +304,12 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
     if "config" not in meta:
         raise CheckpointError(f"{path}: metadata has no 'config'")
     if version == "1":
-        warnings.warn(f"{path}: format_version 1 has no integrity digest; re-save it (airinterp.checkpoints.save) to add one",
-                      stacklevel=2)  # fmt: skip
+        if not allow_unverified:
+            raise CheckpointError(f"{path}: format_version 1 has no integrity digest, so its config cannot be checked against "
+                                  "its weights (an edited head count or variant would load silently); if you trust it, "
+                                  "airinterp.load(path, allow_unverified=True) and airinterp.checkpoints.save it to add one")  # fmt: skip
+        warnings.warn(f"{path}: format_version 1 has no integrity digest: its config is taken on trust; re-save it "
+                      "(airinterp.checkpoints.save) to add one", stacklevel=2)  # fmt: skip
     else:
         want = meta.get("sha256")
         if want is None:

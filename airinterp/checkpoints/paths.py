@@ -82,9 +82,18 @@ class Checkpoint:
 
     def load(self, *, device=None, dtype: str | None = None):
         """The model (:func:`airinterp.checkpoints.format.load`)."""
-        from airinterp.checkpoints.format import load
+        from airinterp.checkpoints.format import CheckpointError, load
 
-        return load(self.path, device=device, dtype=dtype)
+        model = load(self.path, device=device, dtype=dtype)
+        said = {k: self.card.get(k) for k in ("variant", "family")}
+        said |= {f"config.{k}": (self.card.get("config") or {}).get(k) for k in ("variant", "family", "task", "hidden_size")
+                 if isinstance(self.card.get("config"), dict)}  # fmt: skip
+        for key, value in said.items():
+            actual = getattr(model.config, key.removeprefix("config."))
+            if value is not None and value != actual:
+                raise CheckpointError(f"{self.dir / 'card.json'}: {key} {value!r}, but the weights' signed config says {actual!r}; "
+                                      "the card describes another model")  # fmt: skip
+        return model
 
     def __str__(self) -> str:
         return str(self.path)

@@ -8,6 +8,7 @@ import torch
 
 from airinterp.analysis.attention import query_classes, query_metrics, run_attention, violation_set
 from airinterp.analysis.run import puzzle_batches
+from airinterp.errors import InputError
 from airinterp.model import select
 from airinterp.tasks.dataset import PuzzleDataset
 from airinterp.tasks.rules import rules_for
@@ -159,3 +160,11 @@ def test_example_rows_are_the_raw_pattern_and_persistence(tiny_data):
         attention_example(model, batch, 5, head=9)
     with pytest.raises(ValueError, match="outside the 4x4 grid"):
         attention_example(model, batch, 16)
+
+
+def test_query_metrics_refuses_what_is_not_an_attention_pattern():
+    """Raw scores or an all-zero map were measured as if they were probabilities (issue 22.7)."""
+    scores = np.random.default_rng(0).normal(size=(C, C))
+    for bad in (scores, np.zeros((C, C)), np.full((C, C), 2.0 / C)):
+        with pytest.raises(InputError, match="expected attention probabilities"):
+            query_metrics("sudoku", bad, GRID, 5)

@@ -171,10 +171,14 @@ def test_digest_metadata_problems(tmp_path):
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(CheckpointError, match="format_version '7', this airinterp reads 1, 2"):
         airinterp.load(path)
-    meta["format_version"] = "1"  # the first format had no digest: loads, with a warning
+    meta["format_version"] = "1"  # the first format had no digest: refused unless taken on trust, then with a warning
+    meta["config"] = json.dumps({**json.loads(meta["config"]), "num_heads": 4})  # edited: nothing can tell
     save_file(tensors, str(path), metadata=meta)
-    with pytest.warns(UserWarning, match="format_version 1 has no integrity digest"):
+    with pytest.raises(CheckpointError, match="format_version 1 has no integrity digest, so its config cannot be checked"):
         airinterp.load(path)
+    assert_clean_error(invoke("info", path), "format_version 1", "allow_unverified=True")
+    with pytest.warns(UserWarning, match="format_version 1 has no integrity digest: its config is taken on trust"):
+        airinterp.load(path, allow_unverified=True)
     meta["format_version"] = "2"
     meta["config"] = "{not json"
     meta["sha256"] = digest(meta["config"], tensors)

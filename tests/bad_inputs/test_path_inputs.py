@@ -67,3 +67,16 @@ def test_unusable_output_paths_fail_before_any_work(tmp_path):
         assert_clean_error(invoke("decode", "--task", "sudoku", "--n-puzzles", "2", "--out", out), "--out", needle)
         assert_clean_error(invoke("report", "--task", "sudoku", "--n-puzzles", "2", "--out", f"{out}.html"), "--out", needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "dangling.html", "loop"]
+
+
+def test_a_card_that_describes_another_model_is_refused(tmp_path):
+    """A card whose variant disagrees with the signed config was shown beside the weights (issue 22.7)."""
+    from tests.helpers import assert_clean_error
+
+    dest = tmp_path / "ck"
+    shutil.copytree(REPO / "checkpoints" / "sudoku6_Lx_H", dest)
+    card = json.loads((dest / "card.json").read_text())
+    (dest / "card.json").write_text(json.dumps({**card, "variant": "Lx_Hx"}))
+    assert_clean_error(invoke("decode", "--checkpoint", dest, "--n-puzzles", "2", "--out", tmp_path / "d"),
+                       "card.json: variant 'Lx_Hx', but the weights' signed config says 'Lx_H'")  # fmt: skip
+    assert not (tmp_path / "d").exists()
