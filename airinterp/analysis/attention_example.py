@@ -51,8 +51,11 @@ class AttentionExample:
     labels: np.ndarray
 
 
-def check_example(model: HookedAIR, query: int, layer: int, head: int | None, steps: Sequence[int]) -> None:
+def check_example(model: HookedAIR, query: int, layer: int, head: int | None, steps: Sequence[int], top_k: int = 5) -> None:
     c = model.config
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k < c.seq_len:
+        raise InputError(f"top_k {top_k!r}: expected 1..{c.seq_len - 1} (the grid has {c.seq_len} cells; "
+                         f"k = {c.seq_len} would overlap fully by definition)")  # fmt: skip
     side = math.isqrt(c.seq_len)
     if not 0 <= query < c.seq_len:
         raise InputError(f"query {query} (row {query // side}, col {query % side}) is outside the {side}x{side} grid")
@@ -76,7 +79,7 @@ def attention_example(
     None: the head with the largest score delta_nbr + delta_viol + 0.5 delta_ent at the first step."""
     c = model.config
     steps = default_steps(c.halt_max_steps) if steps is None else sorted(set(steps))
-    check_example(model, query, layer, head, steps)
+    check_example(model, query, layer, head, steps, top_k)
     if len(batch) != 1:
         raise InputError("attention_example: a batch of one puzzle")
     rules = rules_for(c.task, c.seq_len)

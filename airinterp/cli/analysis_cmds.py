@@ -303,7 +303,7 @@ def attention_example_cmd(
     if puzzle is not None and puzzle >= inp.ds.n_examples:
         raise fail(f"--puzzle {puzzle}: the test split has puzzles 0..{inp.ds.n_examples - 1}")
     try:
-        check_example(model, query or 0, run.layer, run.head, chosen)
+        check_example(model, query or 0, run.layer, run.head, chosen, run.top_k)
     except input_errors() as err:
         raise fail(err) from None
     out = out_dir(run.out, "attention-example", inp.checkpoint)

@@ -75,6 +75,7 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
         (["attention-example", "--layer", "4"], ["--layer 4", "0..3"]),
         (["attention-example", "--head", "4"], ["--head 4", "0..3"]),
         (["attention-example", "--puzzle", "500"], ["--puzzle 500", "0..499"]),
+        (["attention-example", "--top-k", "36"], ["--top-k 36", "expected 1..35"]),  # was: persistence 36/k, not 1
         (["attention-example", "--steps", "5"], ["--steps '5'", "0..3"]),
     ],
 )
