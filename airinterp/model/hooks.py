@@ -244,7 +244,38 @@ def select(
 
     ``select(stage="H", layer=3, site="attn.hook_pattern")`` keeps every H-update's layer-3
     pattern. Values may be single values, collections or predicates (``act=lambda a: a % 2``).
+    A value no hook name can have (a misspelt site, stage ``"X"``, update ``"H0_1"``, a negative
+    step) is an InputError: it would match nothing, silently.
     """
+    from airinterp.model.schedule import parse_update_name
+
+    sites = {*FORWARD_SITES, *ACT_SITES, *UPDATE_SITES, *BLOCK_SITES, *MLP_T_BLOCK_SITES}
+
+    def values(v: Any) -> list:
+        if v is None or callable(v):
+            return []
+        return [v] if isinstance(v, (str, int)) else list(v)
+
+    for v in values(site):
+        if v not in sites:
+            raise InputError(f"select: site {v!r} is no hook site; sites are {', '.join(sorted(sites))}")
+    for v in values(stage):
+        if v not in ("L", "H"):
+            raise InputError(f"select: stage {v!r}; expected 'L' or 'H'")
+    for v in values(scope):
+        if v not in ("forward", "act", "update", "block"):
+            raise InputError(f"select: scope {v!r}; expected forward, act, update or block")
+    for v in values(update):
+        try:
+            if not isinstance(v, str):
+                raise ValueError(v)
+            parse_update_name(v)
+        except (ValueError, InputError):
+            raise InputError(f"select: update {v!r} is no update name (L<cycle>_<step> or H<cycle>, e.g. L0_1, H0)") from None
+    for key, vs in (("act", values(act)), ("layer", values(layer))):
+        for v in vs:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InputError(f"select: {key} {v!r}; expected a whole number >= 0")
 
     def predicate(name: str) -> bool:
         try:

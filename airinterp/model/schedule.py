@@ -77,14 +77,13 @@ def act_schedule(H_cycles: int, L_cycles: int, whole_last_cycle: bool = False) -
 
 def parse_update_name(name: str) -> tuple[Stage, int, int | None]:
     """``"L1_0"`` -> ("L", 1, 0); ``"H1"`` -> ("H", 1, None)."""
-    try:
-        if name.startswith("L"):
-            h, l = name[1:].split("_")  # noqa: E741
-            return "L", int(h), int(l)
-        if name.startswith("H"):
-            return "H", int(name[1:]), None
-    except ValueError:
-        pass
+    import re
+
+    m = re.fullmatch(r"L([0-9]+)_([0-9]+)|H([0-9]+)", name) if isinstance(name, str) else None  # not int("0_1") == 1
+    if m and m.group(3) is None:
+        return "L", int(m.group(1)), int(m.group(2))
+    if m:
+        return "H", int(m.group(3)), None
     raise InputError(f"not an update name: {name!r} (expected like 'L0_1' or 'H1')")
 
 

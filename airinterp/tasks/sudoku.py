@@ -96,7 +96,7 @@ def parse(text: str, spec: SudokuSpec = SUDOKU_9) -> np.ndarray:
     for i, ch in enumerate(chars):
         if ch in ".0":
             continue
-        if ch.isdigit() and 1 <= int(ch) <= spec.side:
+        if ch.isascii() and ch.isdigit() and 1 <= int(ch) <= spec.side:  # not "٣" (int() reads any script)
             out[i] = int(ch)
         else:
             raise InputError(f"Sudoku puzzle: character {ch!r} at cell {i} is not '.', '0' or 1-{spec.side}")

@@ -24,6 +24,11 @@ def _edit(root: Path, field: str, fn) -> None:
     np.save(_npy(root, field), fn(a))
 
 
+def _meta(root: Path, **update) -> None:
+    path = root / "train" / "dataset.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **update}))
+
+
 BREAKAGES = {
     "float inputs": (lambda r: _edit(r, "inputs", lambda a: a.astype(np.float32) + 0.5), "all__inputs.npy: dtype float32; expected integers"),
     "labels outside the vocabulary": (lambda r: _edit(r, "labels", lambda a: np.where(a == a.max(), 11, a)), "all__labels.npy: values [11] lie outside the vocabulary [0, 11)"),
@@ -40,6 +45,8 @@ BREAKAGES = {
                                for f in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")], "the split holds no examples"),
     "bad dataset.json": (lambda r: (r / "train" / "dataset.json").write_text("{not json"), "dataset.json: not valid JSON"),
     "dataset.json without seq_len": (lambda r: (r / "train" / "dataset.json").write_text(json.dumps({"vocab_size": 11, "sets": ["all"], "pad_id": 0, "ignore_label_id": 0})), "missing metadata key 'seq_len'"),
+    "total_groups that is not the arrays'": (lambda r: _meta(r, total_groups=999), "dataset.json: total_groups 999, but the arrays hold 40"),
+    "ignore_label_id a real token": (lambda r: _meta(r, ignore_label_id=5), "ignore_label_id 5 is a token the inputs use"),
     "dataset.json with a float vocab": (lambda r: (r / "train" / "dataset.json").write_text((r / "train" / "dataset.json").read_text().replace('"vocab_size": 11', '"vocab_size": 11.5')), "vocab_size must be an integer >= 2, got 11.5"),
 }
 

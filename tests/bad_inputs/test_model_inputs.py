@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from airinterp.errors import InputError
 from tests.helpers import make_model, make_tokens
 
 
@@ -86,3 +87,25 @@ def test_bad_n_act(n_act):
 def test_bad_puzzle_identifiers(ids):
     with pytest.raises(ValueError, match="puzzle_identifiers must be a 1-D integer tensor"):
         make_model()(make_tokens(), ids)
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"site": "hook_resid"}, "site 'hook_resid' is no hook site"),
+                                            ({"update": "H0_1"}, "update 'H0_1' is no update name"),  # int("0_1") is 1
+                                            ({"act": -1}, "act -1"), ({"layer": [0, "1"]}, "layer '1'"),
+                                            ({"scope": "layer"}, "scope 'layer'")])  # fmt: skip
+def test_select_refuses_values_no_hook_can_have(kwargs, needle):
+    """select() with a misspelt value matched nothing, silently (issue 22.9)."""
+    from airinterp.model import select
+
+    with pytest.raises(InputError, match=needle):
+        select(**kwargs)
+    assert select(site="attn.hook_pattern", stage="H", layer=[0, 1], update=lambda u: True)("act.0.H0.blocks.1.attn.hook_pattern")
+
+
+def test_puzzle_text_takes_ascii_digits_only():
+    from airinterp.tasks.sudoku import SUDOKU_9, parse
+
+    good = "1" + "." * 80
+    assert parse(good, SUDOKU_9)[0, 0] == 1
+    with pytest.raises(InputError, match="character '٣' at cell 0"):  # int("٣") is 3
+        parse("٣" + "." * 80, SUDOKU_9)
