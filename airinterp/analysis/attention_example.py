@@ -109,6 +109,8 @@ def attention_example(
         mL = row_metrics(kept[(steps[0], lu)], viol0, rules)  # [head, cell]
         mH = row_metrics(kept[(steps[0], hu)], viol0, rules)
         head = int(head_score(mL, mH, c.task)[:, query].argmax())
+    qmask = rules.query_mask(batch.inputs, torch.from_numpy(batch.labels).to(batch.inputs.device))
+    is_query = bool(qmask[0, query])
     rows, mets = [], []
     for a in steps:
         for u in (lu, hu):
@@ -117,6 +119,8 @@ def attention_example(
             rows.append(pd.DataFrame({"step": a, "update": u, "cell": np.arange(C), "attention": raw}))
             r = query_metrics(c.task, full.numpy() if full.shape[-1] == C else _square(full), grids[a]["decoded"], query,
                               batch.labels[0])  # fmt: skip
+            if not is_query:  # its class would name a query class it does not belong to
+                r["query_class"] = "not a query cell"
             mets.append({"step": a, "update": u, **r})
     rows_df = pd.concat(rows, ignore_index=True)
     pers = []

@@ -129,6 +129,8 @@ class PatchRun(InputsRun):
     def _state_or_site(self) -> "PatchRun":
         if self.states is not None and self.site is not None:
             raise ValueError("state and site: give one")
+        if self.update is not None and self.site is not None:  # it was ignored: the site names its own update
+            raise ValueError("update and site: the site names its update (e.g. H0.hook_out); give one")
         return self
 
     @property

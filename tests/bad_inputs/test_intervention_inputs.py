@@ -38,3 +38,22 @@ def test_freezing_a_state_at_the_other_states_updates_is_refused(setup):
     with pytest.raises(InputError, match=r"updates \['L0_0'\] write the other state, not zH"):
         freeze_hooks(model, "zH", updates=["L0_0"])
     assert freeze_hooks(model, "zH", updates=["H0"])  # the state's own update: fine
+
+
+def test_an_example_on_a_cell_that_is_no_query_says_so(setup):
+    """attention-example --cell on a given reported it under a query class (issue 22.6)."""
+    from airinterp.analysis.attention_example import attention_example
+    from airinterp.tasks.rules import rules_for
+
+    from airinterp.analysis.run import tokens_batch
+
+    model, _ = setup
+    rules = rules_for("sudoku", 16)
+    tokens = torch.full((1, 16), rules.blank, dtype=torch.long)
+    tokens[0, :8] = torch.tensor([2, 3, 4, 5, 4, 5, 2, 3])  # the top half given
+    batch = tokens_batch(model, tokens, labels=np.full((1, 16), 2))
+    given, blank = 0, 12
+    ex = attention_example(model, batch, given, layer=0, head=0, steps=[1])
+    assert set(ex.metrics.query_class) == {"not a query cell"}
+    ex = attention_example(model, batch, blank, layer=0, head=0, steps=[1])
+    assert set(ex.metrics.query_class) <= {"violation-adjacent", "control"}

@@ -61,6 +61,7 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
         (["patch", "--acts", "9"], ["--acts '9'", "0..3"]),
         (["patch", "--state", "zQ"], ["--state 'zQ'"]),
         (["patch", "--source", "7"], ["--source 7", "0..3"]),
+        (["patch", "--site", "H0.hook_out", "--update", "L0_1"], ["--update and --site", "give one"]),  # --update was ignored
         (["patch", "--source", "mine"], ["--source 'mine'"]),
         (["patch", "--site", "hook_zH"], ["--site", "update site"]),
         (["patch", "--update", "L3_0"], ["--update", "L3_0"]),
