@@ -43,9 +43,8 @@ def test_freezing_a_state_at_the_other_states_updates_is_refused(setup):
 def test_an_example_on_a_cell_that_is_no_query_says_so(setup):
     """attention-example --cell on a given reported it under a query class (issue 22.6)."""
     from airinterp.analysis.attention_example import attention_example
-    from airinterp.tasks.rules import rules_for
-
     from airinterp.analysis.run import tokens_batch
+    from airinterp.tasks.rules import rules_for
 
     model, _ = setup
     rules = rules_for("sudoku", 16)
