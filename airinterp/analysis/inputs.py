@@ -95,7 +95,7 @@ def open_inputs(
     if task is not None and task not in TASKS:
         raise InputError(f"task {task!r}: expected one of {', '.join(TASKS)}")
     ck = Checkpoint.default(task or "sudoku") if checkpoint is None else Checkpoint(checkpoint)
-    model = ck.load(device=device)
+    model = ck.load(device=device)  # reads and checks the card too (its fields' types; that it describes these weights)
     c = model.config
     if c.task is None:
         raise InputError(f"checkpoint {ck}: the model's task is unknown (vocab {c.vocab_size})")

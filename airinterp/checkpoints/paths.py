@@ -85,6 +85,7 @@ class Checkpoint:
         from airinterp.checkpoints.format import CheckpointError, load
 
         model = load(self.path, device=device, dtype=dtype)
+        card = self.card  # checked when read: a wrongly typed field fails here, before any work
         said = {k: self.card.get(k) for k in ("variant", "family")}
         said |= {f"config.{k}": (self.card.get("config") or {}).get(k) for k in ("variant", "family", "task", "hidden_size")
                  if isinstance(self.card.get("config"), dict)}  # fmt: skip
@@ -99,10 +100,34 @@ class Checkpoint:
         return str(self.path)
 
 
+#: the card fields airinterp reads, with the JSON types they must have (others are documentation)
+CARD_FIELDS: dict[str, tuple[type, ...]] = {
+    "steps": (int,), "wall_time_s": (int, float), "variant": (str,), "family": (str,), "preset": (str,), "data": (str,),
+    "device": (str,), "eval_data": (str,), "final_eval": (dict,), "config": (dict,), "run": (dict,), "budgets": (list,),
+    "cumulative_steps": (int,), "cumulative_wall_time_s": (int, float),
+}  # fmt: skip
+
+
 def read_card(path: Path) -> dict:
-    """A card file as a dict ({} when missing or unreadable: a card is documentation)."""
+    """A card file as a dict ({} when missing or not JSON: a card is documentation). A card whose
+    fields airinterp reads (:data:`CARD_FIELDS`) have the wrong type is a CheckpointError naming
+    the field, when it is read, before any work (it failed after a whole report)."""
+    from airinterp.checkpoints.format import CheckpointError
+
     try:
         card = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
-    return card if isinstance(card, dict) else {}
+    if not isinstance(card, dict):
+        return {}
+    for key, types in CARD_FIELDS.items():
+        v = card.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
+            raise CheckpointError(f"{path}: field {key!r} is {type(v).__name__} {v!r:.40}; expected {' or '.join(t.__name__ for t in types)}")
+    for key, v in (card.get("final_eval") or {}).items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise CheckpointError(f"{path}: field 'final_eval.{key}' is {type(v).__name__} {v!r:.40}; expected a number")
+    budgets = card.get("budgets") or []
+    if not all(isinstance(b, dict) for b in budgets):
+        raise CheckpointError(f"{path}: field 'budgets' must be a list of objects")
+    return card

@@ -194,7 +194,7 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
 def shard_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint (file, directory or sharded index)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="directory for the shards and model.safetensors.index.json")],
-    max_shard_mb: Annotated[float, typer.Option(min=0.001, help="largest shard, MiB of tensor data (16 MiB: what a GPU run may bring back per file)")] = 15.0,
+    max_shard_mb: Annotated[float, typer.Option(min=0.001, max=1e6, help="largest shard, MiB of tensor data (16 MiB: what a GPU run may bring back per file)")] = 15.0,
     dtype: Annotated[str | None, typer.Option(help="store floating-point tensors as bfloat16 or float32 (default: as they are)")] = None,
 ) -> None:
     """Write a checkpoint as Hugging-Face-style safetensors shards plus an index; airinterp.load reads the directory."""

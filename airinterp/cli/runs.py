@@ -121,7 +121,7 @@ class PatchRun(InputsRun):
     def _source(cls, v: Any) -> Any:
         if v == "other" or (isinstance(v, int) and not isinstance(v, bool)):
             return v
-        if isinstance(v, str) and v.isdigit():
+        if isinstance(v, str) and v.isascii() and v.isdigit():  # not "²" (isdigit, but int() refuses it)
             return int(v)
         raise ValueError(f"source {v!r}: expected 'other' or an ACT step number")
 

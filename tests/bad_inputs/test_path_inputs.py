@@ -80,3 +80,22 @@ def test_a_card_that_describes_another_model_is_refused(tmp_path):
     assert_clean_error(invoke("decode", "--checkpoint", dest, "--n-puzzles", "2", "--out", tmp_path / "d"),
                        "card.json: variant 'Lx_Hx', but the weights' signed config says 'Lx_H'")  # fmt: skip
     assert not (tmp_path / "d").exists()
+
+
+def test_a_wrongly_typed_card_fails_before_any_work(tmp_path, dataset, trained_run):
+    """report and train --init-from failed after the whole computation on a card field of the wrong type (issue 22.8)."""
+    from tests.helpers import TRAIN, assert_clean_error
+
+    dest = tmp_path / "ck"
+    shutil.copytree(REPO / "checkpoints" / "sudoku6_Lx_H", dest)
+    card = json.loads((dest / "card.json").read_text())
+    (dest / "card.json").write_text(json.dumps({**card, "final_eval": {**card["final_eval"], "exact_accuracy": "high"}}))
+    needle = "field 'final_eval.exact_accuracy' is str 'high'; expected a number"
+    assert_clean_error(invoke("report", "--checkpoint", dest, "--data", REPO / "checkpoints" / "data" / "sudoku6",
+                              "--n-puzzles", "2", "--out", tmp_path / "r.html"), needle)  # fmt: skip
+    warm = tmp_path / "warm"
+    shutil.copytree(trained_run, warm)
+    card = json.loads((warm / "card.json").read_text())
+    (warm / "card.json").write_text(json.dumps({**card, "steps": "many"}))
+    assert_clean_error(invoke("train", "--data", dataset, "--out", tmp_path / "run", *TRAIN, "--init-from", warm), "field 'steps'")
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "run").exists()
