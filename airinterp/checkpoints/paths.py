@@ -86,9 +86,9 @@ class Checkpoint:
 
         model = load(self.path, device=device, dtype=dtype)
         card = self.card  # checked when read: a wrongly typed field fails here, before any work
-        said = {k: self.card.get(k) for k in ("variant", "family")}
-        said |= {f"config.{k}": (self.card.get("config") or {}).get(k) for k in ("variant", "family", "task", "hidden_size")
-                 if isinstance(self.card.get("config"), dict)}  # fmt: skip
+        said = {k: card.get(k) for k in ("variant", "family")}
+        said |= {f"config.{k}": (card.get("config") or {}).get(k) for k in ("variant", "family", "task", "hidden_size")
+                 if isinstance(card.get("config"), dict)}  # fmt: skip
         for key, value in said.items():
             actual = getattr(model.config, key.removeprefix("config."))
             if value is not None and value != actual:
