@@ -334,6 +334,8 @@ class HookedAIR(GrowingHookRoot):
         Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
         (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
         """
+        if return_type not in ("logits", "output"):  # anything else returned the logits, silently
+            raise InputError(f"return_type {return_type!r}: expected 'logits' or 'output'")
         tokens = self.to_tokens(tokens)
         ids = check_ids(puzzle_identifiers, tokens.shape[0], self.config, self.device)
         n_act = check_n_act(n_act, self.config.halt_max_steps)

@@ -151,6 +151,11 @@ def build_sudoku(run: SudokuDataRun, progress: ProgressFactory | None = None) ->
                 raise InputError(f"{path}: only {len(rows)} usable rows, asked for {n}")
             picked[split] = [rows[i] for i in np.sort(rng.choice(len(rows), n, replace=False))]
         train, test = picked["train"], picked["test"]
+        seen = {p.puzzle.tobytes() for p in train}
+        shared = sum(p.puzzle.tobytes() in seen for p in test)
+        if shared:  # e.g. the same CSV given twice: test accuracy would measure memorised puzzles
+            raise InputError(f"{run.hub_test_csv}: {shared} of the {len(test)} test puzzles are also train puzzles "
+                             f"(from {run.hub_train_csv}); train and test must not share puzzles")  # fmt: skip
     else:
         candidates = None
         if run.sources:

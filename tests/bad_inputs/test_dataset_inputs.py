@@ -93,11 +93,14 @@ def test_hub_csv_with_bad_ratings_reports_rows(tmp_path):
     from airinterp.tasks.sudoku import parse, solve, to_text
 
     rows = ["source,question,answer,rating"]
-    for i, q in enumerate(src[:6]):
+    for i, q in enumerate(src[:7]):
         sol = to_text(solve(parse(q)).grid)
-        rows.append(f"s,{q},{sol},{['inf', 'nan', '-inf', '2.5', '3', '4'][i]}")
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "test.csv").write_text("\n".join(rows[:1] + rows[5:]) + "\n")
+        rows.append(f"s,{q},{sol},{['inf', 'nan', '-inf', '2.5', '3', '4', '4'][i]}")
+    (tmp_path / "train.csv").write_text("\n".join(rows[:7]) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join(rows[:1] + rows[7:]) + "\n")
+    res = invoke("data", "sudoku", "--hub-train-csv", tmp_path / "train.csv", "--hub-test-csv", tmp_path / "train.csv",
+                 "--train", "2", "--test", "1", "--aug", "1", "--out", tmp_path / "out")  # fmt: skip
+    assert_clean_error(res, "train.csv: 1 of the 1 test puzzles are also train puzzles")  # the same file twice (issue 22.9)
     res = invoke("data", "sudoku", "--hub-train-csv", tmp_path / "train.csv", "--hub-test-csv", tmp_path / "test.csv",
                  "--train", "3", "--test", "1", "--aug", "1", "--out", tmp_path / "out")  # fmt: skip
     assert_clean_error(res, "train.csv: only 2 usable rows, asked for 3")
