@@ -184,8 +184,15 @@ def config_from_reference(
         arch["seq_len"] = seq_len
     if forward_dtype is not None:
         arch["forward_dtype"] = forward_dtype
-    if isinstance(arch.get("puzzle_emb_ndim"), str):  # an unresolved ${.hidden_size}
+    ndim = arch.get("puzzle_emb_ndim")
+    if isinstance(ndim, str):  # an unresolved ${.hidden_size}, the reference configs' own; any other string is an error
+        if ndim.replace(" ", "") not in ("${.hidden_size}", "${arch.hidden_size}", "${hidden_size}"):
+            raise CheckpointError(f"reference config: puzzle_emb_ndim {ndim!r}: expected a number or ${{.hidden_size}}")
         arch["puzzle_emb_ndim"] = arch["hidden_size"]
+    if "puzzle_emb" in state and isinstance(arch.get("puzzle_emb_ndim"), int):
+        width = int(state["puzzle_emb"].shape[-1])
+        if arch["puzzle_emb_ndim"] != width:  # the weights show it: the config must agree
+            raise CheckpointError(f"reference config: puzzle_emb_ndim {arch['puzzle_emb_ndim']}, but the weights' puzzle_emb is {width} wide")
     try:
         return AIRConfig.from_reference_dict(arch)
     except ValueError as err:

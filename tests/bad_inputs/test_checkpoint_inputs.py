@@ -102,6 +102,13 @@ def test_reference_checkpoint_problems(tmp_path):
     (run / "all_config.yaml").write_text((CKPT.parent / "all_config.yaml").read_text().replace("air.air_1net_Lx_H@AIR", "air.air_1net_Lx_Q@AIR"))
     with pytest.raises(CheckpointError, match="unknown AIR variant"):
         import_reference(run / "step_0", seq_len=81)
+    import re  # a puzzle_emb_ndim the weights contradict, or a string that is no interpolation (issue 22.9)
+
+    text = (CKPT.parent / "all_config.yaml").read_text()
+    for value, needle in (("banana", "puzzle_emb_ndim 'banana': expected a number"), ("32", "puzzle_emb_ndim 32, but the weights' puzzle_emb is 64 wide")):
+        (run / "all_config.yaml").write_text(re.sub(r"puzzle_emb_ndim: .*", f"puzzle_emb_ndim: {value}", text))
+        with pytest.raises(CheckpointError, match=needle):
+            import_reference(run / "step_0", seq_len=81)
 
 
 # ---- integrity: the config and the weights travel together --------------------------------------
