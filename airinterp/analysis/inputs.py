@@ -111,6 +111,8 @@ def open_inputs(
     data = Path(data)
     ds = PuzzleDataset(data, "test")
     ds.check_fits(c.seq_len, c.vocab_size)
+    if ds.built_task is not None and ds.built_task != c.task:  # its dataset.json claims the model's vocabulary
+        raise InputError(f"data {data}: built for {ds.built_task} (airinterp_build.json), but the checkpoint is a {c.task} model")
     n_act = check_n_act(n_act, c.halt_max_steps)
     if at_most and n_puzzles is not None:
         n_puzzles = min(n_puzzles, len(ds.distinct()))

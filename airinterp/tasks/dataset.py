@@ -227,6 +227,16 @@ class PuzzleDataset:
     def n_examples(self) -> int:
         return int(self.data["inputs"].shape[0])
 
+    @property
+    def built_task(self) -> str | None:
+        """The task an ``airinterp data`` build made this dataset for (its ``airinterp_build.json``:
+        sudoku builds record ``aug``, maze builds ``tie_break``); None for other datasets."""
+        try:
+            c = json.loads((self.root / "airinterp_build.json").read_text())["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return "sudoku" if "aug" in c else "maze" if "tie_break" in c else None
+
     def distinct(self) -> np.ndarray:
         """The examples whose inputs no earlier example repeats (sorted indices): the split's
         distinct puzzles, what a sample draws from (a repeat is not an independent puzzle)."""

@@ -137,3 +137,15 @@ def test_failed_build_leaves_nothing(tmp_path):
 def test_small_dataset_helper_is_valid(tmp_path):
     ds = PuzzleDataset(make_dataset(tmp_path / "d"), "train")
     assert ds.n_examples == 40 and len(ds.fingerprint()) == 64
+
+
+def test_a_dataset_built_for_the_other_task_is_refused(tmp_path):
+    """A 6x6 maze build whose dataset.json claims Sudoku's vocabulary was decoded as Sudoku (issue 22.7)."""
+    out = tmp_path / "m6"
+    res = invoke("data", "maze", "--size", "6", "--train", "4", "--test", "4", "--seed", "0", "--out", out)
+    assert res.exit_code == 0, res.output
+    for split in ("train", "test"):
+        meta = out / split / "dataset.json"
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "vocab_size": 11}))
+    assert_clean_error(invoke("decode", "--checkpoint", CKPT, "--data", out, "--out", tmp_path / "d"),
+                       "--data", "built for maze (airinterp_build.json), but the checkpoint is a sudoku model")  # fmt: skip
