@@ -23,12 +23,12 @@ SEED = 0
 # %%
 from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.patching import UpdateLens, run_patch, state_targets
-from airinterp.analysis.suite import patch_batch_size  # no last batch of one: each puzzle needs a donor
+from airinterp.analysis.suite import patch_acts, patch_batch_size  # no last batch of one: each puzzle needs a donor
 from airinterp.report import figures
 
 inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)
 model = inp.model
-acts = list(range(model.config.halt_max_steps))
+acts = patch_acts(model.config.halt_max_steps)  # every step of a short rollout; 0, 1, 2, 4, 8, ... and the last of a long one
 targets = state_targets(model, "zL", acts) + state_targets(model, "zH", acts)
 res = run_patch(model, inp.ds, inp.indices, targets, source="other", batch_size=patch_batch_size(N_PUZZLES, 64), seed=SEED)
 res.summary[["target", "exact_clean", "exact_patched", "exact_delta", "exact_delta_ci_low", "exact_delta_ci_high", "output_cells_changed"]]
