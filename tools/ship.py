@@ -49,9 +49,19 @@ def recipe(data: Path, task: str) -> str | None:
     return None
 
 
+def run_data(run: Path, given: str) -> Path:
+    """The run's dataset as the trainer was given it: absolute, or relative to where it was started
+    (tried: the working directory, then the directory holding the runs' directory)."""
+    p = Path(given)
+    for base in (Path.cwd(), run.resolve().parent.parent):
+        if (base / p).is_dir():
+            return base / p
+    sys.exit(f"error: {run}: its data {given} is not here; run from where the training was started")
+
+
 def ship_model(run: Path, dest: Path, eval_data: str) -> None:
     card = json.loads((run / "card.json").read_text())
-    data = Path(card["run"]["data"])
+    data = run_data(run, card["run"]["data"])
     card["data"] = card["run"]["data"] = recipe(data, card["config"]["task"]) or str(data)
     card["run"]["out"] = str(dest)
     card["eval_data"] = eval_data
@@ -84,7 +94,7 @@ def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int]) -> Non
     last = points[-1].checkpoint
     state = torch.load(last / "state.pt", weights_only=True)
     config = json.loads((run / "config.json").read_text())
-    data = Path(config["data"])
+    data = run_data(run, config["data"])
     config["data"] = recipe(data, model.config.task) or str(data)
     config["out"] = str(dest)
     _, final = evaluate(model, PuzzleDataset(REPO / eval_data, "test"), "test")
@@ -107,7 +117,7 @@ def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int]) -> Non
 
 def ship_series(run: Path, dest: Path, eval_data: str, steps: list[int] | None) -> None:
     config = json.loads((run / "config.json").read_text())
-    data = Path(config["data"])
+    data = run_data(run, config["data"])
     points = series_points(run, steps)
     config["data"] = recipe(data, load(points[0].checkpoint).config.task) or str(data)
     config["out"] = str(dest)

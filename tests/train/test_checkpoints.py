@@ -23,7 +23,7 @@ def test_the_four_required_checkpoints_are_shipped():
 def near_tie(model, data, n: int = 32) -> float:
     """A logit margin below which an argmax may go either way on another CPU: 10x how far the
     logits move under one-ulp weight noise (own_spread on the first ``n`` test puzzles; about 1.8e-3
-    for the shipped models over their 4 ACT steps; other CPUs' kernels moved the dumps' random
+    for the shipped 4-step models, measured before they were retrained with 16; other CPUs' kernels moved the dumps' random
     models by up to ~12x their one-ulp spread)."""
     batch = next(iter(PuzzleDataset(data, "test").test_batches(n)))
     x = torch.from_numpy(batch.inputs[: batch.n_real])
