@@ -23,7 +23,10 @@ SEED = 0
 # %%
 from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.patching import UpdateLens, run_patch, state_targets
-from airinterp.analysis.suite import patch_acts, patch_batch_size  # no last batch of one: each puzzle needs a donor
+from airinterp.analysis.suite import (  # no last batch of one: each puzzle needs a donor
+    patch_acts,
+    patch_batch_size,
+)
 from airinterp.report import figures
 
 inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)
