@@ -19,7 +19,7 @@ def test_decode_writes_the_token_table_and_changes(tmp_path):
     assert cfg["seed"] == 2 and len(cfg["puzzle_indices"]) == 5 and cfg["checkpoint"].endswith("sudoku6_Lx_H")
     tokens = pd.read_parquet(out / "tokens.parquet")
     assert list(tokens.columns[:5]) == ["puzzle", "substep", "state", "cell", "token"]
-    assert len(tokens) == 5 * 24 * 2 * 36 and set(tokens.state) == {"zL", "zH"}
+    assert len(tokens) == 5 * 96 * 2 * 36 and set(tokens.state) == {"zL", "zH"}  # 16 ACT steps x 6 updates
     assert set(tokens.puzzle) == set(cfg["puzzle_indices"])
     changes = pd.read_csv(out / "changes.csv")
     assert {"puzzle", "state", "content_changes", "mask_flips", "token_changes", "content_changes_harmonized"} <= set(changes.columns)
@@ -52,7 +52,7 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
         (["freeze", "--state", "zH", "--task", "maze", "--checkpoint", ROOT / "checkpoints/sudoku6_Lx_H"], ["sudoku model", "--task is maze"]),
         (["freeze", "--state", "zH", "--n-puzzles", "501"], ["--n-puzzles 501", "only 500"]),
         (["freeze", "--state", "zH", "--from-act", "16"], ["--from-act 16", "0..15"]),
-        (["freeze", "--state", "zH", "--substep", "24"], ["--substep 24", "0..23"]),
+        (["freeze", "--state", "zH", "--substep", "96"], ["--substep 96", "0..95"]),
         (["freeze", "--state", "zH", "--substep", "0"], ["--substep 0", "writes zL"]),
         (["decode", "--n-puzzles", "0"], ["'--n-puzzles'"]),
         (["decode", "--device", "gpu"], ["--device 'gpu'"]),
