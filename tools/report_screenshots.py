@@ -16,5 +16,5 @@ SECTIONS = {
 
 root = Path(__file__).parents[1]
 for report in sorted((root / "reports").glob("*.html")) if len(sys.argv) < 2 else map(Path, sys.argv[1:]):
-    for f in screenshot_sections(report, root / "reports" / "screenshots", report.stem, SECTIONS):
+    for f in screenshot_sections(report, root / "reports" / "screenshots", report.stem, SECTIONS, scale=0.45):
         print(f"{f.relative_to(root)} ({f.stat().st_size / 1024:.0f} KiB)")

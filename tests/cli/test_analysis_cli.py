@@ -131,7 +131,8 @@ def test_attention_example_command(tmp_path):
     cfg = json.loads((out / "config.json").read_text())["example"]
     assert (cfg["puzzle"], cfg["query"], cfg["layer"]) == (4, 34, 2)
     rows = pd.read_csv(out / "example_rows.csv")
-    assert set(rows.step) == {2, 3} and len(rows) == 2 * 2 * 100
+    steps = [2, 4, 6, 8, 10, 12, 14, 15]  # the paper's steps inside the default's 16-step rollout
+    assert sorted(set(rows.step)) == steps and len(rows) == len(steps) * 2 * 100
     assert "Plotly.newPlot" in (out / "example.html").read_text()
 
 
