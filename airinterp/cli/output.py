@@ -74,14 +74,24 @@ def owner(path: Path) -> tuple[str, Path] | None:
                 continue
         except OSError:  # a name the file system refuses (too long): not a directory of anything
             continue
-        if (d / "config.json").is_file() and any((d / f).exists() for f in ("metrics.jsonl", "checkpoints", "latest")):
+        if (d / "config.json").is_file() and (d / "metrics.jsonl").is_file() and _is_train_config(d / "config.json"):
             return "training run", d
         if any((d / f).is_file() for f in (*CHECKPOINT_FILES, "card.json")):
             return "checkpoint", d
-        if any((d / f).is_file() for f in ("airinterp_build.json", "identifiers.json", "dataset.json",
-                                           "train/dataset.json", "test/dataset.json")):  # fmt: skip
+        if any((d / f).is_file() for f in ("airinterp_build.json", "train/dataset.json", "test/dataset.json")) or (
+            (d / "dataset.json").is_file() and (d / "all__inputs.npy").is_file()  # a split directory
+        ):
             return "dataset", d
     return None
+
+
+def _is_train_config(path: Path) -> bool:
+    """``config.json`` written by ``airinterp train`` (not any project's config.json)."""
+    try:
+        c = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(c, dict) and {"preset", "variant", "global_batch_size"} <= set(c)
 
 
 def check_not_inside_inputs(path: Path, option: str = "--out") -> None:

@@ -99,3 +99,17 @@ def test_a_wrongly_typed_card_fails_before_any_work(tmp_path, dataset, trained_r
     (warm / "card.json").write_text(json.dumps({**card, "steps": "many"}))
     assert_clean_error(invoke("train", "--data", dataset, "--out", tmp_path / "run", *TRAIN, "--init-from", warm), "field 'steps'")
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_project_directory_is_not_mistaken_for_an_input(tmp_path, monkeypatch):
+    """Only airinterp's own run, checkpoint and dataset layouts are protected: a project with its own
+    config.json, checkpoints/ and metrics.jsonl may hold analysis outputs."""
+    project = tmp_path / "project"
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "config.json").write_text('{"lr": 0.1}')
+    (project / "metrics.jsonl").write_text("")
+    (project / "dataset.json").write_text("{}")
+    monkeypatch.chdir(project)
+    res = invoke("decode", "--task", "sudoku", "--n-puzzles", "2", "--n-act", "1", "--out", "out/dec")
+    assert res.exit_code == 0, res.output
+    assert (project / "out" / "dec" / "tokens.parquet").is_file()
