@@ -102,7 +102,8 @@ def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int]) -> Non
         "airinterp_version": __import__("airinterp").__version__, "preset": config["preset"], "variant": config["variant"],
         "data": config["data"], "data_build": json.loads((data / "airinterp_build.json").read_text())["config"],
         "data_sha256": state.get("data_sha256"), "steps": points[-1].step, "wall_time_s": round(float(state["wall_s"]), 1),
-        "device": f"cpu ({config.get('threads')} threads)", "threads": config.get("threads"),
+        "device": config.get("device", "cpu") + (f" ({config['threads']} threads)" if config.get("threads") else ""),
+        "threads": config.get("threads"),
         "weights": f"uniform average of the checkpoints at steps {', '.join(str(p.step) for p in points)} "
                    "(stochastic weight averaging after the fact)",
         "averaged_steps": [p.step for p in points], "final_eval": final, "config": model.config.model_dump(),
@@ -121,6 +122,11 @@ def ship_series(run: Path, dest: Path, eval_data: str, steps: list[int] | None) 
     points = series_points(run, steps)
     config["data"] = recipe(data, load(points[0].checkpoint).config.task) or str(data)
     config["out"] = str(dest)
+    r, d = run.resolve(), dest.resolve()
+    if d == r or r in d.parents or d in r.parents:
+        sys.exit(f"error: {dest}: overlaps the run {run}; ship the series elsewhere")
+    if dest.exists() and any(dest.iterdir()) and not (dest / "series.json").is_file():
+        sys.exit(f"error: {dest}: exists and is not a shipped series (no series.json); refusing to replace it")
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)

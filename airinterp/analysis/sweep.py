@@ -87,7 +87,9 @@ def series_data(point: SeriesPoint) -> Path | None:
     directory, as ``train --resume`` reads it)."""
     ck = Checkpoint(point.checkpoint)
     if ck.card.get("eval_data"):
-        return ck.resolve(str(ck.card["eval_data"]))
+        found = ck.resolve(str(ck.card["eval_data"]))
+        if found is not None:
+            return found
     for root in (ck.dir.parent.parent, ck.dir.parent):
         text = _run_config(root).get("data")
         if text and not str(text).startswith("airinterp ") and Path(text).is_dir():

@@ -18,6 +18,7 @@ import is :mod:`airinterp.checkpoints.reference`.
 """
 
 import hashlib
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -150,7 +151,11 @@ def save_sharded(model: HookedAIR, directory: "str | Path", *, max_shard_bytes: 
 
     from airinterp.io import staging_dir
 
-    directory = Path(directory)
+    directory = Path(os.path.abspath(directory))  # "." or "..": the staging sibling needs a real name
+    here = Path(os.path.abspath(os.getcwd()))
+    if directory == here or directory in here.parents:  # it is replaced whole: not under the caller's feet
+        raise CheckpointError(f"{directory}: is the working directory (or holds it); the shards' directory is replaced "
+                              "whole, so shard into another directory")  # fmt: skip
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"{directory}: is a file; a sharded checkpoint is a directory")
     if max_shard_bytes < 1:

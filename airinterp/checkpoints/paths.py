@@ -91,6 +91,13 @@ class Checkpoint:
                  if isinstance(card.get("config"), dict)}  # fmt: skip
         for key, value in said.items():
             actual = getattr(model.config, key.removeprefix("config."))
+            if key.endswith("variant") and isinstance(value, str):
+                from airinterp.model.config import normalize_variant
+
+                try:
+                    value = normalize_variant(value)  # the trainer's card keeps the name as given (air_1net_Lx_Hx)
+                except ValueError:
+                    pass
             if value is not None and value != actual:
                 raise CheckpointError(f"{self.dir / 'card.json'}: {key} {value!r}, but the weights' signed config says {actual!r}; "
                                       "the card describes another model")  # fmt: skip

@@ -319,8 +319,8 @@ def attention_example_cmd(
     batch = next(puzzle_batches(model, inp.ds, np.array([puzzle]), 1))
     ex = attention_example(model, batch, query, layer=run.layer, head=run.head, steps=chosen, top_k=run.top_k)
     if (ex.metrics["query_class"] == "not a query cell").any():
-        typer.echo(f"note: cell (row {query // side}, col {query % side}) is not a query cell of puzzle {puzzle} (a given / "
-                   "wall cell): its metrics are shown, but it belongs to neither query class of the attention analysis")  # fmt: skip
+        typer.echo(f"note: cell (row {query // side}, col {query % side}) is not a query cell of puzzle {puzzle} (e.g. a given "
+                   "Sudoku digit, or a Maze cell off the path): its metrics are shown, but it belongs to neither query class of the attention analysis")  # fmt: skip
     lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
     marks = {a: g["violations"] for a, g in ex.grids.items()}
     title = f"{c.variant}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {run.layer}, head {ex.head}"

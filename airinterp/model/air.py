@@ -334,6 +334,7 @@ class HookedAIR(GrowingHookRoot):
         Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
         (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
         """
+        return_type = return_type or "logits"  # None: TransformerLens's run_with_hooks default
         if return_type not in ("logits", "output"):  # anything else returned the logits, silently
             raise InputError(f"return_type {return_type!r}: expected 'logits' or 'output'")
         tokens = self.to_tokens(tokens)

@@ -16,6 +16,7 @@ that sum, i.e. the input of block 0.
 """
 
 import fnmatch
+import numbers
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -254,7 +255,9 @@ def select(
     def values(v: Any) -> list:
         if v is None or callable(v):
             return []
-        return [v] if isinstance(v, (str, int)) else list(v)
+        if isinstance(v, (str, numbers.Integral)) or not hasattr(v, "__iter__"):
+            return [v]
+        return list(v)
 
     for v in values(site):
         if v not in sites:
@@ -274,7 +277,7 @@ def select(
             raise InputError(f"select: update {v!r} is no update name (L<cycle>_<step> or H<cycle>, e.g. L0_1, H0)") from None
     for key, vs in (("act", values(act)), ("layer", values(layer))):
         for v in vs:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
                 raise InputError(f"select: {key} {v!r}; expected a whole number >= 0")
 
     def predicate(name: str) -> bool:

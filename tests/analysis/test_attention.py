@@ -168,3 +168,10 @@ def test_query_metrics_refuses_what_is_not_an_attention_pattern():
     for bad in (scores, np.zeros((C, C)), np.full((C, C), 2.0 / C)):
         with pytest.raises(InputError, match="expected attention probabilities"):
             query_metrics("sudoku", bad, GRID, 5)
+
+
+def test_query_metrics_takes_a_map_cropped_to_the_cells():
+    """A [C, C] crop of a map with a prefix sums to less than 1 per row: still a pattern (renormalised)."""
+    m = np.full((C + 1, C + 1), 1.0 / (C + 1))
+    r = query_metrics("sudoku", m[1:, 1:], GRID, 5)
+    assert r["entropy"] == pytest.approx(1.0)

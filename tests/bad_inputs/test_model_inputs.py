@@ -109,3 +109,14 @@ def test_puzzle_text_takes_ascii_digits_only():
     assert parse(good, SUDOKU_9)[0, 0] == 1
     with pytest.raises(InputError, match="character '٣' at cell 0"):  # int("٣") is 3
         parse("٣" + "." * 80, SUDOKU_9)
+
+
+
+def test_select_checks_any_collection_of_steps():
+    """A range (or any collection) of steps is checked element by element and still matches."""
+    from airinterp.model import select
+
+    assert select(layer=1, act=range(2))("act.1.H0.blocks.1.attn.hook_pattern")
+    assert not select(layer=0)("act.1.H0.blocks.1.attn.hook_pattern")
+    with pytest.raises(InputError, match="act -1"):
+        select(act=range(-1, 2))

@@ -113,3 +113,14 @@ def test_a_project_directory_is_not_mistaken_for_an_input(tmp_path, monkeypatch)
     res = invoke("decode", "--task", "sudoku", "--n-puzzles", "2", "--n-act", "1", "--out", "out/dec")
     assert res.exit_code == 0, res.output
     assert (project / "out" / "dec" / "tokens.parquet").is_file()
+
+
+def test_a_card_naming_the_variant_by_its_reference_name_is_this_model(tmp_path):
+    """The trainer keeps --variant as given (air_1net_Lx_H); the config normalises it: the same model."""
+    from airinterp.checkpoints import Checkpoint
+
+    dest = tmp_path / "ck"
+    shutil.copytree(REPO / "checkpoints" / "sudoku6_Lx_H", dest)
+    card = json.loads((dest / "card.json").read_text())
+    (dest / "card.json").write_text(json.dumps({**card, "variant": "air_1net_Lx_H"}))
+    assert Checkpoint(dest).load().config.variant == "Lx_H"
