@@ -84,6 +84,22 @@ def decode_section(inp: AnalysisInputs, *, batch_size: int = 64, probs: bool = F
                          substeps=substep_table(r, rules, model.schedule), updates=substep_names(model.schedule, r.n_substeps))  # fmt: skip
 
 
+def sample_accuracy(sec: DecodeSection, seed: int, label: str = "accuracy") -> tuple[pd.DataFrame, dict]:
+    """The model's output on a decoded sample: per puzzle (exact, token and non-given accuracy) and
+    summarised (exact with its Clopper-Pearson CI, the others with seeded bootstrap CIs; ``label``
+    names the bootstrap stream)."""
+    from airinterp.analysis.outcome import outcome as measure_outcome
+    from airinterp.analysis.stats import mean_ci, rate_ci
+
+    r = sec.rollout
+    outcome = pd.concat([pd.DataFrame({"puzzle": r.indices}), measure_outcome(r.output, r.labels, sec.rules.given_mask(r.inputs))], axis=1)
+    outcome["exact"] = outcome["exact"].astype(float)
+    lo, hi = rate_ci(outcome.exact.to_numpy())
+    accuracy = {"n": len(outcome), "exact": float(outcome.exact.mean()), "exact_ci_low": lo, "exact_ci_high": hi,
+                **{k: mean_ci(outcome[k].to_numpy(), seed, label, k) for k in ("token_accuracy", "nongiven_accuracy")}}  # fmt: skip
+    return outcome, accuracy
+
+
 def patch_batch_size(n: int, batch_size: int) -> int:
     """A batch size near ``batch_size`` (at least 2) that leaves no last batch of one puzzle
     (patching takes each puzzle's value from another puzzle of its batch)."""
@@ -119,10 +135,8 @@ def analyse(
     ``name``: the checkpoint's label (default: its directory's name)."""
     from airinterp.analysis.attention import attention_example, default_steps, propose_examples, run_attention
     from airinterp.analysis.freeze import Freeze, run_freeze
-    from airinterp.analysis.outcome import outcome as measure_outcome
     from airinterp.analysis.patching import run_patch, state_targets
     from airinterp.analysis.run import puzzle_batches
-    from airinterp.analysis.stats import mean_ci, rate_ci
 
     model, c = inp.model, inp.model.config
     n = len(inp.indices)
@@ -135,11 +149,7 @@ def analyse(
 
     sec = decode_section(inp, batch_size=batch_size, progress=bar("decode", n))
     r = sec.rollout
-    outcome = pd.concat([pd.DataFrame({"puzzle": r.indices}), measure_outcome(r.output, r.labels, rules.given_mask(r.inputs))], axis=1)
-    outcome["exact"] = outcome["exact"].astype(float)
-    lo, hi = rate_ci(outcome.exact.to_numpy())
-    accuracy = {"n": n, "exact": float(outcome.exact.mean()), "exact_ci_low": lo, "exact_ci_high": hi,
-                **{k: mean_ci(outcome[k].to_numpy(), inp.seed, "accuracy", k) for k in ("token_accuracy", "nongiven_accuracy")}}  # fmt: skip
+    outcome, accuracy = sample_accuracy(sec, inp.seed)
 
     freezes = {}
     for s in ("zH", "zL"):

@@ -108,9 +108,8 @@ def point_rows(p: SeriesPoint, inp, *, batch_size: int = 64, attention_batch_siz
     """Every quantity of the module docstring for one point (``inp``: its opened inputs)."""
     from airinterp.analysis.attention import default_steps, run_attention
     from airinterp.analysis.freeze import Freeze, run_freeze
-    from airinterp.analysis.outcome import outcome as measure_outcome
-    from airinterp.analysis.stats import mean_ci, paired, rate_ci
-    from airinterp.analysis.suite import decode_section
+    from airinterp.analysis.stats import mean_ci, paired
+    from airinterp.analysis.suite import decode_section, sample_accuracy
 
     bar = progress or (lambda label, total: None)
     model, c, seed, n = inp.model, inp.model.config, inp.seed, len(inp.indices)
@@ -118,14 +117,10 @@ def point_rows(p: SeriesPoint, inp, *, batch_size: int = 64, attention_batch_siz
     rows: list[dict] = []
 
     sec = decode_section(inp, batch_size=batch_size, progress=bar(f"{p.series} step {p.step}: decode", n))
-    r = sec.rollout
-    out = measure_outcome(r.output, r.labels, sec.rules.given_mask(r.inputs))
-    exact = out["exact"].to_numpy(float)
-    lo, hi = rate_ci(exact)
-    rows.append(_row(p, v, "accuracy", "exact", float(exact.mean()), lo, hi, n))
+    _, acc = sample_accuracy(sec, seed, "sweep")
+    rows.append(_row(p, v, "accuracy", "exact", acc["exact"], acc["exact_ci_low"], acc["exact_ci_high"], n))
     for k in ("token_accuracy", "nongiven_accuracy"):
-        ci = mean_ci(out[k].to_numpy(float), seed, "sweep", k)
-        rows.append(_row(p, v, "accuracy", k, ci["mean"], ci["ci_low"], ci["ci_high"], n))
+        rows.append(_row(p, v, "accuracy", k, acc[k]["mean"], acc[k]["ci_low"], acc[k]["ci_high"], n))
 
     ch = sec.changes
     for s in ("zL", "zH"):
