@@ -65,6 +65,7 @@ from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import HookPoint, read_only
+from airinterp.model.schedule import check_two_states
 from airinterp.tasks.rules import rules_for
 
 # ---- the streamed recorder -------------------------------------------------------------------------
@@ -97,6 +98,7 @@ class AttentionRecorder:
         self.parts: list[dict[str, np.ndarray]] = []
         if c.mlp_t:
             raise InputError("attention locality: this model's blocks have no attention (TRM mlp_t mixes positions with an MLP)")
+        check_two_states(model.schedule, "attention locality")
         #: layers compared: those both updates' stacks have (HRM's two stacks may differ in depth)
         self.n_layers = min(c.layers_of("L"), c.layers_of("H"))
         Ly, M = self.n_layers, len(self.metrics)

@@ -23,7 +23,7 @@ from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import Address, HookPoint, read_only, select
-from airinterp.model.schedule import STATES, SubStep, check_state, written
+from airinterp.model.schedule import STATES, SubStep, check_state, check_two_states, written
 from airinterp.tasks.dataset import PuzzleDataset
 
 
@@ -31,6 +31,7 @@ class DecodeRecorder:
     """Keeps the decoded grid of z_L and z_H after every update of each batch."""
 
     def __init__(self, model: HookedAIR, probs: bool = False, keep: bool = True) -> None:
+        check_two_states(model.schedule, "decoded rollouts")
         self.model = model
         self.probs = probs
         self.keep = keep  # False: only the latest batch is held (callers reduce it themselves)

@@ -31,7 +31,6 @@ from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.config import AIRConfig
 from airinterp.model.layers import rope_tables
-from airinterp.model.schedule import act_schedule
 
 _STATE = re.compile(r"ref\.act(\d+)\.sub(\d+)\.(z_L|z_H)")
 _ACT_OUT = re.compile(r"ref\.act(\d+)\.(logits|q_halt_logits|q_continue_logits)")
@@ -82,11 +81,13 @@ def _check_complete(path: Path, manifest: dict, tensors: dict[str, Tensor], conf
     missing = sorted(k for k in listed if k not in tensors)
     wrong = [f"{k}: file {tuple(tensors[k].shape)} vs manifest {tuple(v)}" for k, v in listed.items()
              if k in tensors and v is not None and tuple(tensors[k].shape) != tuple(v)]  # fmt: skip
-    stages = [u.stage for u in act_schedule(config.H_cycles, config.L_cycles)]
+    written = [u.state[1] for u in config.schedule]  # the state each update writes (single-z: always z_L)
     for a in manifest.get("act_steps_recorded") or []:
-        want = [f"ref.act{a}.sub{k}.z_{st}" for k, st in enumerate(stages, start=1)]
+        want = [f"ref.act{a}.sub{k}.z_{st}" for k, st in enumerate(written, start=1)]
         want += [f"ref.act{a}.{o}" for o in ("logits", "q_halt_logits", "q_continue_logits")]
-        missing += [k for k in want if k not in tensors and k not in missing]
+        # single-z: an H-update's output may be recorded under z_H as well (it is the one state)
+        missing += [k for k in want if k not in tensors and k not in missing
+                    and not (config.single_z and k.replace(".z_L", ".z_H") in tensors)]  # fmt: skip
     for sub in manifest.get("substeps") or []:
         for key in ("z_L", "z_H"):
             name = sub.get(key) if isinstance(sub, dict) else None
@@ -149,7 +150,7 @@ def load_fixture(manifest_path: "str | Path") -> Fixture:
 
 def our_name(ref_name: str, config: AIRConfig) -> str | None:
     """The hook holding the same tensor as ``ref_name`` (None for inputs and computed tables)."""
-    updates = act_schedule(config.H_cycles, config.L_cycles)
+    updates = config.schedule
     if ref_name == "ref.input_embeddings":
         return "hook_input"
     if ref_name == "ref.g_input":
@@ -184,9 +185,10 @@ def reference_tensors(fx: Fixture) -> dict[str, Tensor]:
         if (m := _STACK.fullmatch(k)) and m.group(3) == "hidden_states_in":
             del out[k]
             injection = t.get(f"ref.act{m.group(1)}.sub{m.group(2)}.input_injection")
-            if injection is None:
+            if injection is None and not fx.config.single_z:
                 raise CheckpointError(f"{fx.case}: {k} has no matching input_injection in the dump")
-            out[f"ref.act{m.group(1)}.sub{m.group(2)}.stack_input"] = t[k] + injection
+            # TRM single-z's stack takes one argument: what it receives is the stack input
+            out[f"ref.act{m.group(1)}.sub{m.group(2)}.stack_input"] = t[k] if injection is None else t[k] + injection
     return out
 
 

@@ -75,7 +75,7 @@ def train_cmd(
     warmup: Annotated[int | None, typer.Option(min=0, help="learning-rate warmup steps [default: the preset's]")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads (two 1-thread trainings beat one 2-thread one on 2 cores); OpenMP waits passively unless OMP_WAIT_POLICY is set")] = None,
     checkpoint_at: Annotated[str | None, typer.Option(help="also checkpoint, and keep, at these steps (comma-separated): a series along training")] = None,
-    family: Annotated[str | None, typer.Option(help="air, trm (halts on q_halt > 0, no target pass, its last H-cycle trains) or hrm (an H stack of --h-layers blocks) [default: air]")] = None,
+    family: Annotated[str | None, typer.Option(help="air, trm (halts on q_halt > 0, no target pass, its last H-cycle trains), trm_singlez (TRM with one state) or hrm (an H stack of --h-layers blocks) [default: air]")] = None,
     h_layers: Annotated[int | None, typer.Option("--h-layers", min=1, help="HRM: blocks of the H stack")] = None,
     mlp_t: Annotated[bool | None, typer.Option("--mlp-t/--no-mlp-t", help="TRM: a SwiGLU across positions instead of attention")] = None,
     prefix_len: Annotated[int | None, typer.Option(min=0, help="puzzle-prefix positions (TRM's puzzle_emb_len, 16 in its runs)")] = None,

@@ -25,7 +25,7 @@ from airinterp.model.hook_tree import NO_HOOKS, ActiveHooks, GrowingHookRoot, fi
 from airinterp.model.hooks import PATTERN_SITES, Address, HookPoint, HookTree, check_name, step_names
 from airinterp.model.inputs import check_ids, check_n_act, check_tokens, encode_text, is_text
 from airinterp.model.layers import Block, Linear, rope_tables
-from airinterp.model.schedule import SubStep, Update, act_schedule, state_hook
+from airinterp.model.schedule import SubStep, Update, check_state_of, state_hook
 from airinterp.model.variants import RULES, GInput, LevelToken, operands, update_rule_text
 
 __all__ = ["AIROutput", "Carry", "HookedAIR", "RULES", "update_rule_text"]
@@ -84,7 +84,8 @@ class HookedAIR(GrowingHookRoot):
             self.h_blocks = nn.ModuleList(Block(D, c.num_heads, c.d_mlp, c.rms_norm_eps) for _ in range(c.H_layers))
         self.lm_head = Linear(D, c.vocab_size)
         self.q_head = Linear(D, 2, bias=True)
-        self.register_buffer("H_init", torch.zeros(D))
+        if not c.single_z:  # TRM single-z has one state: L_init only, as its reference
+            self.register_buffer("H_init", torch.zeros(D))
         self.register_buffer("L_init", torch.zeros(D))
         if c.has_level_tokens:
             self.level_token_L = nn.Parameter(torch.zeros(D))
@@ -92,9 +93,10 @@ class HookedAIR(GrowingHookRoot):
         if c.has_g_input:
             self.g_input = Linear(D, D)
 
-        self.schedule: tuple[Update, ...] = act_schedule(c.H_cycles, c.L_cycles, c.family == "trm")
+        self.schedule: tuple[Update, ...] = c.schedule
         for site in ("hook_embed", "hook_input", "hook_zH_init", "hook_zL_init"):
-            self.add_module(site, HookPoint())
+            if not (c.single_z and site == "hook_zH_init"):
+                self.add_module(site, HookPoint())
         if c.has_g_input:
             self.hook_g_input = HookPoint()
         self.act = HookTree()  # act.{a}.…: see airinterp.model.hooks, "the HookPoint tree"
@@ -136,7 +138,8 @@ class HookedAIR(GrowingHookRoot):
                     _trunc_normal_(mod.weight, 1 / math.sqrt(mod.weight.shape[1]), gen)
             self.q_head.weight.zero_()
             self.q_head.bias.fill_(-5.0)  # type: ignore[union-attr]
-            _trunc_normal_(self.H_init, 1.0, gen)
+            if not c.single_z:
+                _trunc_normal_(self.H_init, 1.0, gen)
             _trunc_normal_(self.L_init, 1.0, gen)
             if c.puzzle_emb_ndim > 0:
                 self.puzzle_emb.zero_()
@@ -147,7 +150,7 @@ class HookedAIR(GrowingHookRoot):
     # ---- TransformerLens surface -------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return self.H_init.device
+        return self.L_init.device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -224,20 +227,28 @@ class HookedAIR(GrowingHookRoot):
         return fire(fwd, "hook_input", x)
 
     def initial_carry(self, batch: int, active: ActiveHooks | None = None) -> Carry:
-        """Fresh states: H_init / L_init at every position (level tokens in slot 0 for no-strip)."""
+        """Fresh states: H_init / L_init at every position (level tokens in slot 0 for no-strip).
+
+        TRM single-z has one state, carried as ``z_L``; its ``z_H`` is the same tensor (what the
+        model decodes), with no hooks of its own."""
         c, dtype = self.config, self.dtype
         shape = (batch, c.n_pos, c.hidden_size)
+        fwd = active.forward if active is not None else None
+        if c.single_z:
+            z = fire(fwd, "hook_zL_init", self.L_init.to(dtype).expand(shape))
+            return Carry(z_H=z, z_L=z)
         z_H = self.H_init.to(dtype).expand(shape)
         z_L = self.L_init.to(dtype).expand(shape)
         if c.spec.level_token is LevelToken.in_state:
             z_H = torch.cat((self.level_token_H.to(dtype).expand(batch, 1, -1), z_H[:, 1:]), dim=1)
             z_L = torch.cat((self.level_token_L.to(dtype).expand(batch, 1, -1), z_L[:, 1:]), dim=1)
-        fwd = active.forward if active is not None else None
         z_H = fire(fwd, "hook_zH_init", z_H)
         z_L = fire(fwd, "hook_zL_init", z_L)
         return Carry(z_H=z_H, z_L=z_L)
 
-    def _operands(self, u: Update, s: Tensor, o: Tensor, x: Tensor, g: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _operands(self, u: Update, s: Tensor, o: Tensor, x: Tensor, g: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if self.config.single_z:  # the reference's L_level(z + x~) and L_level(z)
+            return s, (x if u.stage == "L" else None)
         rule = RULES[self.config.variant][u.stage]
         token = getattr(self, f"level_token_{u.stage}").to(s.dtype) if self.config.has_level_tokens else None
         return operands(rule, s, o, x, g, token)
@@ -247,11 +258,12 @@ class HookedAIR(GrowingHookRoot):
     ) -> Tensor:
         """One application of the shared stack; returns the new value of the updated state."""
         hooks = active.update.get((act, u.name))
-        s, o = (carry.z_L, carry.z_H) if u.stage == "L" else (carry.z_H, carry.z_L)
+        s, o = (carry.z_L, carry.z_H) if u.stage == "L" or self.config.single_z else (carry.z_H, carry.z_L)
         s = fire(hooks, "hook_state_in", s)
         a, b = self._operands(u, s, o, x, g)
-        b = fire(hooks, "hook_injection", b)
-        h = fire(hooks, "hook_in", a + b)
+        if b is not None:
+            b = fire(hooks, "hook_injection", b)
+        h = fire(hooks, "hook_in", a if b is None else a + b)
         prepend = self.config.spec.level_token is LevelToken.prepended
         if prepend:
             token = getattr(self, f"level_token_{u.stage}").to(h.dtype)
@@ -284,10 +296,13 @@ class HookedAIR(GrowingHookRoot):
             )
             with ctx:
                 new = self._update(act, u, carry, x, g, active)
-            carry = Carry(z_H=new, z_L=carry.z_L) if u.stage == "H" else Carry(z_H=carry.z_H, z_L=new)
+            if self.config.single_z:
+                carry = Carry(z_H=new, z_L=new)
+            else:
+                carry = Carry(z_H=new, z_L=carry.z_L) if u.stage == "H" else Carry(z_H=carry.z_H, z_L=new)
         hooks = active.act.get(act)
         z_L = fire(hooks, "hook_zL", carry.z_L)
-        z_H = fire(hooks, "hook_zH", carry.z_H)
+        z_H = z_L if self.config.single_z else fire(hooks, "hook_zH", carry.z_H)
         logits = self.lm_head(z_H)[:, self.config.n_prefix :]
         q = self.q_head(z_H[:, 0]).to(torch.float32)
         q_halt, q_cont = q[..., 0], q[..., 1]
@@ -366,6 +381,7 @@ class HookedAIR(GrowingHookRoot):
         if addr.update is None or where != f"act.{addr.act}.{addr.update}":
             raise InputError(f"state_site: expected an update like 'act.4.L0_0', got {where!r}")
         s = SubStep.of(self.schedule, addr.act, addr.update)  # type: ignore[arg-type]
+        state = check_state_of(self.schedule, state)
         return state_hook(self.schedule, state, s.act, s.update.index, after=after is not None)
 
     def unembed(self, state: Float[Tensor, "... pos d_model"]) -> Float[Tensor, "... cell vocab"]:

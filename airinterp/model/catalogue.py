@@ -2,7 +2,6 @@
 
 from airinterp.model.config import AIRConfig
 from airinterp.model.hooks import ACT_SITES, BLOCK_SITES, FORWARD_SITES, UPDATE_SITES
-from airinterp.model.schedule import act_schedule
 
 
 def paper_config(**overrides: object) -> AIRConfig:
@@ -14,7 +13,7 @@ def paper_config(**overrides: object) -> AIRConfig:
 
 def markdown_catalogue() -> str:
     cfg = paper_config()
-    updates = act_schedule(cfg.H_cycles, cfg.L_cycles)
+    updates = cfg.schedule
     lines = [
         "# Hook names",
         "",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from airinterp.errors import InputError
+from airinterp.model.schedule import State, Update, act_schedule
 from airinterp.model.variants import VARIANT_NAMES, VARIANT_TABLE, LevelToken
 from airinterp.model.variants import Variant as VariantSpec
 
@@ -53,11 +54,13 @@ def normalize_variant(name: str) -> str:
 
 
 #: reference architecture names (``arch.name`` of all_config.yaml, before ``@``) of AIR's siblings -> (family, variant)
-SIBLINGS = {"recursive_reasoning.trm": ("trm", "Lx_H"), "hrm.hrm_act_v1": ("hrm", "Lx_H")}
-#: siblings whose import is not built yet, with what is missing
-NOT_YET = {
-    "recursive_reasoning.trm_singlez": "TRM single-z (one state) is not supported yet",
+SIBLINGS = {
+    "recursive_reasoning.trm": ("trm", "Lx_H"),
+    "recursive_reasoning.trm_singlez": ("trm_singlez", "Lx_H"),
+    "hrm.hrm_act_v1": ("hrm", "Lx_H"),
 }
+#: siblings whose import is not built yet, with what is missing
+NOT_YET: dict[str, str] = {}
 
 
 def family_and_variant(name: str) -> tuple[str, str]:
@@ -90,9 +93,10 @@ class AIRConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     variant: Variant = "Lx_H"
-    family: Literal["air", "trm", "hrm"] = Field(
+    family: Literal["air", "trm", "trm_singlez", "hrm"] = Field(
         default="air",
-        description="AIR; TRM (AIR's Lx_H rule, one stack, its whole last H-cycle trains); HRM (two stacks: H-updates run H_layers blocks of their own)",
+        description="AIR; TRM (AIR's Lx_H rule, one stack, its whole last H-cycle trains); TRM single-z (one state z_L: "
+        "L-updates z <- f(z + x~), H-updates z <- f(z)); HRM (two stacks: H-updates run H_layers blocks of their own)",
     )
     task: Task | None = Field(
         default=None, description="puzzle family of the vocabulary; inferred from vocab_size"
@@ -138,8 +142,10 @@ class AIRConfig(BaseModel):
             raise InputError("H_layers: HRM's H stack needs at least one block")
         if self.family != "hrm" and self.H_layers:
             raise InputError(f"H_layers {self.H_layers}: only HRM has an H stack ({self.family} has one stack)")
-        if self.mlp_t and self.family != "trm":
-            raise InputError("mlp_t: TRM's sequence-axis MLP blocks belong to family trm")
+        if self.mlp_t and not self.trm_like:
+            raise InputError("mlp_t: TRM's sequence-axis MLP blocks belong to family trm or trm_singlez")
+        if self.single_z and self.variant != "Lx_H":
+            raise InputError(f"variant {self.variant}: TRM single-z has its own update rule (variant Lx_H stands for it)")
         if self.pos_encodings == "none" and not self.mlp_t:
             raise InputError("pos_encodings none: only TRM's mlp_t blocks can do without positions (attention would see none)")
         if self.head_dim % 2:
@@ -151,6 +157,27 @@ class AIRConfig(BaseModel):
         return self
 
     # ---- derived values -------------------------------------------------------------------
+    @property
+    def trm_like(self) -> bool:
+        """TRM or TRM single-z: halting on q_halt > 0 with no target-Q pass, the whole last
+        H-cycle trains, mlp_t blocks possible."""
+        return self.family in ("trm", "trm_singlez")
+
+    @property
+    def single_z(self) -> bool:
+        """TRM single-z: one state (``zL``), written by every update."""
+        return self.family == "trm_singlez"
+
+    @property
+    def schedule(self) -> "tuple[Update, ...]":
+        """The updates of one ACT step (:func:`airinterp.model.schedule.act_schedule`)."""
+        return act_schedule(self.H_cycles, self.L_cycles, self.trm_like, self.single_z)
+
+    @property
+    def states(self) -> "tuple[State, ...]":
+        """The model's recurrent states: ``("zL", "zH")``, or ``("zL",)`` for TRM single-z."""
+        return ("zL",) if self.single_z else ("zL", "zH")
+
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads

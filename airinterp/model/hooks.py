@@ -27,7 +27,7 @@ from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from airinterp.errors import InputError
-from airinterp.model.schedule import Stage, SubStep, act_schedule, parse_update_name
+from airinterp.model.schedule import Stage, SubStep, parse_update_name
 
 if TYPE_CHECKING:
     from airinterp.model.config import AIRConfig
@@ -150,7 +150,7 @@ class Address:
         """The address of ``site`` at flat sub-step ``substep`` (inverse of :meth:`coords`)."""
         if substep < 0:
             raise InputError(f"sub-step must be >= 0, got {substep}")
-        s = SubStep.at(act_schedule(cfg.H_cycles, cfg.L_cycles), substep)
+        s = SubStep.at(cfg.schedule, substep)
         u = s.update
         addr = cls(site=site, act=s.act, stage=u.stage, cycle=u.cycle, step=u.step, layer=layer)
         return _parse(str(addr))  # validates site against layer
@@ -160,7 +160,7 @@ class Address:
         if self.stage is None or self.act is None:
             return None
         try:
-            return SubStep.of(act_schedule(cfg.H_cycles, cfg.L_cycles), self.act, self.update).flat  # type: ignore[arg-type]
+            return SubStep.of(cfg.schedule, self.act, self.update).flat  # type: ignore[arg-type]
         except InputError:
             raise InputError(f"update {self.update} is not in the schedule of {cfg.variant}") from None
 
@@ -305,7 +305,7 @@ def glob(*patterns: str) -> Callable[[str], bool]:
 def hook_catalogue(cfg: "AIRConfig", n_act: int) -> Iterator[tuple[str, str]]:
     """Every hook name of an ``n_act``-step rollout with its shape, in firing order."""
     for site, shape in FORWARD_SITES.items():
-        if site == "hook_g_input" and not cfg.has_g_input:
+        if site == "hook_g_input" and not cfg.has_g_input or site == "hook_zH_init" and cfg.single_z:
             continue
         yield site, shape
     for a in range(n_act):
@@ -330,15 +330,19 @@ class HookTree(nn.Module):
 
 def step_names(cfg: "AIRConfig", act: int) -> Iterator[tuple[str, str]]:
     """Every hook name of ACT step ``act`` with its shape, in firing order."""
-    for u in act_schedule(cfg.H_cycles, cfg.L_cycles):
+    for u in cfg.schedule:
         prefix = f"act.{act}.{u.name}"
         for site in ("hook_state_in", "hook_injection", "hook_in"):
+            if site == "hook_injection" and cfg.single_z and u.stage == "H":
+                continue  # single-z H-updates compute f(z): no second operand
             yield f"{prefix}.{site}", UPDATE_SITES[site]
         for i in range(cfg.layers_of(u.stage)):
             for site, shape in block_sites(cfg).items():
                 yield f"{prefix}.blocks.{i}.{site}", shape
         yield f"{prefix}.hook_out", UPDATE_SITES["hook_out"]
     for site, shape in ACT_SITES.items():
+        if site == "hook_zH" and cfg.single_z:
+            continue
         yield f"act.{act}.{site}", shape
 
 
@@ -346,7 +350,7 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
     """Parse ``name`` and check it exists for models of ``cfg`` (any ACT step >= 0); a ValueError
     says what is wrong and what the valid choices are."""
     addr = _parse(name)
-    updates = [u.name for u in act_schedule(cfg.H_cycles, cfg.L_cycles)]
+    updates = [u.name for u in cfg.schedule]
     if addr.update is not None and addr.update not in updates:
         raise InputError(f"hook {name!r}: update {addr.update!r} is not in this model's schedule {updates}")
     if addr.layer is not None and addr.layer >= cfg.layers_of(addr.stage):  # type: ignore[arg-type]
@@ -356,6 +360,10 @@ def check_name(cfg: "AIRConfig", name: str) -> Address:
         kind = "TRM mlp_t blocks (no attention)" if cfg.mlp_t else "attention blocks"
         raise InputError(f"hook {name!r}: {addr.site} is not a site of this model's {kind}; its block sites are "
                          f"{', '.join(block_sites(cfg))}")
+    if addr.site == "hook_injection" and addr.stage == "H" and cfg.single_z:
+        raise InputError(f"hook {name!r}: TRM single-z H-updates compute f(z) with no second operand (no hook_injection)")
+    if addr.site in ("hook_zH", "hook_zH_init") and cfg.single_z:
+        raise InputError(f"hook {name!r}: TRM single-z has one state, zL (its hooks: hook_zL_init, act.{{a}}.hook_zL)")
     if addr.site == "hook_g_input" and not cfg.has_g_input:
         raise InputError(f"hook {name!r}: only the gx_linear / gx_non_linear variants have g(x~)")
     return addr

@@ -45,6 +45,7 @@ class Update:
     cycle: int  # H-cycle h
     step: int | None  # L-step l inside the H-cycle (None for H-updates)
     grad: bool  # part of the 1-step-gradient segment
+    single: bool = False  # TRM single-z: one state, written by every update (H-updates do not see x~)
 
     @property
     def name(self) -> str:
@@ -53,26 +54,51 @@ class Update:
 
     @property
     def state(self) -> State:
-        """``zL`` or ``zH``: the state this update writes."""
-        return "zL" if self.stage == "L" else "zH"
+        """``zL`` or ``zH``: the state this update writes (single-z: always its one state, ``zL``)."""
+        return "zL" if self.stage == "L" or self.single else "zH"
 
     def __str__(self) -> str:
         return self.name
 
 
 @cache
-def act_schedule(H_cycles: int, L_cycles: int, whole_last_cycle: bool = False) -> tuple[Update, ...]:
+def act_schedule(
+    H_cycles: int, L_cycles: int, whole_last_cycle: bool = False, single: bool = False
+) -> tuple[Update, ...]:
     """The updates of one ACT step in execution order. ``grad`` marks the segment that gets
     gradients in training: the last L- and the last H-update (AIR, HRM), or with
-    ``whole_last_cycle`` every update of the last H-cycle (TRM)."""
+    ``whole_last_cycle`` every update of the last H-cycle (TRM). ``single``: TRM single-z, whose
+    one state (``zL``, the reference's ``z_L``) every update writes."""
     updates: list[Update] = []
     for h in range(H_cycles):
         last_h = h == H_cycles - 1
         for l in range(L_cycles):  # noqa: E741
             grad = last_h and (whole_last_cycle or l == L_cycles - 1)
-            updates.append(Update(len(updates), "L", h, l, grad))
-        updates.append(Update(len(updates), "H", h, None, last_h))
+            updates.append(Update(len(updates), "L", h, l, grad, single))
+        updates.append(Update(len(updates), "H", h, None, last_h, single))
     return tuple(updates)
+
+
+def states_of(schedule: "tuple[Update, ...]") -> tuple[State, ...]:
+    """The states a model has, in :data:`STATES` order: both, or ``("zL",)`` for TRM single-z."""
+    return tuple(s for s in STATES if any(u.state == s for u in schedule))
+
+
+def check_state_of(schedule: "tuple[Update, ...]", state: object) -> State:
+    """:func:`check_state`, and the state must exist in this schedule's model (single-z has only zL)."""
+    s = check_state(state)
+    if s not in states_of(schedule):
+        raise InputError(f"state {s}: this model (TRM single-z) has one state, zL; there is no {s}")
+    return s
+
+
+def check_two_states(schedule: "tuple[Update, ...]", what: str) -> None:
+    """The analyses that compare zL with zH refuse TRM single-z (one state) in one line."""
+    if states_of(schedule) != STATES:
+        raise InputError(
+            f"{what}: this model is TRM single-z, with one state (zL); this analysis compares zL with zH. "
+            "Its hooks, decode() and state_site() work; the analyses are built for two states"
+        )
 
 
 def parse_update_name(name: str) -> tuple[Stage, int, int | None]:

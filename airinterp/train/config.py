@@ -50,7 +50,7 @@ class TrainRun(BaseModel):
     data: Path
     out: Path
     variant: str = "Lx_H"
-    family: Literal["air", "trm", "hrm"] = "air"  # TRM: halts on q_halt > 0 with no target-Q pass, its last H-cycle trains
+    family: Literal["air", "trm", "trm_singlez", "hrm"] = "air"  # TRM (and single-z): halts on q_halt > 0 with no target-Q pass, its last H-cycle trains
     preset: str = "paper"
     hidden_size: int = Field(gt=0)
     num_heads: int = Field(gt=0)

@@ -140,7 +140,7 @@ class ACTTrainStep(nn.Module):
             halted = is_last
             target = None
             if c.halt_max_steps > 1:
-                trm = c.family == "trm"  # TRM's no_ACT_continue: halt on q_halt > 0, no continue target
+                trm = c.trm_like  # TRM's no_ACT_continue: halt on q_halt > 0, no continue target
                 halted = halted | ((out.q_halt > 0) if trm else (out.q_halt > out.q_continue))
                 u, draw = explore
                 min_steps = (u < c.halt_exploration_prob) * draw

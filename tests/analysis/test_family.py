@@ -56,3 +56,19 @@ def test_a_report_with_an_mlp_t_model_says_attention_does_not_apply(tiny_data, t
     assert mlp_t.attention.summary.empty and mlp_t.example is None and any("do not apply" in n for n in mlp_t.notes)
     path = build_report([air, mlp_t], tmp_path / "r.html", built="now", repro=reproduction_table(air, [mlp_t]))
     assert "do not apply" in path.read_text() or "no example" in path.read_text()
+
+
+def test_single_z_models_are_refused_by_the_two_state_analyses_in_one_line(tiny_data):
+    """TRM single-z has one state (zL, written by every update): its hooks and decode work, and the
+    analyses that compare zL with zH say in one line that they are built for two states."""
+    from airinterp.analysis.decode import decode_rollouts
+
+    model = make_model(family="trm_singlez", H_cycles=2, L_cycles=3, puzzle_emb_len=3)
+    assert model.config.states == ("zL",) and all(u.state == "zL" for u in model.schedule)
+    idx = sample_puzzles(tiny_data.n_examples, 2, 0)
+    with pytest.raises(ValueError, match="single-z, with one state"):
+        analyse(_inputs(model, tiny_data), batch_size=2)
+    with pytest.raises(ValueError, match="single-z, with one state"):
+        decode_rollouts(model, tiny_data, idx, n_act=1)
+    with pytest.raises(ValueError, match="single-z, with one state"):
+        run_attention(model, tiny_data, idx, steps=[1])

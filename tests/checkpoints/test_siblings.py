@@ -10,7 +10,6 @@ import torch
 
 from airinterp.checkpoints import import_reference
 from airinterp.checkpoints.verify import check_parity, load_fixture
-from airinterp.model.config import AIRConfig
 from tests.helpers import DATA, invoke
 
 TRM = DATA / "recurrent_reference"
@@ -46,16 +45,64 @@ def test_trm_training_checkpoint_imports_and_equals_the_fixture(tmp_path):
     assert res.exit_code == 0 and res.output.strip().endswith("PASS")
 
 
-@pytest.mark.parametrize(
-    ("name", "extra", "needle"),
-    [
-        ("recursive_reasoning.trm_singlez@X", {}, "single-z"),
-    ],
-)
-def test_siblings_not_built_yet_are_refused_in_one_line(name, extra, needle):
-    arch = json.loads((TRM / "trm_sudoku_att.json").read_text())["config_dict_passed_to_model"] | {"name": name, **extra}
-    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
-        AIRConfig.from_reference_dict(arch)
+def test_trm_single_z_fixture_verifies_bitwise():
+    """TRM single-z (trm_singlez.py, dumped by tools/dump_trm_singlez.py): one state z_L, L-calls
+    f(z + x~), H-calls f(z); every update writes zL and the output decodes it."""
+    fx = load_fixture(TRM / "trm_singlez_sudoku6.json")
+    c, m = fx.config, fx.model
+    assert (c.family, c.states, c.prefix_len, c.n_updates) == ("trm_singlez", ("zL",), 16, 8)
+    assert [u.state for u in m.schedule] == ["zL"] * 8 and not hasattr(m, "H_init")
+    assert [u.name for u in m.schedule if u.grad] == ["L1_0", "L1_1", "L1_2", "H1"]  # its whole last cycle trains
+    rows = check_parity(fx)
+    assert all(r.ok for r in rows), [r for r in rows if not r.ok]
+    states = {r.tensor for r in rows if r.tensor.endswith(".z_L")}
+    assert states >= {f"ref.act{a}.sub{k}.z_L" for a in (1, 2) for k in range(1, 9)}
+    assert all(r.max_abs_diff == 0 for r in rows if r.mode == "teacher-forced")
+
+
+def test_trm_single_z_training_checkpoint_imports(tmp_path):
+    """A single-z run's pretrain.py layout (``_orig_mod.model.inner.*`` beside all_config.yaml) imports
+    by its arch name, with L_init and no H_init, and the imported model reproduces the fixture."""
+    import yaml
+    from safetensors.torch import load_file
+
+    manifest = json.loads((TRM / "trm_singlez_sudoku6.json").read_text())
+    weights = {k: v for k, v in load_file(TRM / "trm_singlez_sudoku6.safetensors").items() if not k.startswith("ref.")}
+    run = tmp_path / "Sudoku-extreme-1k-aug-1000-ACT-torch" / "singlez"
+    run.mkdir(parents=True)
+    torch.save({"_orig_mod." + k: v for k, v in weights.items()}, run / "step_0")
+    config = yaml.safe_load((TRM / "trm" / "all_config.yaml").read_text())
+    arch = {k: v for k, v in manifest["config_dict_passed_to_model"].items() if k not in ("batch_size", "seq_len", "vocab_size", "num_puzzle_identifiers")}
+    config["arch"] = {**arch, "name": manifest["reference"]["arch_name"], "loss": config["arch"]["loss"]}
+    (run / "all_config.yaml").write_text(yaml.safe_dump(config))
+    model = import_reference(run / "step_0", seq_len=36)
+    assert model.config.family == "trm_singlez" and "H_init" not in model.state_dict()
+    res = invoke("import-reference", run / "step_0", "--seq-len", "36", "-o", tmp_path / "sz.safetensors")
+    assert res.exit_code == 0, res.output
+    res = invoke("verify-reference", TRM / "trm_singlez_sudoku6.json", "--checkpoint", tmp_path / "sz.safetensors")
+    assert res.exit_code == 0 and res.output.strip().endswith("PASS")
+
+
+def test_single_z_hooks_name_one_state(tmp_path):
+    """Its hooks are exactly the catalogue's; zH's hooks and an H-update's injection are refused in one
+    line naming what exists; state_site and decode read its one state."""
+    from airinterp.model import hook_names
+    from tests.helpers import make_model
+
+    model = make_model(family="trm_singlez", H_cycles=2, L_cycles=2, puzzle_emb_len=3)
+    tokens = torch.randint(1, 5, (2, model.config.seq_len))
+    _, cache = model.run_with_cache(tokens, n_act=2)
+    assert set(cache.keys()) == set(hook_names(model.config, 2))
+    for bad, needle in (("act.0.hook_zH", "one state, zL"), ("hook_zH_init", "one state, zL"), ("act.0.H0.hook_injection", "no second operand")):
+        with pytest.raises(ValueError, match=needle):
+            model.run_with_hooks(tokens, n_act=1, fwd_hooks=[(bad, lambda x, hook: x)])
+    assert model.state_site("zL", before="act.1.H0") == "act.1.L0_1.hook_out"
+    assert model.state_site("zL", before="act.1.L0_0") == "act.0.hook_zL"
+    with pytest.raises(ValueError, match="one state"):
+        model.state_site("zH", before="act.1.L0_0")
+    assert torch.equal(model.decode(cache["act.1.hook_zL"]), cache["act.1.hook_logits"].argmax(-1))
+    assert torch.equal(cache["act.0.H0.hook_in"], cache["act.0.L0_1.hook_out"])  # f(z): no injection
+    torch.testing.assert_close(cache["act.0.L0_0.hook_in"], cache["hook_zL_init"] + cache["hook_input"], rtol=0, atol=0)
 
 
 def test_hrm_fixture_verifies_with_its_second_stack():

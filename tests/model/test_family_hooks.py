@@ -15,6 +15,7 @@ MEMBERS = {
     "trm": dict(family="trm", H_cycles=2, L_cycles=3, puzzle_emb_len=3),
     "trm_mlp_t": dict(family="trm", H_cycles=2, L_cycles=3, mlp_t=True, pos_encodings="none"),
     "hrm": dict(family="hrm", L_layers=2, H_layers=1),
+    "trm_singlez": dict(family="trm_singlez", H_cycles=2, L_cycles=2, puzzle_emb_len=3),
 }
 
 

@@ -1,0 +1,125 @@
+"""Dump a parity fixture from the unmodified TRM single-z reference (``trm_singlez.py``).
+
+Runs the reference class from a TinyRecursiveModels checkout (``--repo``) on CPU in float32, with
+seeded random weights (the reference's init plus a seeded perturbation, so that no weight is at
+its special init), on seeded random Sudoku-vocabulary inputs, in eval mode for ``--act-steps`` ACT
+steps, and records what ``airinterp verify-reference`` compares: the one state ``z_L`` after every
+call of the stack (``ref.act{a}.sub{k}.z_L``), each step's logits and Q logits, x~ and the initial
+state. The manifest has the fields of ``../shared/fixtures/recurrent_reference``'s. Nothing of the
+reference is copied: it is imported from ``--repo`` and run.
+
+    python tools/dump_trm_singlez.py --repo ../TinyRecursiveModels --out tests/data/recurrent_reference/trm_singlez_sudoku
+"""
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repo", required=True, help="checkout of SamsungSAILMontreal/TinyRecursiveModels")
+    p.add_argument("--out", required=True, help="output path without extension")
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--heads", type=int, default=2)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--h-cycles", type=int, default=2)
+    p.add_argument("--l-cycles", type=int, default=3)
+    p.add_argument("--prefix-len", type=int, default=16)
+    p.add_argument("--seq-len", type=int, default=81)
+    p.add_argument("--mlp-t", action="store_true")
+    p.add_argument("--pos", default="rope", help="rope, learned or none")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--act-steps", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--commit", default="", help="the reference commit, when --repo is not a git checkout")
+    args = p.parse_args()
+    repo = Path(args.repo).resolve()
+    module = "models/recursive_reasoning/trm_singlez.py"
+    if not (repo / module).is_file():
+        sys.exit(f"--repo {repo}: no {module} there")
+    sys.path.insert(0, str(repo))
+    from models.recursive_reasoning.trm_singlez import TinyRecursiveReasoningModel_ACTV1  # noqa: E402
+
+    config = dict(
+        batch_size=args.batch, seq_len=args.seq_len, puzzle_emb_ndim=args.hidden, num_puzzle_identifiers=1,
+        vocab_size=11, H_cycles=args.h_cycles, L_cycles=args.l_cycles, H_layers=0, L_layers=args.layers,
+        hidden_size=args.hidden, expansion=4, num_heads=args.heads, pos_encodings=args.pos, halt_max_steps=16,
+        halt_exploration_prob=0.1, forward_dtype="float32", mlp_t=args.mlp_t, puzzle_emb_len=args.prefix_len,
+        no_ACT_continue=True,
+    )  # fmt: skip
+    torch.manual_seed(args.seed)
+    model = TinyRecursiveReasoningModel_ACTV1(dict(config))
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    with torch.no_grad():  # move every weight off its special init (q head 0 / -5, zero puzzle rows)
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if t.is_floating_point() and "rotary_emb" not in name:  # the RoPE tables stay as computed
+                t.add_(0.05 * torch.randn(t.shape, generator=gen))
+    model.eval()
+    inputs = torch.randint(1, 11, (args.batch, args.seq_len), generator=gen)
+    batch = {"inputs": inputs, "labels": inputs.clone(), "puzzle_identifiers": torch.zeros(args.batch, dtype=torch.int32)}
+
+    records: list[torch.Tensor] = []
+    handle = model.inner.L_level.register_forward_hook(lambda _m, _i, out: records.append(out.detach().clone()))
+    tensors: dict[str, torch.Tensor] = {}
+    per_step = args.h_cycles * (args.l_cycles + 1)
+    with torch.no_grad():
+        carry = model.initial_carry(batch)
+        tensors["ref.input_embeddings"] = model.inner._input_embeddings(batch["inputs"], batch["puzzle_identifiers"])
+        for a in range(1, args.act_steps + 1):
+            records.clear()
+            carry, out = model(carry, batch)
+            if len(records) != per_step:
+                sys.exit(f"expected {per_step} stack calls per ACT step, saw {len(records)}")
+            for k, z in enumerate(records, start=1):
+                tensors[f"ref.act{a}.sub{k}.z_L"] = z
+            tensors[f"ref.act{a}.logits"] = out["logits"]
+            tensors[f"ref.act{a}.q_halt_logits"] = out["q_halt_logits"]
+            tensors[f"ref.act{a}.q_continue_logits"] = out["q_continue_logits"]
+    handle.remove()
+    tensors["ref.init.z_L"] = model.inner.L_init.expand(args.batch, args.seq_len + args.prefix_len, -1)
+    tensors["ref.inputs"] = inputs
+    tensors["ref.labels"] = inputs.clone()
+    tensors["ref.puzzle_identifiers"] = batch["puzzle_identifiers"]
+    for k, v in model.state_dict().items():
+        tensors["model." + k] = v
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    st = out.with_suffix(".safetensors")
+    save_file(tensors, str(st), metadata={"recurrent_reference_fixture": json.dumps({"case": out.name, "repo": str(repo)})})
+    commit = args.commit or subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    schedule = [("L", h, j) for h in range(args.h_cycles) for j in [*range(args.l_cycles), None]]
+    manifest = {
+        "case": out.name,
+        "description": "TRM single-z reference (one state z_L; L-calls f(z + x~), H-calls f(z)), seeded random weights, "
+        "random inputs, eval mode, float32 on CPU",
+        "safetensors_file": st.name,
+        "safetensors_sha256": hashlib.sha256(st.read_bytes()).hexdigest(),
+        "reference": {
+            "repo": "SamsungSAILMontreal/TinyRecursiveModels", "commit": commit, "model_module": module,
+            "arch_name": "recursive_reasoning.trm_singlez@TinyRecursiveReasoningModel_ACTV1",
+        },  # fmt: skip
+        "config_dict_passed_to_model": config,
+        "act_steps_recorded": list(range(1, args.act_steps + 1)),
+        "substeps": [
+            {"act_step": a, "sub_step": k, "kind": "L" if j is not None else "H", "H_step": h, "L_step": j,
+             "z_L": f"ref.act{a}.sub{k}.z_L"}
+            for a in range(1, args.act_steps + 1) for k, (_, h, j) in enumerate(schedule, start=1)
+        ],  # fmt: skip
+        "tensors": [{"name": k, "shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")} for k, v in tensors.items()],
+        "seeds": {"torch.manual_seed": args.seed, "perturbation_and_inputs": args.seed + 1},
+        "runtime": {"torch": torch.__version__, "device": "cpu", "dtype": "float32"},
+    }
+    out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {st} ({st.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()
