@@ -17,6 +17,7 @@
 
 # %% tags=["parameters"]
 TASK = "sudoku"
+CHECKPOINT = None  # None: the shipped default for TASK; or any checkpoint, e.g. "checkpoints/sudoku6_hrm" (HRM) or "checkpoints/sudoku6_trm" (TRM)
 N_PUZZLES = 100
 SEED = 0
 
@@ -25,7 +26,7 @@ from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.suite import decode_section
 from airinterp.report import figures
 
-inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)  # the shipped checkpoint and its test split
+inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)  # the shipped checkpoint and its test split
 model, c, rules = inp.model, inp.model.config, inp.rules
 section = decode_section(inp)  # decoded rollouts, content changes, per-sub-step means
 rollout = section.rollout
@@ -34,7 +35,7 @@ rollout.zL.shape  # [puzzle, sub-step, cell] token ids
 # %%
 substeps = section.substeps
 cols = ["undecided_fraction", "content_changes", "cell_accuracy"] + (["blank_fraction"] if rules.blank is not None else [])
-figures.substep_lines(substeps, cols, f"{c.variant}: per sub-step means over {len(inp.indices)} puzzles")
+figures.substep_lines(substeps, cols, f"{c.label}: per sub-step means over {len(inp.indices)} puzzles")
 
 # %%
 figures.decode_grids(rollout.frame(puzzles=1), rules.roles(), rules.side, rules.token_names, int(rollout.indices[0]), section.updates)

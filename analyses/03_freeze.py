@@ -17,6 +17,7 @@
 
 # %% tags=["parameters"]
 TASK = "sudoku"
+CHECKPOINT = None  # None: the shipped default for TASK; or any checkpoint, e.g. "checkpoints/sudoku6_hrm" (HRM) or "checkpoints/sudoku6_trm" (TRM)
 N_PUZZLES = 100
 SEED = 0
 FROM_ACT = 1  # a second experiment freezes from this ACT step on
@@ -26,7 +27,7 @@ from airinterp.analysis.freeze import Freeze, run_freeze
 from airinterp.analysis.inputs import open_inputs
 from airinterp.report import figures
 
-inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)
+inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)
 model = inp.model
 zh = run_freeze(model, inp.ds, inp.indices, Freeze("zH"), seed=SEED)
 zh.summary[["metric", "base_mean", "treated_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "p_sign_flip"]]

@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 TASK = "sudoku"
+CHECKPOINT = None  # None: the shipped default for TASK; or any checkpoint, e.g. "checkpoints/sudoku6_hrm" (HRM) or "checkpoints/sudoku6_trm" (TRM)
 N_PUZZLES = 100
 SEED = 0
 
@@ -29,7 +30,7 @@ from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.run import puzzle_batches
 from airinterp.report import figures
 
-inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)
+inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)
 model, c = inp.model, inp.model.config
 steps = default_steps(c.halt_max_steps)
 res = run_attention(model, inp.ds, inp.indices, steps=steps, seed=SEED, per_head=True)
@@ -37,7 +38,7 @@ head_mean = res.summary[res.summary.method == "head_mean"]
 head_mean[head_mean.metric.isin(["nbr_mass", "entropy", "viol_mass"])][["layer", "class", "metric", "delta_mean", "ci_low", "ci_high", "n_puzzles"]]
 
 # %%
-figures.attention_contrasts(res.summary, ["nbr_mass", "entropy", "viol_mass"], "head_mean", f"{c.variant}: L0_0 - H0 per layer")
+figures.attention_contrasts(res.summary, ["nbr_mass", "entropy", "viol_mass"], "head_mean", f"{c.label}: L0_0 - H0 per layer")
 
 # %%
 figures.head_heatmap(res.heads, "nbr_mass", "control")

@@ -17,6 +17,7 @@
 
 # %% tags=["parameters"]
 TASK = "sudoku"
+CHECKPOINT = None  # None: the shipped default for TASK; or any checkpoint, e.g. "checkpoints/sudoku6_hrm" (HRM) or "checkpoints/sudoku6_trm" (TRM)
 N_PUZZLES = 100
 SEED = 0
 
@@ -29,7 +30,7 @@ from airinterp.analysis.suite import (  # no last batch of one: each puzzle need
 )
 from airinterp.report import figures
 
-inp = open_inputs(TASK, n_puzzles=N_PUZZLES, seed=SEED)
+inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)
 model = inp.model
 acts = patch_acts(model.config.halt_max_steps)  # every step of a short rollout; 0, 1, 2, 4, 8, ... and the last of a long one
 targets = state_targets(model, "zL", acts) + state_targets(model, "zH", acts)
@@ -37,7 +38,7 @@ res = run_patch(model, inp.ds, inp.indices, targets, source="other", batch_size=
 res.summary[["target", "exact_clean", "exact_patched", "exact_delta", "exact_delta_ci_low", "exact_delta_ci_high", "output_cells_changed"]]
 
 # %%
-figures.patch_curve(res.summary, "exact", f"{model.config.variant}: exact accuracy after patching each state")
+figures.patch_curve(res.summary, "exact", f"{model.config.label}: exact accuracy after patching each state")
 
 # %% [markdown]
 # ## TransformerLens activation patching on the last H-update

@@ -1,7 +1,7 @@
 """The hook-name catalogue as markdown (``docs/hooks.md``), generated from the schedule."""
 
 from airinterp.model.config import AIRConfig
-from airinterp.model.hooks import ACT_SITES, BLOCK_SITES, FORWARD_SITES, UPDATE_SITES
+from airinterp.model.hooks import ACT_SITES, BLOCK_SITES, FORWARD_SITES, MLP_T_BLOCK_SITES, UPDATE_SITES
 
 
 def paper_config(**overrides: object) -> AIRConfig:
@@ -63,5 +63,32 @@ def markdown_catalogue() -> str:
         "`{a}` = ACT step 0..15, `{u}` = update name, `{i}` = block 0..3. Examples:",
         "`act.7.H1.blocks.3.attn.hook_pattern`, `act.0.L0_1.hook_out`, `act.15.hook_zH`.",
         "",
+        *siblings_section(),
     ]
     return "\n".join(lines)
+
+
+def siblings_section() -> list[str]:
+    """How the grammar reads for HRM, TRM and TRM single-z (same names; the schedule and stacks differ)."""
+    trm = paper_config(family="trm", H_cycles=3, L_cycles=6, L_layers=2, puzzle_emb_len=16, hidden_size=512)
+    sz = paper_config(family="trm_singlez", H_cycles=3, L_cycles=6, L_layers=2, puzzle_emb_len=16)
+    hrm = paper_config(family="hrm", H_layers=4)
+    names = [u.name for u in trm.schedule]
+    return [
+        "## AIR's siblings: HRM, TRM, TRM single-z",
+        "",
+        "The same grammar names every member; what differs is the schedule (from `H_cycles` x `L_cycles`) and",
+        "which stack an update's `blocks.{i}` are:",
+        "",
+        f"- **TRM** (family `trm`; its Sudoku runs: {trm.H_cycles} x {trm.L_cycles}, {trm.L_layers} layers): "
+        f"{trm.n_updates} updates per ACT step, `{names[0]}` ... `{names[trm.L_cycles - 1]}` `{names[trm.L_cycles]}` ... "
+        f"`{names[-1]}`; one stack; a {trm.prefix_len}-position prefix, so `pos` = {trm.prefix_len} + cells. "
+        "Its `mlp_t` blocks have no attention sites; theirs are "
+        + ", ".join(f"`{s}`" for s in MLP_T_BLOCK_SITES) + ".",
+        f"- **HRM** (family `hrm`): `act.{{a}}.H{{h}}.blocks.{{i}}` are the H stack's {hrm.H_layers} blocks "
+        "(`model.stack(\"H\")`), `act.{a}.L{h}_{l}.blocks.{i}` the L stack's; the depths may differ.",
+        f"- **TRM single-z** (family `trm_singlez`): one state, `zL`, written by all {sz.n_updates} updates; "
+        "L-updates compute f(zL + x~), H-updates f(zL) and have no `hook_injection`; there is no "
+        "`hook_zH_init` or `act.{a}.hook_zH`, and the logits decode zL.",
+        "",
+    ]

@@ -158,6 +158,14 @@ class AIRConfig(BaseModel):
 
     # ---- derived values -------------------------------------------------------------------
     @property
+    def label(self) -> str:
+        """The model's name in titles: the AIR variant, or ``HRM``, ``TRM``, ``TRM mlp_t``, ``TRM single-z``."""
+        if self.family == "air":
+            return self.variant
+        name = {"hrm": "HRM", "trm": "TRM", "trm_singlez": "TRM single-z"}[self.family]
+        return f"{name} mlp_t" if self.mlp_t else name
+
+    @property
     def trm_like(self) -> bool:
         """TRM or TRM single-z: halting on q_halt > 0 with no target-Q pass, the whole last
         H-cycle trains, mlp_t blocks possible."""
