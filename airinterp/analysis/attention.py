@@ -65,7 +65,6 @@ from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import HookPoint, read_only
-from airinterp.model.schedule import check_two_states
 from airinterp.tasks.rules import rules_for
 
 # ---- the streamed recorder -------------------------------------------------------------------------
@@ -98,7 +97,6 @@ class AttentionRecorder:
         self.parts: list[dict[str, np.ndarray]] = []
         if c.mlp_t:
             raise InputError("attention locality: this model's blocks have no attention (TRM mlp_t mixes positions with an MLP)")
-        check_two_states(model.schedule, "attention locality")
         #: layers compared: those both updates' stacks have (HRM's two stacks may differ in depth)
         self.n_layers = min(c.layers_of("L"), c.layers_of("H"))
         Ly, M = self.n_layers, len(self.metrics)
@@ -112,7 +110,7 @@ class AttentionRecorder:
         hooks: list[Hook] = []
         if self.violations == "pre":
             for si, a in enumerate(self.steps):
-                site = model.state_site("zH", before=f"act.{a}.{self.updates[0]}")
+                site = model.state_site(model.config.output_state, before=f"act.{a}.{self.updates[0]}")
                 hooks.append((site, self._on_state(si)))
         for si, a in enumerate(self.steps):
             for ui, u in enumerate(self.updates):

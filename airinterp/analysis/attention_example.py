@@ -96,7 +96,7 @@ def attention_example(
             dec = model.decode(x)
             grids[a] = {"decoded": dec[0].cpu().numpy(), "violations": violation_set(rules, dec, labels)[0].cpu().numpy()}
 
-        hooks.append((model.state_site("zH", before=f"act.{a}.{lu}"), on_state))
+        hooks.append((model.state_site(model.config.output_state, before=f"act.{a}.{lu}"), on_state))
         for u in (lu, hu):
             @read_only
             def on_pattern(p, hook, a=a, u=u):
@@ -173,7 +173,7 @@ def propose_examples(model: HookedAIR, ds, indices: np.ndarray, *, step: int, la
         def st(x, hook):
             held["dec"] = model.decode(x)
 
-        hooks.append((model.state_site("zH", before=f"act.{step}.{lu}"), st))
+        hooks.append((model.state_site(model.config.output_state, before=f"act.{step}.{lu}"), st))
         rollout(model, batch, n_act=step + 1, interventions=[Hooks(hooks)])
         labels = torch.from_numpy(batch.labels).to(batch.inputs.device)
         viol = violation_set(rules, held["dec"], labels)

@@ -23,7 +23,7 @@ from airinterp.analysis.run import Hook, PuzzleBatch, puzzle_batches, rollout
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import Address, HookPoint, read_only, select
-from airinterp.model.schedule import STATES, SubStep, check_state, check_two_states, written
+from airinterp.model.schedule import STATES, SubStep, check_state, written
 from airinterp.tasks.dataset import PuzzleDataset
 
 
@@ -31,7 +31,6 @@ class DecodeRecorder:
     """Keeps the decoded grid of z_L and z_H after every update of each batch."""
 
     def __init__(self, model: HookedAIR, probs: bool = False, keep: bool = True) -> None:
-        check_two_states(model.schedule, "decoded rollouts")
         self.model = model
         self.probs = probs
         self.keep = keep  # False: only the latest batch is held (callers reduce it themselves)
@@ -72,15 +71,15 @@ class DecodeRecorder:
         self._batch = batch
         self._init = {}
         self._cur = {}
-        for s in STATES:
+        for s in c.states:
             self._cur[s] = torch.zeros(B, K, c.seq_len, dtype=torch.uint8, device=batch.inputs.device)
             if self.probs:
                 self._cur[s + "_p"] = torch.zeros(B, K, c.seq_len, dtype=torch.float16, device=batch.inputs.device)
-        self._written = {s: written(self.model.schedule, s, K) for s in STATES}
+        self._written = {s: written(self.model.schedule, s, K) for s in c.states}
 
     def end_batch(self) -> None:
         grids: dict[str, np.ndarray] = {}
-        for s in STATES:
+        for s in self.model.config.states:
             grids[s] = self._finish(self._cur[s], self._init[s][0], self._written[s])
             if self.probs:
                 grids[s + "_p"] = self._finish(self._cur[s + "_p"], self._init[s][1], self._written[s])
@@ -108,12 +107,13 @@ class DecodeRecorder:
 
 @dataclass(frozen=True)
 class DecodedRollout:
-    """Decoded grids [puzzle, substep, cell] (uint8) of both states; ``indices`` the puzzles'
-    split indices; ``inputs``/``labels`` [puzzle, cell] when known; ``*_p`` probabilities."""
+    """Decoded grids [puzzle, substep, cell] (uint8) of both states (TRM single-z: of its one,
+    ``zL``; ``zH`` is None); ``indices`` the puzzles' split indices; ``inputs``/``labels``
+    [puzzle, cell] when known; ``*_p`` probabilities."""
 
     indices: np.ndarray
     zL: np.ndarray
-    zH: np.ndarray
+    zH: np.ndarray | None = None
     zL_p: np.ndarray | None = None
     zH_p: np.ndarray | None = None
     inputs: np.ndarray | None = None
@@ -121,8 +121,16 @@ class DecodedRollout:
     output: np.ndarray | None = None  # the model's prediction: argmax of its final logits
     meta: dict = field(default_factory=dict)
 
+    @property
+    def states(self) -> tuple[str, ...]:
+        """The states decoded: ``("zL", "zH")``, or ``("zL",)`` for TRM single-z."""
+        return tuple(s for s in STATES if getattr(self, s) is not None)
+
     def state(self, name: str) -> np.ndarray:
-        return getattr(self, check_state(name))
+        grids = getattr(self, check_state(name))
+        if grids is None:
+            raise InputError(f"state {name}: this rollout's model (TRM single-z) has one state, zL")
+        return grids
 
     def __getitem__(self, name: str) -> np.ndarray:
         """``r["zH"]``, ``r["zL_p"]``: a state's grids (or probabilities) by name."""
@@ -153,7 +161,7 @@ class DecodedRollout:
         ``puzzles``: only the first that many (a 30x30 rollout is 172,800 rows per puzzle)."""
         sl = slice(None) if puzzles is None else slice(0, puzzles)
         parts = []
-        for s in STATES:
+        for s in self.states:
             g = self.state(s)[sl]
             P, K, C = g.shape
             cols = {

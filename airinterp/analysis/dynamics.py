@@ -22,7 +22,7 @@ import torch
 
 from airinterp.analysis.decode import DecodedRollout
 from airinterp.errors import InputError
-from airinterp.model.schedule import STATES, Update, substep_names, substeps, written
+from airinterp.model.schedule import Update, substep_names, substeps, written
 from airinterp.tasks.rules import MODES, Mode, TaskRules
 
 KINDS = ("token_changes", "mask_flips", "content_changes")
@@ -74,7 +74,7 @@ def changes_table(
     ``start``: count only transitions into sub-steps ``>= start`` (after an intervention there)."""
     given = rules.given_mask(rollout.inputs) if rollout.inputs is not None else None
     rows = []
-    for s in STATES:
+    for s in rollout.states:
         g = rollout.state(s)
         K = g.shape[1]
         trans = np.arange(1, K) >= max(start, 1)
@@ -92,7 +92,10 @@ def changes_table(
                     cols[kind + "_nongiven" + suffix] = getattr(ch, kind + "_nongiven")[:, trans].sum(1)
         kept = slice(min(start, K - 1), None)
         cols["undecided_fraction"] = np.isin(g[:, kept], rules.undecided).mean((1, 2))
-        cols["disagreement"] = (rollout.state("zL")[:, kept] != rollout.state("zH")[:, kept]).mean((1, 2))
+        if rollout.zH is None:  # TRM single-z: one state, nothing to disagree with
+            cols["disagreement"] = np.full(len(g), np.nan)
+        else:
+            cols["disagreement"] = (rollout.state("zL")[:, kept] != rollout.state("zH")[:, kept]).mean((1, 2))
         df = pd.DataFrame({"puzzle": rollout.indices, "state": s, **cols})
         df["n_transitions"] = n_trans
         df["n_updated_transitions"] = n_upd
@@ -109,7 +112,7 @@ def substep_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Upd
     included, the reference's), the blank fraction (Sudoku BLANK), the undecided fraction (the
     renderer's grey tokens), and the content changes / mask flips into that sub-step in both modes."""
     rows = []
-    for s in STATES:
+    for s in rollout.states:
         g = rollout.state(s)
         P, K, _ = g.shape
         steps = substeps(schedule, K)

@@ -19,7 +19,7 @@ from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
 from airinterp.model.hooks import Address, HookPoint, read_only, select
 from airinterp.model.inputs import check_n_act
-from airinterp.model.schedule import SubStep, check_state, stage_of, writes
+from airinterp.model.schedule import SubStep, check_state, check_state_of, writes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +42,7 @@ def freeze_hooks(
     step the rollout runs), at the updates named in ``updates`` (None: all of the state's)."""
     if isinstance(states, str):
         states = [states]
-    stages = {stage_of(s) for s in states}
+    states = [check_state_of(model.schedule, s) for s in states]
     for name, value in (("from_act", from_act), ("until_act", until_act)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InputError(f"{name} must be an ACT step >= 0, got {value!r}")
@@ -54,7 +54,7 @@ def freeze_hooks(
         if bad:
             raise InputError(f"unknown update(s) {bad}; this model's updates are {sorted(names)}")
     chosen = {
-        u.name for u in model.schedule if u.stage in stages and (updates is None or u.name in updates)
+        u.name for u in model.schedule if u.state in states and (updates is None or u.name in updates)
     }
     if updates is not None:
         other = sorted(set(updates) - chosen)
@@ -105,6 +105,9 @@ class Freeze:
 
     def check(self, model: HookedAIR, n_act: int) -> None:
         """The freeze lies inside an ``n_act``-step rollout of ``model``; InputError otherwise."""
+        if model.config.single_z:
+            raise InputError(f"{self.label()}: TRM single-z has one state, written by every update; the freeze design "
+                             "freezes one state and measures the other, which this model does not have")  # fmt: skip
         if self.substep is not None:
             total = n_act * model.config.n_updates
             if not 0 <= self.substep < total:

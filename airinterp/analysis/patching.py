@@ -136,7 +136,6 @@ def run_patch(
     from airinterp.analysis.paired import compare, measured_rollout, per_batch
     from airinterp.analysis.run import Hooks
     from airinterp.model.hooks import read_only
-    from airinterp.model.schedule import STATES
     from airinterp.tasks.rules import rules_for
 
     n_act = check_n_act(n_act, model.config.halt_max_steps)
@@ -180,7 +179,7 @@ def run_patch(
             })  # fmt: skip
             for cond, r in (("clean", clean), ("patched", patched)):
                 ch = changes_table(r, rules, model.schedule, start=t.substep).set_index(["state", "puzzle"])
-                for s in STATES:
+                for s in model.config.states:
                     df[f"{s}_content_changes_{cond}"] = ch.loc[s, "content_changes"].to_numpy()
             rows.append(df)
         return pd.concat(rows, ignore_index=True)
@@ -189,7 +188,7 @@ def run_patch(
     summary = []
     for (label, site, substep), g in puzzles.groupby(["target", "site", "substep"], sort=False):
         row = {"target": label, "site": site, "state": g["state"].iloc[0], "act": g["act"].iloc[0], "substep": substep}
-        for m in ("exact", "token_accuracy", *[f"{s}_content_changes" for s in STATES]):
+        for m in ("exact", "token_accuracy", *[f"{s}_content_changes" for s in model.config.states]):
             stats = compare(g, m, "clean", "patched", seed, label)
             row |= {f"{m}_clean": stats["base_mean"], f"{m}_patched": stats["treated_mean"],
                     f"{m}_delta": stats["delta_mean"], f"{m}_delta_ci_low": stats["delta_ci_low"],

@@ -90,8 +90,8 @@ def _row(section, quantity, paper, ours, verdict, why, checkpoint) -> dict:
 
 
 def paper_key(a: CheckpointAnalyses) -> str:
-    """The paper's name for a checkpoint's model: the AIR variant, or ``HRM`` / ``TRM``."""
-    return a.variant if a.family == "air" else a.family.upper()
+    """The paper's name for a checkpoint's model: the AIR variant, or ``HRM`` / ``TRM`` / ``TRM single-z``."""
+    return a.variant if a.family == "air" else {"trm_singlez": "TRM single-z"}.get(a.family, a.family.upper())
 
 
 def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnalyses]" = ()) -> pd.DataFrame:
@@ -157,6 +157,11 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
 
     # -- the default model's numbers: content changes, freeze, attention ------------------------------
     ref = a if paper_key(a) == DEFAULT_VARIANT else next((b for b in others if paper_key(b) == DEFAULT_VARIANT), a)
+    if ref.family == "trm_singlez":
+        rows.append(_row("content changes", "zL and zH content changes, freeze, attention contrasts", "the paper's Lx_H", "",
+                         "not comparable", "TRM single-z has one state: the rows that compare zL with zH do not apply",
+                         ref.name))  # fmt: skip
+        return pd.DataFrame(rows, columns=["section", "quantity", "paper", "ours", "verdict", "why", "checkpoint"])
     first = len(rows)
     rows += _default_model_rows(ref, note_scale.replace(setting_text(a), setting_text(ref)))
     if paper_key(ref) != DEFAULT_VARIANT:
@@ -247,13 +252,15 @@ def summary_table(analyses: "list[CheckpointAnalyses]") -> pd.DataFrame:
             "exact (sample)": _ours(acc["exact"], acc["exact_ci_low"], acc["exact_ci_high"]),
             "token_accuracy": acc["token_accuracy"]["mean"], "nongiven_accuracy": acc["nongiven_accuracy"]["mean"],
             "zL content changes": ch.loc[("zL", "content_changes"), "mean"],
-            "zH content changes": ch.loc[("zH", "content_changes"), "mean"],
+            "zH content changes": ch.loc[("zH", "content_changes"), "mean"] if ("zH", "content_changes") in ch.index else np.nan,
         }  # fmt: skip
         for frozen in ("zH", "zL"):
+            if frozen not in a.freeze:  # TRM single-z: one state, no freeze
+                continue
             r = a.freeze[frozen].summary.set_index("metric").loc["content_changes"]
             m = a.freeze[frozen].measured_state
             row[f"freeze {frozen}: delta {m} changes"] = _ours(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"])
-        row["freeze zL: input-independent"] = a.freeze["zL"].input_independent
+        row["freeze zL: input-independent"] = a.freeze["zL"].input_independent if "zL" in a.freeze else None
         if a.task == "sudoku":
             later = a.substeps[a.substeps.act >= 1]
             row["zL BLANK fraction (ACT >= 1)"] = later[later.state == "zL"].blank_fraction.mean()

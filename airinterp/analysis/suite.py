@@ -54,7 +54,15 @@ class CheckpointAnalyses:
     example: AttentionExample | None
     candidates: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    family: str = "air"  # air, trm or hrm: which model family the checkpoint is
+    family: str = "air"  # air, trm, trm_singlez or hrm: which model family the checkpoint is
+
+    @property
+    def label(self) -> str:
+        """The model's name in titles (the AIR variant, HRM, TRM, TRM mlp_t, TRM single-z)."""
+        from airinterp.model.config import AIRConfig
+
+        mc = self.config.get("model_config")
+        return AIRConfig(**mc).label if isinstance(mc, dict) else self.variant
 
 
 @dataclass(frozen=True)
@@ -152,13 +160,16 @@ def analyse(
     outcome, accuracy = sample_accuracy(sec, inp.seed)
 
     freezes = {}
-    for s in ("zH", "zL"):
+    if c.single_z:
+        notes.append("freeze does not apply: TRM single-z has one state, written by every update (the design freezes one "
+                     "state and measures the other)")  # fmt: skip
+    for s in () if c.single_z else ("zH", "zL"):
         fr = Freeze(s)
         freezes[s] = run_freeze(model, inp.ds, inp.indices, fr, n_act=inp.n_act, batch_size=batch_size, seed=inp.seed,
                                 progress=bar(fr.label(), n))  # fmt: skip
 
     acts = patch_acts(inp.n_act)
-    targets = [t for s in ("zL", "zH") for t in state_targets(model, s, acts)]
+    targets = [t for s in c.states for t in state_targets(model, s, acts)]
     pbs = patch_batch_size(n, batch_size)
     patch = run_patch(model, inp.ds, inp.indices, targets, source="other", n_act=inp.n_act, batch_size=pbs,
                       seed=inp.seed, progress=bar(f"patch ({len(targets)} targets)", n))  # fmt: skip

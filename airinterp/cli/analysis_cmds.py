@@ -56,7 +56,7 @@ def decode_cmd(
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if rules.blank is not None else [])
     if "cell_accuracy" in substeps:
         cols.append("cell_accuracy")
-    figs.append(figures.substep_lines(substeps, cols, f"{c.variant}: per sub-step means over {len(r.indices)} puzzles"))
+    figs.append(figures.substep_lines(substeps, cols, f"{c.label}: per sub-step means over {len(r.indices)} puzzles"))
     with staging(out) as d:
         write_config(d, _config("decode", run, inp, probs=run.probs))
         write_table(tokens, d / "tokens.parquet")
@@ -66,7 +66,7 @@ def decode_cmd(
         write_html(d / "decode.html", f"Decoded rollouts: {inp.checkpoint}", figs,
                    [f"{len(r.indices)} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps = {r.n_substeps} sub-steps; "
                     "grids decode each state through the LM head (argmax over all tokens); grey = undecided."])  # fmt: skip
-    for st in ("zL", "zH"):
+    for st in c.states:
         row = summary[(summary.state == st) & (summary.metric == "content_changes")].iloc[0]
         typer.echo(f"{st}: content changes per puzzle {row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] (reference mode)")
     typer.echo(f"wrote {out}")
@@ -121,7 +121,7 @@ def freeze_cmd(
     m = res.measured_state
     figs = [
         figures.freeze_comparison(res.summary, ["content_changes", "content_changes_harmonized", "output_exact"],
-                                  f"{inp.model.config.variant}: {fr.label()}; measured {m} over {len(inp.indices)} puzzles"),
+                                  f"{inp.model.config.label}: {fr.label()}; measured {m} over {len(inp.indices)} puzzles"),
         figures.paired_points(res.puzzles, "content_changes", f"{m} content changes per puzzle, normal vs frozen"),
     ]  # fmt: skip
     with staging(out) as d:
@@ -171,7 +171,8 @@ def patch_cmd(
         if run.site is not None:
             targets = site_targets(model, run.site, steps)
         else:
-            targets = [t for st in run.chosen_states for t in state_targets(model, st, steps, run.update)]
+            chosen = [s.value for s in run.states] if run.states is not None else list(model.config.states)
+            targets = [t for st in chosen for t in state_targets(model, st, steps, run.update)]
         check_patch(model, targets, len(inp.indices), source=run.source, n_act=inp.n_act, batch_size=run.batch_size)
     except input_errors() as err:
         raise fail(err) from None
@@ -180,7 +181,7 @@ def patch_cmd(
     with display:
         res = run_patch(model, inp.ds, inp.indices, targets, source=run.source, n_act=inp.n_act, batch_size=run.batch_size,
                         seed=inp.seed, progress=factory(f"patch ({len(targets)} targets)", len(inp.indices)))  # fmt: skip
-    figs = [figures.patch_curve(res.summary, "exact", f"{model.config.variant}: exact accuracy after patching (source: {run.source})"),
+    figs = [figures.patch_curve(res.summary, "exact", f"{model.config.label}: exact accuracy after patching (source: {run.source})"),
             figures.patch_curve(res.summary, "token_accuracy", "token accuracy after patching")]  # fmt: skip
     with staging(out) as d:
         write_config(d, _config("patch", run, inp, patch={"targets": [t.site for t in targets], "source": str(run.source)}))
@@ -237,7 +238,7 @@ def attention_cmd(
     method = "head_mean" if run.head_reduce.value == "mean" else "best_head (reference option)"
     c = inp.model.config
     metrics = ["nbr_mass", "entropy", "viol_mass"]
-    figs = [figures.attention_contrasts(res.summary, metrics, method, f"{c.variant} ({c.task}): L0_0 - H0 contrasts per layer, "
+    figs = [figures.attention_contrasts(res.summary, metrics, method, f"{c.label} ({c.task}): L0_0 - H0 contrasts per layer, "
                                         f"{method}, ACT steps {chosen}, {len(inp.indices)} puzzles")]  # fmt: skip
     if c.task == "maze":
         figs.append(figures.attention_contrasts(res.summary, ["density_n4", "density_n8", "density_5x5"], method, "Maze densities (actual neighbour counts)"))
@@ -323,7 +324,7 @@ def attention_example_cmd(
                    "Sudoku digit, or a Maze cell off the path): its metrics are shown, but it belongs to neither query class of the attention analysis")  # fmt: skip
     lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
     marks = {a: g["violations"] for a, g in ex.grids.items()}
-    title = f"{c.variant}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {run.layer}, head {ex.head}"
+    title = f"{c.label}: puzzle {puzzle}, query (row {query // side}, col {query % side}), layer {run.layer}, head {ex.head}"
     roles = rules.roles()
     figs = [figures.attention_maps(ex.rows, roles, side, query, [chosen[0]], [lu, hu], marks, ex.inputs, rules.box, title=title + f", ACT step {chosen[0]}")]
     if len(chosen) > 1:

@@ -39,7 +39,7 @@ def import_reference_cmd(
     save(model, out, dtype=torch.bfloat16 if store_bf16 else None, source=describe_source(weights, config))
     c = model.config
     typer.echo(
-        f"wrote {out}: {c.family.upper()} (update rule {c.variant}), task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
+        f"wrote {out}: {c.label if c.family != 'air' else 'AIR'} (update rule {c.variant}), task {c.task}, d={c.hidden_size}, heads={c.num_heads}, "
         f"layers={c.L_layers}, seq_len={c.seq_len}, vocab={c.vocab_size}, dtype={c.forward_dtype}"
     )
 
@@ -90,7 +90,7 @@ def verify_reference_cmd(
     except input_errors() as err:
         raise fail(err) from None
     how = "teacher-forced + 100x the model's own sensitivity" if tol is None else f"free rollout, tol {tol:g}"
-    table = Table(title=f"{fx.case}: {fx.config.variant}, {fx.n_act} ACT steps, {how}")
+    table = Table(title=f"{fx.case}: {fx.config.label}, {fx.n_act} ACT steps, {how}")
     cols = ["tensor", "airinterp hook", "max |diff|", "bound", "bitwise"]
     cols += ["forced |diff|", "forced bound"] if forced else []
     for col in [*cols, "ok"]:
@@ -178,8 +178,12 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
         raise fail(err) from None
     for k, v in model.config.model_dump().items():
         typer.echo(f"{k}: {v}")
-    typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
-    typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
+    if model.config.single_z:  # one state: TRM single-z's own rule
+        typer.echo("L-update: z_L <- f(z_L + x)")
+        typer.echo("H-update: z_L <- f(z_L)")
+    else:
+        typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
+        typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
     typer.echo(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
     from airinterp.checkpoints import Checkpoint, read_safetensors
 

@@ -133,9 +133,6 @@ class PatchRun(InputsRun):
             raise ValueError("update and site: the site names its update (e.g. H0.hook_out); give one")
         return self
 
-    @property
-    def chosen_states(self) -> list[str]:
-        return [s.value for s in self.states] if self.states is not None else ["zL", "zH"]
 
 
 class AttentionRun(InputsRun):

@@ -172,6 +172,11 @@ class AIRConfig(BaseModel):
         return self.family in ("trm", "trm_singlez")
 
     @property
+    def output_state(self) -> "State":
+        """The state the model decodes into its logits: ``zH``, or single-z's one state ``zL``."""
+        return "zL" if self.single_z else "zH"
+
+    @property
     def single_z(self) -> bool:
         """TRM single-z: one state (``zL``), written by every update."""
         return self.family == "trm_singlez"

@@ -126,7 +126,7 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
         doc.figures(strips, names)
         doc.figures(sliders, names)
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if a0.roles.blank is not None else []) + ["cell_accuracy"]
-    doc.figures([figures.substep_lines(a.substeps, [c for c in cols if c in a.substeps], f"{a.variant}: per sub-step means, "
+    doc.figures([figures.substep_lines(a.substeps, [c for c in cols if c in a.substeps], f"{a.label}: per sub-step means, "
                                        f"{len(a.indices)} puzzles") for a in analyses], names)  # fmt: skip
 
     # -- content changes and freeze --------------------------------------------------------------
@@ -139,16 +139,20 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     tab = tab[tab.metric.isin(["content_changes", "content_changes_harmonized", "mask_flips", "content_per_updated"])]
     doc.table(tab[["checkpoint", "state", "metric", "mean", "sd", "ci_low", "ci_high", "n"]])
     for frozen in ("zH", "zL"):
+        frozen_in = [a for a in analyses if frozen in a.freeze]  # TRM single-z has no freeze (one state)
+        if not frozen_in:
+            continue
         doc.heading(f"freeze {frozen}", 3)
         doc.figures([figures.freeze_comparison(a.freeze[frozen].summary, ["content_changes", "content_changes_harmonized", "output_exact"],
-                                               f"{a.variant}: freeze {frozen}, measured {a.freeze[frozen].measured_state}")
-                     for a in analyses], names)  # fmt: skip
-        doc.figures([figures.paired_points(a.freeze[frozen].puzzles, "content_changes",
-                                           f"{a.freeze[frozen].measured_state} content changes per puzzle") for a in analyses], names)  # fmt: skip
-        for a in analyses:
+                                               f"{a.label}: freeze {frozen}, measured {a.freeze[frozen].measured_state}")
+                     if frozen in a.freeze else None for a in analyses], names, empty="does not apply (one state)")  # fmt: skip
+        doc.figures([figures.paired_points(a.freeze[frozen].puzzles, "content_changes", f"{a.freeze[frozen].measured_state} "
+                                           "content changes per puzzle") if frozen in a.freeze else None for a in analyses],
+                    names, empty="does not apply (one state)")  # fmt: skip
+        for a in frozen_in:
             if a.freeze[frozen].input_independent:
                 doc.para(f"{a.name}: INPUT-INDEPENDENT: {a.freeze[frozen].input_independent_note()}")
-        doc.para(analyses[0].freeze[frozen].measured_exact_reference_note())
+        doc.para(frozen_in[0].freeze[frozen].measured_exact_reference_note())
 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")
@@ -156,7 +160,7 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
              "derangement within the batch) and the rest of the rollout runs; points: exact accuracy of the output "
              "with the paired delta's CI, dashed: the clean run. Patched steps: all of a rollout of up to 8 ACT steps, "
              "else 0, 1, 2, 4, 8, ... and the last (airinterp patch --acts patches any).")  # fmt: skip
-    doc.figures([figures.patch_curve(a.patch.summary, "exact", f"{a.variant}: exact accuracy after patching") if a.patch else None
+    doc.figures([figures.patch_curve(a.patch.summary, "exact", f"{a.label}: exact accuracy after patching") if a.patch else None
                  for a in analyses], names, empty="not run")  # fmt: skip
 
     # -- attention --------------------------------------------------------------------------------
@@ -167,14 +171,14 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
              "average per row, mean per puzzle and class, bootstrap CI over puzzles. Steps: "
              + ", ".join(f"{a.name} {a.attention.steps}" for a in analyses) + ".")  # fmt: skip
     doc.figures([figures.attention_contrasts(a.attention.summary, ["nbr_mass", "entropy", "viol_mass"], "head_mean",
-                                             f"{a.variant}: L0_0 - H0 per layer") for a in analyses], names)  # fmt: skip
+                                             f"{a.label}: L0_0 - H0 per layer") for a in analyses], names)  # fmt: skip
     if a0.task == "maze":
         doc.figures([figures.attention_contrasts(a.attention.summary, ["density_n4", "density_n8", "density_5x5"], "head_mean",
-                                                 f"{a.variant}: densities (actual neighbour counts)") for a in analyses], names)  # fmt: skip
+                                                 f"{a.label}: densities (actual neighbour counts)") for a in analyses], names)  # fmt: skip
     classes = list(dict.fromkeys(a0.attention.heads["class"]))
     for cls in classes:
         heads = [a.attention.heads[a.attention.heads.n_puzzles > 0] for a in analyses]
-        doc.figures([figures.head_heatmap(h, "nbr_mass", cls, f"{a.variant}: delta_nbr per head, {cls}")
+        doc.figures([figures.head_heatmap(h, "nbr_mass", cls, f"{a.label}: delta_nbr per head, {cls}")
                      if (h["class"] == cls).any() else None for a, h in zip(analyses, heads, strict=True)], names,
                     empty=f"no {cls} queries")  # fmt: skip
 
@@ -193,7 +197,7 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
         lu, hu = ex.metrics["update"].iloc[0], ex.metrics["update"].iloc[1]
         marks = {s: g["violations"] for s, g in ex.grids.items()}
         steps = a.attention.steps
-        t = f"{a.variant}: puzzle {ex.puzzle}, query (row {ex.query // ex.side}, col {ex.query % ex.side}), layer {ex.layer}, head {ex.head}"
+        t = f"{a.label}: puzzle {ex.puzzle}, query (row {ex.query // ex.side}, col {ex.query % ex.side}), layer {ex.layer}, head {ex.head}"
         first.append(figures.attention_maps(ex.rows, a.roles, a.side, ex.query, [steps[0]], [lu, hu], marks, ex.inputs, a.box,
                                             title=t + f", ACT step {steps[0]}"))  # fmt: skip
         across.append(figures.attention_maps(ex.rows, a.roles, a.side, ex.query, steps, [lu, hu], marks, ex.inputs, a.box,

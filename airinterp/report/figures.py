@@ -47,10 +47,13 @@ def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: d
                       hovertemplate="row %{y}, col %{x}: %{customdata}<extra></extra>")  # fmt: skip
 
 
-def _grids(tokens: pd.DataFrame, puzzle: int) -> tuple[dict, int]:
+def _grids(tokens: pd.DataFrame, puzzle: int) -> tuple[dict, int, list[str]]:
+    """The puzzle's grids by (state, sub-step), the number of sub-steps, and the states shown (zH
+    first; TRM single-z has only zL)."""
     t = tokens[tokens.puzzle == puzzle]
     grids = {(s, k): g.sort_values("cell").token.to_numpy() for (s, k), g in t.groupby(["state", "substep"], observed=True)}
-    return grids, int(t.substep.max()) + 1
+    states = [s for s in ("zH", "zL") if any(key[0] == s for key in grids)]
+    return grids, int(t.substep.max()) + 1, states
 
 
 def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
@@ -60,18 +63,19 @@ def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
 
     ``tokens``: the decode table (puzzle, substep, state, cell, token); ``updates[k]`` names
     sub-step k's update."""
-    grids, K = _grids(tokens, puzzle)
+    grids, K, states = _grids(tokens, puzzle)
     start = min(max(start, 0), K - 1)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("zH", "zL"), horizontal_spacing=0.06)
-    for col, s in enumerate(("zH", "zL"), start=1):
+    fig = make_subplots(rows=1, cols=len(states), subplot_titles=states, horizontal_spacing=0.06)
+    for col, s in enumerate(states, start=1):
         for k in range(K):
             tr = _grid_trace(roles, grids[(s, k)], side, token_names)
             tr.visible = k == start
             fig.add_trace(tr, row=1, col=col)
     steps = []
     for k in range(K):
-        vis = [False] * (2 * K)
-        vis[k] = vis[K + k] = True
+        vis = [False] * (len(states) * K)
+        for col in range(len(states)):
+            vis[col * K + k] = True
         steps.append({"method": "update", "label": f"{k}", "args": [{"visible": vis},
                       {"title.text": f"puzzle {puzzle}: after sub-step {k} ({updates[k]})"}]})  # fmt: skip
     fig.update_layout(
@@ -81,7 +85,8 @@ def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
     fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    if len(states) == 2:
+        fig.update_yaxes(scaleanchor="x2", row=1, col=2)
     return fig
 
 
@@ -89,21 +94,21 @@ def decode_strip(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
                  updates: Sequence[str], substeps: Sequence[int], panel: int = 115) -> go.Figure:  # fmt: skip
     """Small multiples of one puzzle: z_H above z_L after each of ``substeps`` (the paper's
     four-panel figures show two sub-steps per update type)."""
-    grids, K = _grids(tokens, puzzle)
+    grids, K, states = _grids(tokens, puzzle)
     substeps = [k for k in substeps if 0 <= k < K]
     n = len(substeps)
-    fig = make_subplots(rows=2, cols=n, horizontal_spacing=0.01, vertical_spacing=0.06,
-                        row_titles=["zH", "zL"], subplot_titles=[f"{k}: {updates[k].split('.', 2)[-1]}" for k in substeps])  # fmt: skip
-    for i, s in enumerate(("zH", "zL"), start=1):
+    fig = make_subplots(rows=len(states), cols=n, horizontal_spacing=0.01, vertical_spacing=0.06,
+                        row_titles=states, subplot_titles=[f"{k}: {updates[k].split('.', 2)[-1]}" for k in substeps])  # fmt: skip
+    for i, s in enumerate(states, start=1):
         for j, k in enumerate(substeps, start=1):
             fig.add_trace(_grid_trace(roles, grids[(s, k)], side, token_names), row=i, col=j)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    for k in range(1, 2 * n + 1):
+    for k in range(1, len(states) * n + 1):
         fig.layout[f"yaxis{k if k > 1 else ''}"].scaleanchor = f"x{k if k > 1 else ''}"
     fig.update_annotations(font_size=10)
     fig.update_layout(title=f"puzzle {puzzle}: sub-steps {substeps[0]}..{substeps[-1]} (ACT step {updates[substeps[0]].split('.')[1]})",
-                      height=2 * panel + 110, width=n * panel + 90, margin={"t": 70, "l": 20, "r": 40, "b": 20},
+                      height=len(states) * panel + 110, width=n * panel + 90, margin={"t": 70, "l": 20, "r": 40, "b": 20},
                       plot_bgcolor="#808080")  # fmt: skip
     return fig
 

@@ -58,17 +58,32 @@ def test_a_report_with_an_mlp_t_model_says_attention_does_not_apply(tiny_data, t
     assert "do not apply" in path.read_text() or "no example" in path.read_text()
 
 
-def test_single_z_models_are_refused_by_the_two_state_analyses_in_one_line(tiny_data):
-    """TRM single-z has one state (zL, written by every update): its hooks and decode work, and the
-    analyses that compare zL with zH say in one line that they are built for two states."""
+def test_the_suite_runs_on_trm_single_z_with_its_one_state(tiny_data, tmp_path):
+    """TRM single-z has one state (zL, written by every update): the suite decodes it, counts its
+    content changes and patches it; the freeze design (freeze one state, measure the other) and the
+    zL/zH rows say they do not apply; attention contrasts its L-calls (which see x~) with its
+    H-calls (which do not); a report with an AIR model beside it builds."""
     from airinterp.analysis.decode import decode_rollouts
+    from airinterp.analysis.freeze import Freeze, run_freeze
+    from airinterp.analysis.reproduce import reproduction_table, summary_table
+    from airinterp.report.build import build_report
 
     model = make_model(family="trm_singlez", H_cycles=2, L_cycles=3, puzzle_emb_len=3)
     assert model.config.states == ("zL",) and all(u.state == "zL" for u in model.schedule)
+    a = analyse(_inputs(model, tiny_data), batch_size=2, name="single_z")
+    assert set(a.changes.state) == {"zL"} and a.changes.disagreement.isna().all() and a.freeze == {}
+    assert set(a.patch.summary.state) == {"zL"} and "zH_content_changes_delta" not in a.patch.summary
+    assert not a.attention.summary.empty and any("freeze does not apply" in n for n in a.notes)
     idx = sample_puzzles(tiny_data.n_examples, 2, 0)
-    with pytest.raises(ValueError, match="single-z, with one state"):
-        analyse(_inputs(model, tiny_data), batch_size=2)
-    with pytest.raises(ValueError, match="single-z, with one state"):
-        decode_rollouts(model, tiny_data, idx, n_act=1)
-    with pytest.raises(ValueError, match="single-z, with one state"):
-        run_attention(model, tiny_data, idx, steps=[1])
+    r = decode_rollouts(model, tiny_data, idx, n_act=2)
+    assert r.states == ("zL",) and r.zH is None and r.zL.shape[1] == 2 * 8
+    with pytest.raises(ValueError, match="one state"):
+        r.state("zH")
+    with pytest.raises(ValueError, match="single-z has one state"):
+        run_freeze(model, tiny_data, idx, Freeze("zL"), n_act=1)
+    air = analyse(_inputs(make_model(), tiny_data), batch_size=2, name="air")
+    assert "TRM single-z has one state" in " ".join(reproduction_table(a).why)
+    assert "TRM single-z has one state" not in " ".join(reproduction_table(a, [air]).why)  # the Lx_H beside it has the rows
+    assert summary_table([air, a]).shape[0] == 2
+    html = build_report([air, a], tmp_path / "r.html", built="now", repro=reproduction_table(air, [a])).read_text()
+    assert "does not apply (one state)" in html and "TRM single-z" in html
