@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,7 +42,9 @@ FORCED_TOL = 1e-5
 SENSITIVITY_REL = 2.0**-23
 #: the free rollout may differ from the reference by this multiple of the model's own spread
 SPREAD_MULTIPLE = 100.0
-_INPUTS = {"ref.inputs", "ref.labels", "ref.puzzle_identifiers", "ref.attn_query_index"}
+_INPUTS = {"ref.inputs", "ref.labels", "ref.puzzle_identifiers", "ref.attn_query_index", "ref.state_position_index"}
+#: the default name of the index tensor of position-subset states (manifest ``state_capture``)
+STATE_INDEX = "ref.state_position_index"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,42 @@ class Fixture:
     model: HookedAIR
     tensors: dict[str, Tensor]
     n_act: int
+    #: tensors that hold only some positions (manifest ``state_capture``): name -> the positions of its rows
+    subset: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _position_subsets(path: Path, manifest: dict, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The manifest's ``state_capture``: the tensors under ``position_subset`` (names, or shell-style
+    patterns such as ``ref.act*.sub*.z_*``) hold only the positions ``ref.state_position_index``
+    lists (row j = position index[j]; another index tensor may be named by ``index_tensor``)."""
+    import fnmatch
+
+    capture = manifest.get("state_capture")
+    if capture is None:
+        return {}
+    if not isinstance(capture, dict):
+        raise CheckpointError(f"{path}: state_capture must be a JSON object")
+    listed = capture.get("position_subset")
+    if isinstance(listed, dict):  # e.g. {"tensors": [...], "index_tensor": ...}
+        capture = {**capture, **listed}
+        listed = listed.get("tensors")
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
+        raise CheckpointError(f"{path}: state_capture.position_subset must list tensor names (or patterns)")
+    index_name = capture.get("index_tensor") or capture.get("position_index") or STATE_INDEX
+    if not isinstance(index_name, str) or index_name not in tensors:
+        raise CheckpointError(f"{path}: state_capture names position subsets but the dump has no {index_name!r}")
+    index = tensors[index_name].reshape(-1).long()
+    names = [k for k in tensors if k != index_name and any(fnmatch.fnmatchcase(k, p) for p in listed)]
+    unmatched = [p for p in listed if not any(fnmatch.fnmatchcase(k, p) for k in tensors)]
+    if unmatched:
+        raise CheckpointError(f"{path}: state_capture.position_subset names tensors the dump lacks: {unmatched[:4]}")
+    for k in names:
+        if tensors[k].ndim < 2 or tensors[k].shape[-2] != len(index):
+            raise CheckpointError(f"{path}: {k} has shape {tuple(tensors[k].shape)}, not {len(index)} rows "
+                                  f"(the positions of {index_name})")  # fmt: skip
+    return dict.fromkeys(names, index)
 
 
 def _listed(manifest: dict) -> dict[str, list[int] | None]:
@@ -145,7 +183,10 @@ def load_fixture(manifest_path: "str | Path") -> Fixture:
     acts = manifest.get("act_steps_recorded") or sorted(
         {int(m.group(1)) for k in tensors if (m := _STATE.fullmatch(k))}
     )
-    return Fixture(manifest.get("case", manifest_path.stem), config, model, tensors, max(acts))
+    subset = _position_subsets(st_path, manifest, tensors)
+    if subset and int(next(iter(subset.values())).max()) >= config.n_pos:
+        raise CheckpointError(f"{manifest_path}: state_position_index reaches past the model's {config.n_pos} positions")
+    return Fixture(manifest.get("case", manifest_path.stem), config, model, tensors, max(acts), subset)
 
 
 def our_name(ref_name: str, config: AIRConfig) -> str | None:
@@ -217,7 +258,9 @@ def _rollout(fx: Fixture, model: HookedAIR, want: dict[str, Tensor], device: str
     if teacher_forced:
         # the reference's value in place of ours: cloned, so its memory is aligned as a fresh
         # tensor's (some CPU kernels round differently for a buffer that starts mid-page)
-        ref_of = {n: k for k, n in names.items() if n is not None and (n.endswith(".hook_out") or n == "hook_g_input")}
+        # a state the dump holds at some positions only cannot replace ours: those stay unforced
+        ref_of = {n: k for k, n in names.items()
+                  if n is not None and (n.endswith(".hook_out") or n == "hook_g_input") and k not in fx.subset}  # fmt: skip
 
         def force(x: Tensor, hook) -> Tensor:
             computed[hook.name] = x.detach().clone()  # ours, before it is replaced
@@ -242,6 +285,8 @@ def _rollout(fx: Fixture, model: HookedAIR, want: dict[str, Tensor], device: str
             value = got[hook]
             if _ATTN.fullmatch(ref_name) and query_rows is not None and value.shape[-2] != want[ref_name].shape[-2]:
                 value = value[..., query_rows.to(value.device).long(), :]
+            if ref_name in fx.subset:  # the dump holds these positions of the state only
+                value = value[..., fx.subset[ref_name].to(value.device), :]
         ours[ref_name] = (hook, value.detach().cpu())
     return ours
 
@@ -342,7 +387,8 @@ def check_parity(
 
     1. Teacher-forced (:func:`verify`): what :func:`is_exact` names (x~, the initial states, every
        update's injection and stack input) bitwise; every other tensor, one update's error, within
-       ``forced_tol`` x max(1, |reference|).
+       ``forced_tol`` x max(1, |reference|). A dump whose states hold a subset of positions
+       (``state_capture``) cannot replace ours: then only x~ and the initial states are judged here.
     2. Free rollout: within ``multiple`` x the model's own spread under one-ulp weight noise
        (:func:`sensitivity`, measured here on this CPU), and never held tighter than ``forced_tol``
        (so the spread is measured only when some tensor differs by more than that).
@@ -361,7 +407,10 @@ def check_parity(
             return ParityRow(mode, r.tensor, r.hook, r.max_abs_diff, 0.0, r.bitwise, r.bitwise)
         return ParityRow(mode, r.tensor, r.hook, r.max_abs_diff, bound, r.bitwise, r.max_abs_diff <= bound)
 
-    rows = [judged("teacher-forced", r, floor(r)) for r in verify(fx, device=device, teacher_forced=True, model=model)]
+    forced_rows = verify(fx, device=device, teacher_forced=True, model=model)
+    if fx.subset:  # states held at some positions cannot be forced: only what needs no forcing is judged forced
+        forced_rows = [r for r in forced_rows if is_exact(r.tensor, False)]
+    rows = [judged("teacher-forced", r, floor(r)) for r in forced_rows]
     want = reference_tensors(fx)
     free = _rollout(fx, model, want, device, False)
     compared = _compare(want, free, False)

@@ -190,3 +190,60 @@ def test_trm_mlp_t_fixture_verifies():
     rows = check_parity(fx)
     assert not [r for r in rows if not r.ok]
     assert max(r.max_abs_diff for r in rows if r.mode == "teacher-forced") < 1e-5
+
+
+def _position_subset_dump(tmp_path, case: str, positions: list[int], index: list[int] | None = None, pattern: bool = True):
+    """A copy of a fixture whose states hold only ``positions`` (the README's ``state_capture`` rule:
+    row j of such a tensor is position ``ref.state_position_index[j]``); ``index`` records other
+    positions than the rows hold (a wrong dump)."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    m = json.loads((TRM / f"{case}.json").read_text())
+    t = load_file(TRM / m["safetensors_file"])
+    states = [k for k in t if k.startswith("ref.act") and k.endswith(("z_L", "z_H"))]
+    for k in states:
+        t[k] = t[k][:, positions].contiguous()
+    t["ref.state_position_index"] = torch.tensor(index or positions)
+    st = tmp_path / f"{case}_subset.safetensors"
+    save_file(t, str(st))
+    m |= {"safetensors_file": st.name, "safetensors_sha256": hashlib.sha256(st.read_bytes()).hexdigest(),
+          "state_capture": {"position_subset": ["ref.act*.sub*.z_*"] if pattern else states},
+          "tensors": [{"name": k, "shape": list(v.shape)} for k, v in t.items()]}  # fmt: skip
+    path = tmp_path / f"{case}_subset.json"
+    path.write_text(json.dumps(m))
+    return path
+
+
+@pytest.mark.parametrize(("case", "positions", "pattern"), [("trm_sudoku_att", [0, 1, 16, 40, 96], True), ("hrm_sudoku", [0, 3, 81], False)])
+def test_dumps_holding_a_subset_of_positions_verify(tmp_path, case, positions, pattern):
+    """Larger held-out cases may store states at some positions only (``state_capture``): ours are
+    compared at those positions; such states cannot be teacher-forced, so the free rollout judges them."""
+    fx = load_fixture(_position_subset_dump(tmp_path, case, positions, pattern=pattern))
+    assert len(fx.subset) == 2 * fx.config.n_updates
+    rows = check_parity(fx)
+    assert all(r.ok for r in rows), [r for r in rows if not r.ok]
+    assert {r.tensor for r in rows if r.mode == "free"} >= set(fx.subset)
+    assert all(r.tensor in ("ref.input_embeddings", "ref.init.z_L", "ref.init.z_H") for r in rows if r.mode == "teacher-forced")
+
+
+def test_a_position_subset_with_the_wrong_index_fails(tmp_path):
+    fx = load_fixture(_position_subset_dump(tmp_path, "trm_sudoku_att", [0, 1, 16, 40, 96], index=[0, 2, 16, 40, 96]))
+    bad = {r.tensor for r in check_parity(fx) if not r.ok}
+    assert "ref.act1.sub1.z_L" in bad and "ref.act2.logits" not in bad
+
+
+def test_a_position_subset_without_its_index_is_refused_in_one_line(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = _position_subset_dump(tmp_path, "trm_sudoku_att", [0, 5])
+    m = json.loads(path.read_text())
+    t = load_file(tmp_path / m["safetensors_file"])
+    del t["ref.state_position_index"]
+    save_file(t, str(tmp_path / m["safetensors_file"]))
+    m.pop("safetensors_sha256")
+    m["tensors"] = [e for e in m["tensors"] if e["name"] != "ref.state_position_index"]
+    path.write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="state_position_index"):
+        load_fixture(path)
