@@ -1,14 +1,15 @@
-"""Dump a parity fixture from the unmodified TRM single-z reference (``trm_singlez.py``).
+"""Dump a parity fixture from the unmodified TRM reference (``trm.py``, or ``trm_singlez.py`` with
+``--single-z``).
 
 Runs the reference class from a TinyRecursiveModels checkout (``--repo``) on CPU in float32, with
 seeded random weights (the reference's init plus a seeded perturbation, so that no weight is at
 its special init), on seeded random Sudoku-vocabulary inputs, in eval mode for ``--act-steps`` ACT
-steps, and records what ``airinterp verify-reference`` compares: the one state ``z_L`` after every
-call of the stack (``ref.act{a}.sub{k}.z_L``), each step's logits and Q logits, x~ and the initial
-state. The manifest has the fields of ``../shared/fixtures/recurrent_reference``'s. Nothing of the
+steps, and records what ``airinterp verify-reference`` compares: the state each call of the stack
+writes (``ref.act{a}.sub{k}.z_L`` or ``.z_H``; single-z: always its one state ``z_L``), each step's
+logits and Q logits, x~ and the initial states. The manifest has the fields of ``../shared/fixtures/recurrent_reference``'s. Nothing of the
 reference is copied: it is imported from ``--repo`` and run.
 
-    python tools/dump_trm_singlez.py --repo ../TinyRecursiveModels --out tests/data/recurrent_reference/trm_singlez_sudoku
+    python tools/dump_trm.py --repo ../TinyRecursiveModels --single-z --seq-len 36 --out tests/data/recurrent_reference/trm_singlez_sudoku6
 """
 
 import argparse
@@ -34,6 +35,8 @@ def main() -> None:
     p.add_argument("--prefix-len", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=81)
     p.add_argument("--mlp-t", action="store_true")
+    p.add_argument("--single-z", action="store_true", help="trm_singlez.py (one state) instead of trm.py")
+    p.add_argument("--vocab", type=int, default=11, help="11: Sudoku, 6: Maze")
     p.add_argument("--pos", default="rope", help="rope, learned or none")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--act-steps", type=int, default=2)
@@ -41,15 +44,18 @@ def main() -> None:
     p.add_argument("--commit", default="", help="the reference commit, when --repo is not a git checkout")
     args = p.parse_args()
     repo = Path(args.repo).resolve()
-    module = "models/recursive_reasoning/trm_singlez.py"
+    ref_module = "trm_singlez" if args.single_z else "trm"
+    module = f"models/recursive_reasoning/{ref_module}.py"
     if not (repo / module).is_file():
         sys.exit(f"--repo {repo}: no {module} there")
     sys.path.insert(0, str(repo))
-    from models.recursive_reasoning.trm_singlez import TinyRecursiveReasoningModel_ACTV1  # noqa: E402
+    import importlib
+
+    TinyRecursiveReasoningModel_ACTV1 = importlib.import_module(f"models.recursive_reasoning.{ref_module}").TinyRecursiveReasoningModel_ACTV1
 
     config = dict(
         batch_size=args.batch, seq_len=args.seq_len, puzzle_emb_ndim=args.hidden, num_puzzle_identifiers=1,
-        vocab_size=11, H_cycles=args.h_cycles, L_cycles=args.l_cycles, H_layers=0, L_layers=args.layers,
+        vocab_size=args.vocab, H_cycles=args.h_cycles, L_cycles=args.l_cycles, H_layers=0, L_layers=args.layers,
         hidden_size=args.hidden, expansion=4, num_heads=args.heads, pos_encodings=args.pos, halt_max_steps=16,
         halt_exploration_prob=0.1, forward_dtype="float32", mlp_t=args.mlp_t, puzzle_emb_len=args.prefix_len,
         no_ACT_continue=True,
@@ -62,10 +68,15 @@ def main() -> None:
             if t.is_floating_point() and "rotary_emb" not in name:  # the RoPE tables stay as computed
                 t.add_(0.05 * torch.randn(t.shape, generator=gen))
     model.eval()
-    inputs = torch.randint(1, 11, (args.batch, args.seq_len), generator=gen)
+    inputs = torch.randint(1, args.vocab, (args.batch, args.seq_len), generator=gen)
     batch = {"inputs": inputs, "labels": inputs.clone(), "puzzle_identifiers": torch.zeros(args.batch, dtype=torch.int32)}
 
     records: list[torch.Tensor] = []
+
+    def written(k: int) -> str:
+        """The state the k-th call (1-based) of an ACT step writes: every (L_cycles + 1)-th is an H-call."""
+        return "z_H" if k % (args.l_cycles + 1) == 0 and not args.single_z else "z_L"
+
     handle = model.inner.L_level.register_forward_hook(lambda _m, _i, out: records.append(out.detach().clone()))
     tensors: dict[str, torch.Tensor] = {}
     per_step = args.h_cycles * (args.l_cycles + 1)
@@ -78,12 +89,14 @@ def main() -> None:
             if len(records) != per_step:
                 sys.exit(f"expected {per_step} stack calls per ACT step, saw {len(records)}")
             for k, z in enumerate(records, start=1):
-                tensors[f"ref.act{a}.sub{k}.z_L"] = z
+                tensors[f"ref.act{a}.sub{k}.{written(k)}"] = z
             tensors[f"ref.act{a}.logits"] = out["logits"]
             tensors[f"ref.act{a}.q_halt_logits"] = out["q_halt_logits"]
             tensors[f"ref.act{a}.q_continue_logits"] = out["q_continue_logits"]
     handle.remove()
     tensors["ref.init.z_L"] = model.inner.L_init.expand(args.batch, args.seq_len + args.prefix_len, -1)
+    if not args.single_z:
+        tensors["ref.init.z_H"] = model.inner.H_init.expand(args.batch, args.seq_len + args.prefix_len, -1)
     tensors["ref.inputs"] = inputs
     tensors["ref.labels"] = inputs.clone()
     tensors["ref.puzzle_identifiers"] = batch["puzzle_identifiers"]
@@ -98,19 +111,19 @@ def main() -> None:
     schedule = [("L", h, j) for h in range(args.h_cycles) for j in [*range(args.l_cycles), None]]
     manifest = {
         "case": out.name,
-        "description": "TRM single-z reference (one state z_L; L-calls f(z + x~), H-calls f(z)), seeded random weights, "
-        "random inputs, eval mode, float32 on CPU",
+        "description": ("TRM single-z reference (one state z_L; L-calls f(z + x~), H-calls f(z))" if args.single_z else
+                        "TRM reference") + ", seeded random weights, random inputs, eval mode, float32 on CPU",
         "safetensors_file": st.name,
         "safetensors_sha256": hashlib.sha256(st.read_bytes()).hexdigest(),
         "reference": {
             "repo": "SamsungSAILMontreal/TinyRecursiveModels", "commit": commit, "model_module": module,
-            "arch_name": "recursive_reasoning.trm_singlez@TinyRecursiveReasoningModel_ACTV1",
+            "arch_name": f"recursive_reasoning.{ref_module}@TinyRecursiveReasoningModel_ACTV1",
         },  # fmt: skip
         "config_dict_passed_to_model": config,
         "act_steps_recorded": list(range(1, args.act_steps + 1)),
         "substeps": [
             {"act_step": a, "sub_step": k, "kind": "L" if j is not None else "H", "H_step": h, "L_step": j,
-             "z_L": f"ref.act{a}.sub{k}.z_L"}
+             written(k): f"ref.act{a}.sub{k}.{written(k)}"}
             for a in range(1, args.act_steps + 1) for k, (_, h, j) in enumerate(schedule, start=1)
         ],  # fmt: skip
         "tensors": [{"name": k, "shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")} for k, v in tensors.items()],
