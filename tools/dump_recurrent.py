@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=81)
     p.add_argument("--mlp-t", action="store_true")
     p.add_argument("--vocab", type=int, default=11, help="11: Sudoku, 6: Maze")
+    p.add_argument("--puzzle-emb-ndim", type=int, default=None, help="width of the puzzle embedding [default: --hidden; 0: none]")
     p.add_argument("--pos", default="rope", help="rope, learned or none")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--act-steps", type=int, default=2)
@@ -70,7 +71,8 @@ def main() -> None:
     import importlib
 
     config = dict(
-        batch_size=args.batch, seq_len=args.seq_len, puzzle_emb_ndim=args.hidden, num_puzzle_identifiers=1,
+        batch_size=args.batch, seq_len=args.seq_len, num_puzzle_identifiers=1,
+        puzzle_emb_ndim=args.hidden if args.puzzle_emb_ndim is None else args.puzzle_emb_ndim,
         vocab_size=args.vocab, H_cycles=args.h_cycles, L_cycles=args.l_cycles, L_layers=args.layers,
         hidden_size=args.hidden, expansion=4, num_heads=args.heads, pos_encodings=args.pos, halt_max_steps=16,
         halt_exploration_prob=0.1, forward_dtype="float32",
@@ -79,7 +81,6 @@ def main() -> None:
         install_flash_attn_stand_in()
         cls = importlib.import_module("models.hrm.hrm_act_v1").HierarchicalReasoningModel_ACTV1
         config |= {"H_layers": args.h_layers}
-        args.prefix_len = 1
     else:
         cls = importlib.import_module(f"models.recursive_reasoning.{args.model}").TinyRecursiveReasoningModel_ACTV1
         config |= {"H_layers": 0, "mlp_t": args.mlp_t, "puzzle_emb_len": args.prefix_len, "no_ACT_continue": True}
@@ -119,9 +120,9 @@ def main() -> None:
             tensors[f"ref.act{a}.q_continue_logits"] = out["q_continue_logits"]
     for h in handles:
         h.remove()
-    tensors["ref.init.z_L"] = model.inner.L_init.expand(args.batch, args.seq_len + args.prefix_len, -1)
+    tensors["ref.init.z_L"] = model.inner.L_init.expand(args.batch, args.seq_len + model.inner.puzzle_emb_len, -1)
     if not args.single_z:
-        tensors["ref.init.z_H"] = model.inner.H_init.expand(args.batch, args.seq_len + args.prefix_len, -1)
+        tensors["ref.init.z_H"] = model.inner.H_init.expand(args.batch, args.seq_len + model.inner.puzzle_emb_len, -1)
     tensors["ref.inputs"] = inputs
     tensors["ref.labels"] = inputs.clone()
     tensors["ref.puzzle_identifiers"] = batch["puzzle_identifiers"]
