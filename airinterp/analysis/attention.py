@@ -9,7 +9,9 @@ renormalised over them (the mass on the prefix, which that discards, is reported
   Maze: its 4-neighbours); ``nbr_mass_incl_self`` adds the query itself (the Sudoku reference's);
 - ``entropy``: H(p) / log(n_cells);
 - ``viol_mass``: mass on violated peers (Sudoku: N(q) with q excluded, intersected with V; Maze:
-  N4(q) intersected with E), the definition the paper's data implies; ``viol_mass_board``: mass
+  N4(q) intersected with E), the definition the paper's data implies; ``viol_mass_incl_self`` adds
+  the query itself when it is in V / E (one query convention with ``nbr_mass_incl_self``, the
+  reproduction table's); ``viol_mass_board``: mass
   on every violated/erroneous cell (the released Sudoku code's, A10);
 - Maze also: ``mass_n8`` / ``mass_5x5`` and densities with the actual neighbour count
   (``density_n4`` ...) and the nominal 4 / 8 / 24 (``density_n4_nominal`` ..., A14).

@@ -18,7 +18,7 @@ from airinterp.tasks.rules import TaskRules, rules_for
 
 #: the paper's analysed ACT steps (0-based)
 PAPER_STEPS = (2, 4, 6, 8, 10, 12, 14, 15)
-_COMMON = ("nbr_mass", "nbr_mass_incl_self", "entropy", "viol_mass", "viol_mass_board", "prefix_mass")
+_COMMON = ("nbr_mass", "nbr_mass_incl_self", "entropy", "viol_mass", "viol_mass_incl_self", "viol_mass_board", "prefix_mass")
 _MAZE = ("mass_n8", "mass_5x5", "density_n4", "density_n8", "density_5x5",
          "density_n4_nominal", "density_n8_nominal", "density_5x5_nominal")  # fmt: skip
 
@@ -125,7 +125,9 @@ def row_metrics(raw: Tensor, viol: Tensor, rules: TaskRules, sets: "NeighbourSet
         "viol_mass_board": (p @ v.unsqueeze(-1)).squeeze(-1),  # v [..., cell] or [..., 1, cell]
         "prefix_mass": 1.0 - total if raw.shape[-1] > C else torch.zeros_like(total),
     }
-    out["nbr_mass_incl_self"] = out["nbr_mass"] + torch.diagonal(p, dim1=-2, dim2=-1)
+    self_mass = torch.diagonal(p, dim1=-2, dim2=-1)  # [..., query]: the query's attention to itself
+    out["nbr_mass_incl_self"] = out["nbr_mass"] + self_mass
+    out["viol_mass_incl_self"] = viol_nbr + self_mass * v.expand(self_mass.shape)  # + itself when the query is in V/E
     if "n8" in sets.idx:
         out["mass_n8"] = _masses(p, None, sets, "n8")[0]
         out["mass_5x5"] = _masses(p, None, sets, "w5")[0]

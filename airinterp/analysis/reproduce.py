@@ -16,6 +16,16 @@ Two kinds of row:
 
 The paper's numbers are means over 5 seeds (or, for attention, over puzzles of one run); ours come
 from one checkpoint and a puzzle sample, so ``ours`` carries puzzle-level uncertainty only.
+
+Beside the sign, every direction row says how big ours is against the paper's (``ratio`` and a
+``size`` band), its sign-flip p-value and the Holm-adjusted one across the table's direction rows
+(``verdict_holm``: the verdict at a family-wise 5 %). Two more verdicts: ``paper inconclusive``
+(the paper's own direction is not established: Welch's t on its two means +- sd over 5 seeds,
+p >= 0.05, or its CI contains 0) and ``by construction`` (a row whose value is guaranteed, not
+measured). ``definition`` names what each row measures (query cell included or not, where the
+violations come from, how heads are aggregated; where the paper's definition is unknown it says
+so); ``aggregation`` says whether an attention verdict holds with the best head per puzzle as with
+the head mean; ``sensitivity`` shows the other query-cell convention.
 """
 
 
@@ -35,7 +45,7 @@ from airinterp.analysis.paper import (  # the paper's numbers, data only
 from airinterp.analysis.stats import mean_ci, paired
 from airinterp.analysis.suite import CheckpointAnalyses
 
-SYMBOL = {"nbr_mass": "delta_nbr", "nbr_mass_incl_self": "delta_nbr", "entropy": "delta_ent", "viol_mass": "delta_viol",
+SYMBOL = {"nbr_mass": "delta_nbr", "nbr_mass_incl_self": "delta_nbr", "entropy": "delta_ent", "viol_mass": "delta_viol", "viol_mass_incl_self": "delta_viol",
           "density_n4_nominal": "delta_rho(4)", "density_n8_nominal": "delta_rho(8)", "density_5x5_nominal": "delta_rho(5x5)"}  # fmt: skip
 
 
@@ -76,6 +86,17 @@ def direction_verdict(paper_sign: int, lo: float, hi: float) -> str:
     return "same direction" if ours == paper_sign else "differs"
 
 
+def paper_checked(verdict: str, p_paper: float, why: str) -> tuple[str, str]:
+    """``paper inconclusive`` in place of a sign verdict when the paper's own difference is not
+    established (``p_paper`` >= 5 %); ``why`` says which p it was."""
+    if not np.isfinite(p_paper):
+        return verdict, why + "; the paper reports no spread for this difference"
+    text = f"; the paper's own difference: Welch p = {p_paper:.3g} over 5 + 5 seeds"
+    if p_paper >= ALPHA and verdict in ("same direction", "differs", "inconclusive"):
+        return "paper inconclusive", f"ours would read '{verdict}'" + text + "; " + why
+    return verdict, why + text
+
+
 def level_verdict(a: CheckpointAnalyses, paper: tuple[float, float], mean: float, lo: float, hi: float) -> tuple[str, str]:
     if not comparable(a):
         return "not comparable", f"ours: {setting_text(a)}; paper: {paper_setting_text(a.task)}"
@@ -84,9 +105,79 @@ def level_verdict(a: CheckpointAnalyses, paper: tuple[float, float], mean: float
     return ("matches" if inside else "differs"), "the paper's mean +- its reported spread against our CI"
 
 
-def _row(section, quantity, paper, ours, verdict, why, checkpoint) -> dict:
+#: the reproduction table's columns, in order
+COLUMNS = ["section", "quantity", "paper", "ours", "verdict", "why", "checkpoint", "kind", "ratio", "size", "p", "p_holm",
+           "verdict_holm", "definition", "aggregation", "sensitivity"]  # fmt: skip
+#: seeds behind each of the paper's mean +- sd (AIR_SPEC 3.3, 4.b)
+PAPER_SEEDS = 5
+#: the family-wise level of the Holm reading and the paper-direction test
+ALPHA = 0.05
+
+
+def _row(section, quantity, paper, ours, verdict, why, checkpoint, *, kind: str = "", ours_mean: float = np.nan,
+         paper_value: float = np.nan, p: float = np.nan, definition: str = "", aggregation: str = "",
+         sensitivity: str = "") -> dict:  # fmt: skip
+    """One row; ``kind``: direction, level, observation or by construction; ``ours_mean`` and
+    ``paper_value`` (signed) give the ratio of a direction row, ``p`` its sign-flip p-value."""
     return {"section": section, "quantity": quantity, "paper": paper, "ours": ours, "verdict": verdict, "why": why,
-            "checkpoint": checkpoint}  # fmt: skip
+            "checkpoint": checkpoint, "kind": kind, "_ours_mean": ours_mean, "_paper_value": paper_value, "p": p,
+            "definition": definition, "aggregation": aggregation, "sensitivity": sensitivity}  # fmt: skip
+
+
+def paper_difference_p(m1: float, s1: float, m2: float, s2: float, n: int = PAPER_SEEDS) -> float:
+    """The paper's own evidence for a difference of two of its means: Welch's t-test p-value from
+    mean +- sd over ``n`` seeds each (unpaired: the paper reports no per-seed pairing); NaN when a
+    spread is not reported."""
+    from scipy.stats import ttest_ind_from_stats
+
+    if not all(np.isfinite([m1, s1, m2, s2])):
+        return float("nan")
+    if s1 == 0 and s2 == 0:
+        return 0.0 if m1 != m2 else 1.0
+    return float(ttest_ind_from_stats(m1, s1, n, m2, s2, n, equal_var=False).pvalue)
+
+
+def size_band(ours: float, paper: float) -> tuple[float, str]:
+    """``ours / paper`` and its band: the same sign at < 10 %, 10-50 %, 50-200 % or > 200 % of the
+    paper's size, or the opposite sign."""
+    if not (np.isfinite(ours) and np.isfinite(paper)) or paper == 0:
+        return float("nan"), ""
+    r = ours / paper
+    if r <= 0:
+        return r, "opposite sign" if r < 0 else "zero"
+    band = "< 10 %" if r < 0.1 else "10-50 %" if r < 0.5 else "50-200 %" if r <= 2 else "> 200 %"
+    return r, f"{band} of the paper's size"
+
+
+def holm(p: "np.ndarray") -> "np.ndarray":
+    """Holm's step-down adjusted p-values (NaN entries stay NaN and do not count)."""
+    p = np.asarray(p, np.float64)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _finish(rows: list[dict]) -> pd.DataFrame:
+    """The table from its rows: ratio and size band of the direction rows, Holm across them."""
+    t = pd.DataFrame(rows)
+    for k in COLUMNS:
+        if k not in t:
+            t[k] = "" if k not in ("p", "ratio", "p_holm") else np.nan
+    ratio, size = zip(*[size_band(o, p) if k == "direction" else (np.nan, "")
+                        for k, o, p in zip(t.kind, t._ours_mean, t._paper_value, strict=True)], strict=True) if len(t) else ((), ())  # fmt: skip
+    t["ratio"], t["size"] = list(ratio), list(size)
+    direction = (t.kind == "direction") & t.verdict.isin(["same direction", "differs", "inconclusive"])
+    t["p_holm"] = np.nan
+    t.loc[direction, "p_holm"] = holm(t.loc[direction, "p"].to_numpy(np.float64))
+    t["verdict_holm"] = ""
+    t.loc[direction, "verdict_holm"] = [v if np.isfinite(ph) and ph < ALPHA else "inconclusive"
+                                        for v, ph in zip(t.loc[direction, "verdict"], t.loc[direction, "p_holm"], strict=True)]  # fmt: skip
+    return t[COLUMNS].reset_index(drop=True)
 
 
 def paper_key(a: CheckpointAnalyses) -> str:
@@ -110,26 +201,32 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
             verdict, why = level_verdict(b, (p, sd), 100 * bacc["exact"], 100 * bacc["exact_ci_low"], 100 * bacc["exact_ci_high"])
             rows.append(_row("accuracy", f"exact accuracy, {v} (%)", f"{p} +- {sd}" if np.isfinite(sd) else f"{p}",
                              _ours(100 * bacc["exact"], 100 * bacc["exact_ci_low"], 100 * bacc["exact_ci_high"]), verdict,
-                             why + " (ours: exact CI on the sampled test puzzles)", b.name))  # fmt: skip
+                             why + " (ours: exact CI on the sampled test puzzles)", b.name, kind="level",
+                             definition="exact accuracy of the output after the last ACT step; paper: mean +- sd over 5 seeds"))  # fmt: skip
     sym = next((b for b in others if paper_key(b) in SYMMETRIC), None)
     acc = ACCURACY[task]
     if paper_key(a) in SYMMETRIC or sym is None or a.family != "air" or a.variant not in acc:
         paper_gap = acc["Lx_H"][0] - acc["Lx_Hx"][0]
         rows.append(_row("accuracy", "asymmetric minus symmetric exact accuracy (points)", f"{paper_gap:+.1f} (Lx_H - Lx_Hx)", "",
                          "not comparable", "needs an asymmetric primary checkpoint of the paper's table and a symmetric "
-                         "--compare checkpoint", a.name))  # fmt: skip
+                         "--compare checkpoint", a.name, kind="direction"))  # fmt: skip
     else:
         paper_gap = acc[a.variant][0] - acc[sym.variant][0]
+        p_paper = paper_difference_p(*acc[a.variant], *acc[sym.variant])
         quantity = f"asymmetric minus symmetric exact accuracy ({a.variant} - {sym.variant}, points)"
+        paper_text = f"{paper_gap:+.1f} ({acc[a.variant][0]} +- {acc[a.variant][1]} vs {acc[sym.variant][0]} +- {acc[sym.variant][1]})"
+        definition = "paired exact accuracy on the same puzzles; paper: difference of two means +- sd over 5 seeds"
         if sym.config["data_fingerprint"] != a.config["data_fingerprint"] or list(sym.indices) != list(a.indices):
-            rows.append(_row("accuracy", quantity, f"{paper_gap:+.1f}", "", "not comparable",
-                             f"{sym.name} was evaluated on other test puzzles (data or sample differ)", a.name))  # fmt: skip
+            rows.append(_row("accuracy", quantity, paper_text, "", "not comparable",
+                             f"{sym.name} was evaluated on other test puzzles (data or sample differ)", a.name, kind="direction"))  # fmt: skip
         else:
             d = paired(sym.outcome.exact.to_numpy(), a.outcome.exact.to_numpy(), seed, "accuracy gap", sym.name)
-            rows.append(_row("accuracy", quantity, f"{paper_gap:+.1f}",
-                             _ours(100 * d["delta_mean"], 100 * d["delta_ci_low"], 100 * d["delta_ci_high"]),
-                             direction_verdict(1 if paper_gap > 0 else -1, d["delta_ci_low"], d["delta_ci_high"]),
-                             "paired on the same puzzles; " + note_scale, f"{a.name} vs {sym.name}"))  # fmt: skip
+            verdict, why = paper_checked(direction_verdict(1 if paper_gap > 0 else -1, d["delta_ci_low"], d["delta_ci_high"]),
+                                         p_paper, "paired on the same puzzles; " + note_scale)  # fmt: skip
+            rows.append(_row("accuracy", quantity, paper_text,
+                             _ours(100 * d["delta_mean"], 100 * d["delta_ci_low"], 100 * d["delta_ci_high"]), verdict, why,
+                             f"{a.name} vs {sym.name}", kind="direction", ours_mean=100 * d["delta_mean"], paper_value=paper_gap,
+                             p=d["p_sign_flip"], definition=definition))  # fmt: skip
 
     # -- decoded rollouts (Figs 2-5): what the paper's figures show ----------------------------------
     # Sudoku: BLANK cells (AIR_SPEC 4.a); Maze: undecided (PAD) cells (Fig 3's caption: zH committed, zL grey
@@ -153,7 +250,8 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
             if task == "sudoku":
                 ours_text += f" (at most {int(later[later.state == state].blank_cells_max.max())} cells)"
             rows.append(_row("decoded rollouts", quantity, paper_text, ours_text, "matches" if present == expected else "differs",
-                             f"present = any such cell after ACT step 0; source: {source}", b.name))  # fmt: skip
+                             f"present = any such cell after ACT step 0; source: {source}", b.name, kind="observation",
+                             definition=f"argmax decode of {state} after every update of ACT steps 1.. (the paper's figures)"))  # fmt: skip
 
     # -- the default model's numbers: content changes, freeze, attention ------------------------------
     ref = a if paper_key(a) == DEFAULT_VARIANT else next((b for b in others if paper_key(b) == DEFAULT_VARIANT), a)
@@ -161,14 +259,14 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
         rows.append(_row("content changes", "zL and zH content changes, freeze, attention contrasts", "the paper's Lx_H", "",
                          "not comparable", "TRM single-z has one state: the rows that compare zL with zH do not apply",
                          ref.name))  # fmt: skip
-        return pd.DataFrame(rows, columns=["section", "quantity", "paper", "ours", "verdict", "why", "checkpoint"])
+        return _finish(rows)
     first = len(rows)
     rows += _default_model_rows(ref, note_scale.replace(setting_text(a), setting_text(ref)))
     if paper_key(ref) != DEFAULT_VARIANT:
         for r in rows[first:]:
             r["verdict"] = "not comparable"
             r["why"] = f"the paper's numbers are for {DEFAULT_VARIANT}; this checkpoint is {paper_key(ref)}. " + r["why"]
-    return pd.DataFrame(rows, columns=["section", "quantity", "paper", "ours", "verdict", "why", "checkpoint"])
+    return _finish(rows)
 
 
 def _default_model_rows(a: CheckpointAnalyses, note_scale: str) -> list[dict]:
@@ -177,65 +275,115 @@ def _default_model_rows(a: CheckpointAnalyses, note_scale: str) -> list[dict]:
     ch = a.changes.pivot(index="puzzle", columns="state", values="content_changes")
     d = paired(ch["zH"].to_numpy(), ch["zL"].to_numpy(), seed, "zL minus zH")
     pz = CHANGES[task]
+    changes_def = "reference-mode content changes (mask: Sudoku BLANK / Maze path), totals per puzzle over the rollout"
+    verdict, why = paper_checked(direction_verdict(1, d["delta_ci_low"], d["delta_ci_high"]),
+                                 paper_difference_p(*pz["normal_zL"], *pz["normal_zH"]), "paired per puzzle; " + note_scale)  # fmt: skip
     rows.append(_row("content changes", "zL minus zH content changes, normal rollout",
                      f"{pz['normal_zL'][0] - pz['normal_zH'][0]:+.1f} ({pz['normal_zL'][0]} vs {pz['normal_zH'][0]})",
-                     _ours(d["delta_mean"], d["delta_ci_low"], d["delta_ci_high"]),
-                     direction_verdict(1, d["delta_ci_low"], d["delta_ci_high"]), "paired per puzzle; " + note_scale, a.name))  # fmt: skip
+                     _ours(d["delta_mean"], d["delta_ci_low"], d["delta_ci_high"]), verdict, why, a.name, kind="direction",
+                     ours_mean=d["delta_mean"], paper_value=pz["normal_zL"][0] - pz["normal_zH"][0], p=d["p_sign_flip"],
+                     definition=changes_def))  # fmt: skip
     for frozen, key_n, key_f in (("zH", "normal_zL", "freeze_zH_zL"), ("zL", "normal_zH", "freeze_zL_zH")):
         res = a.freeze[frozen]
         m = res.measured_state
         r = res.summary.set_index("metric").loc["content_changes"]
         pn, pf = pz[key_n][0], pz[key_f][0]
         why = "paired normal vs frozen on the same puzzles, reference-mode totals; " + note_scale
-        verdict = direction_verdict(1 if pf > pn else -1, r["delta_ci_low"], r["delta_ci_high"])
         if frozen == "zL":
             why += "; paper: input-independent under this freeze in Lx_H (A2)"
             if res.input_independent:
                 why += "; ours: input-independent too"
-            if task == "sudoku":  # per-seed totals 81, 1620, 486, 243, 324 against ~275: no direction (A2)
-                verdict = "not comparable"
-                why = "the paper's direction rests on one seed (per-seed totals 81..1620 against ~275, one below); " + why
+            if task == "sudoku":  # per-seed totals 81, 1620, 486, 243, 324 against ~275 (A2)
+                why = "the paper's per-seed totals are 81..1620 against ~275; " + why
+        verdict, why = paper_checked(direction_verdict(1 if pf > pn else -1, r["delta_ci_low"], r["delta_ci_high"]),
+                                     paper_difference_p(*pz[key_f], *pz[key_n]), why)  # fmt: skip
         rows.append(_row("freeze", f"freeze {frozen}: change in {m} content changes", f"{pf - pn:+.1f} ({pn} -> {pf})",
-                         _ours(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"]), verdict, why, a.name))  # fmt: skip
+                         _ours(r["delta_mean"], r["delta_ci_low"], r["delta_ci_high"]), verdict, why, a.name,
+                         kind="direction", ours_mean=r["delta_mean"], paper_value=pf - pn, p=r["p_sign_flip"],
+                         definition=f"freeze {frozen} from ACT step 0 (every {frozen} update returns its input); " + changes_def))  # fmt: skip
         for key, label, col in ((key_n, "normal", "content_changes_normal"), (key_f, f"freeze {frozen}", "content_changes_frozen")):
             ci = mean_ci(res.puzzles[col].to_numpy(float), seed, "reproduce", frozen, col)
             verdict_l, why_l = level_verdict(a, pz[key], ci["mean"], ci["ci_low"], ci["ci_high"])
             rows.append(_row("freeze", f"{m} content changes per puzzle, {label}", f"{pz[key][0]} +- {pz[key][1]}",
-                             _ours(ci["mean"], ci["ci_low"], ci["ci_high"]), verdict_l, why_l, a.name))  # fmt: skip
+                             _ours(ci["mean"], ci["ci_low"], ci["ci_high"]), verdict_l, why_l, a.name, kind="level",
+                             definition=changes_def))  # fmt: skip
     out = a.freeze["zH"].summary.set_index("metric").loc["output_exact"]
     rows.append(_row("freeze", "output exact accuracy with zH frozen (%)", "0 (by construction, A2)",
                      _ours(100 * out["treated_mean"], 100 * out["treated_ci_low"], 100 * out["treated_ci_high"]),
-                     "matches" if out["treated_mean"] == 0 else "differs",
-                     "the output decodes the frozen zH, the untrained initial state: 0 is guaranteed, not evidence of coupling", a.name))  # fmt: skip
+                     "by construction", "the output decodes the frozen zH, the untrained initial state: 0 is guaranteed, not "
+                     f"evidence of coupling (ours is {'0' if out['treated_mean'] == 0 else 'NOT 0: check the freeze'})", a.name,
+                     kind="by construction"))  # fmt: skip
 
     # -- attention (Figs 8-9) -----------------------------------------------------------------------
-    s = a.attention.summary
-    s = s[s.method == "head_mean"].set_index(["layer", "class", "metric"])
+    summ = a.attention.summary
+    head_mean = summ[summ.method == "head_mean"].set_index(["layer", "class", "metric"])
+    best_head = summ[summ.method.str.startswith("best_head")].set_index(["layer", "class", "metric"])
+    per_puzzle = a.attention.puzzles
     layers = setting(a)[3]
-    definitions = "ours: head mean per row, puzzle-level bootstrap CI; paper: best head per candidate (biased upward, A12)"
+    aggregation_paper = ("paper: best head per candidate (biased upward, A12)" if task == "sudoku" else
+                         "paper: how heads were aggregated is not documented (A12 covers the Sudoku bars only)")  # fmt: skip
 
-    def attention_row(q, paper_text, p, key, extra):
-        if key[0] >= layers:
-            return _row("attention", q, paper_text, "", "not comparable", f"ours has {layers} layers (0..{layers - 1})", a.name)
-        if key not in s.index or not s.loc[key, "n_puzzles"] > 0:
-            return _row("attention", q, paper_text, "", "not comparable", f"no {key[1]} queries in ours", a.name)
-        r = s.loc[key]
-        return _row("attention", q, paper_text, _ours(r["delta_mean"], r["ci_low"], r["ci_high"]),
-                    direction_verdict(1 if p > 0 else -1, r["ci_low"], r["ci_high"]), definitions + extra, a.name)  # fmt: skip
+    def verdict_of(frame: pd.DataFrame, key: tuple, sign: int) -> "tuple[str, pd.Series] | None":
+        if key not in frame.index or not frame.loc[key, "n_puzzles"] > 0:
+            return None
+        r = frame.loc[key]
+        return direction_verdict(sign, r["ci_low"], r["ci_high"]), r
+
+    def definition_of(metric: str, cls: str) -> str:
+        query = {"nbr_mass_incl_self": "query cell included (the reference's)", "viol_mass_incl_self":
+                 "query cell included when it is in V/E (one convention with delta_nbr; the paper's data suggest it excluded)",
+                 "nbr_mass": "query cell excluded", "viol_mass": "query cell excluded"}.get(metric, "")  # fmt: skip
+        parts = [f"{SYMBOL[metric]}: " + (query or ("densities over the nominal 4/8/24 cells, as the paper's"
+                                                     if metric.startswith("density") else "H(p) / log(cells)"))]
+        if cls != "control" or metric.startswith("viol"):
+            parts.append("V/E decoded from the zH both updates read, before the step (paper: after H0, A9)")
+        parts.append("ours: head mean per row, puzzle-level bootstrap CI; " + aggregation_paper)
+        return "; ".join(parts)
+
+    def attention_row(q: str, paper_text: str, p: float, ci: float, key: tuple) -> dict:
+        layer, cls, metric = key
+        definition = definition_of(metric, cls)
+        if layer >= layers:
+            return _row("attention", q, paper_text, "", "not comparable", f"ours has {layers} layers (0..{layers - 1})", a.name,
+                        kind="direction", definition=definition)  # fmt: skip
+        sign = 1 if p > 0 else -1
+        got = verdict_of(head_mean, key, sign)
+        if got is None:
+            return _row("attention", q, paper_text, "", "not comparable", f"no {cls} queries in ours", a.name, kind="direction",
+                        definition=definition)  # fmt: skip
+        verdict, r = got
+        why = "puzzle-level bootstrap CI of the per-puzzle mean over query rows"
+        if not np.isfinite(ci):
+            why += "; the paper reports no CI for this contrast"
+        elif abs(p) <= ci and verdict != "inconclusive":
+            why = f"ours would read '{verdict}'; the paper's own CI ({p:+.4f} +- {ci}) contains 0; " + why
+            verdict = "paper inconclusive"
+        d = per_puzzle[(per_puzzle.layer == layer) & (per_puzzle["class"] == cls) & (per_puzzle.metric == metric)].delta
+        pval = paired(np.zeros(len(d)), d.to_numpy(np.float64), seed, "attention", layer, cls, metric)["p_sign_flip"]
+        b = verdict_of(best_head, key, sign)
+        aggregation = ""
+        if b is not None:
+            aggregation = (f"same verdict with the best head ({_ours(b[1]['delta_mean'], b[1]['ci_low'], b[1]['ci_high'])})"
+                           if b[0] == got[0] else f"AGGREGATION-DEPENDENT: the best head per puzzle reads '{b[0]}' "
+                           f"({_ours(b[1]['delta_mean'], b[1]['ci_low'], b[1]['ci_high'])})")  # fmt: skip
+        sensitivity = ""
+        other = {"nbr_mass_incl_self": "nbr_mass", "viol_mass_incl_self": "viol_mass"}.get(metric)
+        if other is not None and (o := verdict_of(head_mean, (layer, cls, other), sign)) is not None:
+            sensitivity = f"query excluded: {_ours(o[1]['delta_mean'], o[1]['ci_low'], o[1]['ci_high'])} ({o[0]})"
+        return _row("attention", q, paper_text, _ours(r["delta_mean"], r["ci_low"], r["ci_high"]), verdict, why, a.name,
+                    kind="direction", ours_mean=float(r["delta_mean"]), paper_value=p, p=pval, definition=definition,
+                    aggregation=aggregation, sensitivity=sensitivity)  # fmt: skip
 
     if task == "sudoku":
         for layer, vals in SUDOKU_ATTENTION.items():
             for (metric, cls), (p, ci) in zip(SUDOKU_ATTENTION_COLUMNS, vals, strict=True):
-                extra = "; delta_nbr includes the query cell, as the paper's" if "nbr" in metric else ""
-                rows.append(attention_row(f"layer {layer}, {cls}: {SYMBOL[metric]}", f"{p:+.4f} +- {ci}", p,
-                                          (layer, cls, metric), extra))  # fmt: skip
+                rows.append(attention_row(f"layer {layer}, {cls}: {SYMBOL[metric]}", f"{p:+.4f} +- {ci}", p, ci, (layer, cls, metric)))
     else:
         layer = layers - 1
         for metric, by_class in MAZE_ATTENTION_L3.items():
             for cls, (p, ci) in by_class.items():
                 rows.append(attention_row(f"layer {layer} (the paper's last, 3), {cls}: {SYMBOL[metric]}",
-                                          f"{p:+.4f}" + (f" +- {ci}" if np.isfinite(ci) else ""), p, (layer, cls, metric),
-                                          "; densities over the nominal 4/8/24 cells, as the paper's"))  # fmt: skip
+                                          f"{p:+.4f}" + (f" +- {ci}" if np.isfinite(ci) else ""), p, ci, (layer, cls, metric)))  # fmt: skip
     return rows
 
 

@@ -94,12 +94,23 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
         "The paper's headline numbers beside ours. Verdicts: 'same direction' (our CI excludes 0 on the paper's side), "
         "'differs' (it excludes 0 on the other side, or a qualitative observation does not hold), 'inconclusive' (our CI "
         "contains 0), 'matches' (a level or observation that agrees), 'not comparable' (a level measured in another "
-        "setting, or a quantity this run cannot form; the reason is given). The paper's numbers are means over 5 seeds "
-        "of 9x9 / 30x30 d=512 models; ours are one checkpoint and its CI over puzzles."
+        "setting, or a quantity this run cannot form; the reason is given), 'paper inconclusive' (the paper's own "
+        "direction is not established: Welch's t on its two means +- sd over 5 seeds gives p >= 0.05, or its CI "
+        "contains 0), 'by construction' (a value that is guaranteed, not measured). The paper's numbers are means over "
+        "5 seeds of 9x9 / 30x30 d=512 models; ours are one checkpoint and its CI over puzzles. Direction rows also show "
+        "ratio = ours / paper with its size band, our sign-flip p and the Holm-adjusted p across the table's direction "
+        "rows with the verdict it supports at a family-wise 5 % (verdict_holm); 'definition' says what each row "
+        "measures, 'aggregation' whether an attention verdict holds with the best head, 'sensitivity' the other "
+        "query-cell convention."
     )  # fmt: skip
     repro = reproduction_table(a0, others) if repro is None else repro
     counts = repro.verdict.value_counts()
     doc.para("Verdicts: " + ", ".join(f"{k} {counts[k]}" for k in counts.index) + ".")
+    holm_counts = repro.verdict_holm[repro.verdict_holm != ""].value_counts()
+    if len(holm_counts):
+        doc.para("At a family-wise 5 % (Holm, direction rows): " + ", ".join(f"{k} {holm_counts[k]}" for k in holm_counts.index)
+                 + "; size of the rows in the paper's direction: " + ", ".join(
+                     f"{k} {v}" for k, v in repro[repro.verdict == "same direction"]["size"].value_counts().items()) + ".")
     doc.table(repro, verdict_column="verdict")
 
     # -- decoded rollouts ------------------------------------------------------------------------

@@ -42,6 +42,9 @@ def test_one_hot_on_a_peer_on_the_query_and_on_a_violating_cell():
     assert r["query_class"] == "violation-adjacent"
     r = query_metrics("sudoku", one_hot(5, 5), GRID, 5)
     assert r["nbr_mass"] == 0 and r["nbr_mass_incl_self"] == pytest.approx(1)
+    assert 5 not in violated and r["viol_mass_incl_self"] == 0  # the query attends to itself, and it is no violation
+    r = query_metrics("sudoku", one_hot(1, 1), GRID, 1)  # cell 1 is violated and attends to itself only
+    assert r["viol_mass"] == 0 and r["viol_mass_incl_self"] == pytest.approx(1)
     far = next(j for j in sorted(violated) if j not in (4, 6, 7, 1, 9, 13, 0))  # a violated non-peer of 5
     r = query_metrics("sudoku", one_hot(5, far), GRID, 5)
     assert r["viol_mass"] == 0 and r["viol_mass_board"] == pytest.approx(1) and r["nbr_mass"] == 0

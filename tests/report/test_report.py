@@ -6,6 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from airinterp.analysis.inputs import AnalysisInputs
@@ -22,7 +23,7 @@ from browser import check_page, why_no_browser  # noqa: E402
 SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",
             "Patching across sub-steps", "Attention locality (Figs 8-9)", "Attention example and persistence (Figs 10-13)",
             "Where the paper&#x27;s figures are"]  # fmt: skip
-VERDICTS = {"same direction", "differs", "inconclusive", "matches", "not comparable"}
+VERDICTS = {"same direction", "differs", "inconclusive", "matches", "not comparable", "paper inconclusive", "by construction"}
 
 
 def _inputs(tiny_data, variant: str, seed: int = 0) -> AnalysisInputs:
@@ -184,7 +185,7 @@ def test_verdicts_follow_the_papers_signs(tiny_analyses):
     """Sudoku: freeze zH lowers zL's changes; layer-0 delta_nbr (query included) > 0 for control
     queries; layer-0 delta_viol < 0 for violation-adjacent ones; freeze zL has no direction."""
     a = tiny_analyses[0]
-    att_up = {(0, "control", "nbr_mass_incl_self"): (0.01, 0.02), (0, "violation-adjacent", "viol_mass"): (0.01, 0.02)}
+    att_up = {(0, "control", "nbr_mass_incl_self"): (0.01, 0.02), (0, "violation-adjacent", "viol_mass_incl_self"): (0.01, 0.02)}
     att_down = {k: (-hi, -lo) for k, (lo, hi) in att_up.items()}
     down = reproduction_table(_with(a, "zH", -5.0, -1.0, att_up))
     up = reproduction_table(_with(a, "zH", 1.0, 5.0, att_down))
@@ -195,8 +196,9 @@ def test_verdicts_follow_the_papers_signs(tiny_analyses):
     assert _verdict(up, "layer 0, control: delta_nbr") == "differs"
     assert _verdict(down, "layer 0, violation-adjacent: delta_viol") == "differs"
     assert _verdict(up, "layer 0, violation-adjacent: delta_viol") == "same direction"
-    zl = reproduction_table(_with(a, "zL", 1.0, 5.0))
-    assert _verdict(zl, "freeze zL: change in zH content changes") == "not comparable"  # one seed carries it (A2)
+    zl = reproduction_table(_with(a, "zL", 1.0, 5.0))  # the paper's 275.07 +- 28.5 -> 550.8 +- 615.3: Welch p 0.37
+    row = zl[zl.quantity == "freeze zL: change in zH content changes"].iloc[0]
+    assert row.verdict == "paper inconclusive" and "ours would read 'same direction'" in row.why and "Welch p = 0.37" in row.why
 
 
 def test_the_default_models_rows_need_an_lx_h_checkpoint(tiny_analyses):
@@ -215,3 +217,44 @@ def test_patch_batch_size_leaves_no_lone_puzzle():
         for b in (1, 2, 3, 4, 16, 64):
             bs = patch_batch_size(n, b)
             assert bs >= 2 and n % bs != 1, (n, b, bs)
+
+
+def test_resolution_rules_on_synthetic_numbers():
+    """The paper-direction rule (Welch on the paper's mean +- sd over 5 + 5 seeds), the size band and
+    Holm's adjustment, on numbers worked by hand."""
+    from airinterp.analysis.reproduce import holm, paper_difference_p, size_band
+
+    assert paper_difference_p(71.0, 6.3, 69.4, 2.5) > 0.5  # the paper's Maze Lx_H - Lx_Hx gap: t about 0.5
+    assert paper_difference_p(60.0, 2.0, 52.1, 1.6) < 1e-3  # its Sudoku gap is established
+    assert np.isnan(paper_difference_p(55.0, float("nan"), 60.0, 2.0))  # HRM: no spread reported
+    assert size_band(0.0048, 0.1375) == (pytest.approx(0.0349, abs=1e-4), "< 10 % of the paper's size")
+    assert size_band(0.1, 0.1)[1] == "50-200 % of the paper's size" and size_band(-1.0, 2.0)[1] == "opposite sign"
+    np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03, np.nan])), [0.03, 0.06, 0.06, np.nan])
+
+
+def test_the_table_shows_size_holm_definitions_and_by_construction_rows(tiny_analyses):
+    a, sym = tiny_analyses
+    t = reproduction_table(a, [sym])
+    direction = t[(t.kind == "direction") & t.verdict.isin(["same direction", "differs", "inconclusive"])]
+    assert len(direction) and direction.p_holm.notna().all() and (direction.p_holm >= direction.p - 1e-12).all()
+    assert set(direction.verdict_holm) <= {"same direction", "differs", "inconclusive"}
+    assert (direction.definition != "").all()
+    row = t[t.quantity == "output exact accuracy with zH frozen (%)"].iloc[0]
+    assert row.verdict == "by construction" and row.kind == "by construction" and np.isnan(row.p_holm)
+    nbr = t[t.quantity == "layer 0, violation-adjacent: delta_nbr"].iloc[0]  # the tiny sample has no control queries
+    assert "query cell included" in nbr.definition and nbr.sensitivity.startswith("query excluded:")
+    viol = t[t.quantity == "layer 0, violation-adjacent: delta_viol"].iloc[0]
+    assert "query cell included" in viol.definition and "after H0, A9" in viol.definition
+
+
+def test_a_verdict_that_flips_with_the_head_aggregation_is_labelled(tiny_analyses):
+    a = tiny_analyses[0]
+    key = (0, "control", "nbr_mass_incl_self")
+    att = a.attention.summary.copy()
+    for method, (lo, hi) in (("head_mean", (0.01, 0.02)), ("best_head", (-0.02, -0.01))):
+        m = att.method.str.startswith(method) & (att.layer == key[0]) & (att["class"] == key[1]) & (att.metric == key[2])
+        assert m.sum() == 1
+        att.loc[m, ["delta_mean", "ci_low", "ci_high", "n_puzzles"]] = [(lo + hi) / 2, lo, hi, 5]
+    t = reproduction_table(replace(a, attention=replace(a.attention, summary=att)))
+    row = t[t.quantity == "layer 0, control: delta_nbr"].iloc[0]
+    assert row.verdict == "same direction" and row.aggregation.startswith("AGGREGATION-DEPENDENT: the best head per puzzle reads 'differs'")
