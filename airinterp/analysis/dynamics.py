@@ -159,3 +159,43 @@ def changes_summary(changes: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 __all__ = ["CHANGE_METRICS", "KINDS", "Changes", "changes_summary", "changes_table", "count_changes", "substep_names",
            "substep_table", "written"]  # fmt: skip
+
+
+#: the observation rows' rule: cells "present" in a state when at least PRESENCE_MIN_CELLS of them show
+#: in at least PRESENCE_MIN_SHARE of its (puzzle, sub-step) grids of ACT steps >= 1; "moving" when,
+#: of consecutive sub-steps that both show some, at least PRESENCE_MIN_SHARE differ in where they are
+PRESENCE_MIN_CELLS = 1
+PRESENCE_MIN_SHARE = 0.05
+
+
+def presence_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Update, ...], *, from_act: int = 1) -> pd.DataFrame:
+    """Per (state, token set): how often a state decodes cells of the paper's figures' kind (Sudoku
+    BLANK, ``blank``; the undecided tokens, ``undecided``) in the grids of ACT steps >= ``from_act``:
+    the share of (puzzle, sub-step) grids with >= PRESENCE_MIN_CELLS such cells, the share of puzzles
+    with any, the most cells in one grid, and how often such cells move (the set of such cells differs
+    between consecutive sub-steps that both show some), with ``present`` / ``moving`` by the rule."""
+    K = rollout.n_substeps
+    acts = np.array([s.act for s in substeps(schedule, K)])
+    keep = acts >= from_act
+    sets = {"undecided": rules.undecided}
+    if rules.blank is not None:
+        sets["blank"] = (rules.blank,)
+    rows = []
+    for s in rollout.states:
+        g = rollout.state(s)[:, keep]
+        for name, tokens in sets.items():
+            mask = np.isin(g, tokens)  # [puzzle, kept sub-step, cell]
+            n = mask.sum(-1)
+            shown = n >= PRESENCE_MIN_CELLS
+            both = shown[:, 1:] & shown[:, :-1]
+            moved = (mask[:, 1:] != mask[:, :-1]).any(-1) & both
+            share = float(shown.mean()) if shown.size else float("nan")
+            move_share = float(moved.sum() / both.sum()) if both.sum() else float("nan")
+            rows.append({
+                "state": s, "tokens": name, "from_act": from_act, "grids": int(shown.size), "share_grids": share,
+                "share_puzzles": float(shown.any(1).mean()) if shown.size else float("nan"),
+                "max_cells": int(n.max()) if n.size else 0, "share_moving": move_share,
+                "present": bool(share >= PRESENCE_MIN_SHARE),
+                "moving": bool(np.isfinite(move_share) and move_share >= PRESENCE_MIN_SHARE),
+            })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -32,6 +32,7 @@ the head mean; ``sensitivity`` shows the other query-cell convention.
 import numpy as np
 import pandas as pd
 
+from airinterp.analysis.dynamics import PRESENCE_MIN_CELLS, PRESENCE_MIN_SHARE
 from airinterp.analysis.paper import (  # the paper's numbers, data only
     ACCURACY,
     CHANGES,
@@ -231,7 +232,7 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
     # -- decoded rollouts (Figs 2-5): what the paper's figures show ----------------------------------
     # Sudoku: BLANK cells (AIR_SPEC 4.a); Maze: undecided (PAD) cells (Fig 3's caption: zH committed, zL grey
     # undecided cells, the symmetric control without the split). Only the paper's Lx_H and its symmetric controls.
-    col, token = ("blank_fraction", "BLANK") if task == "sudoku" else ("undecided_fraction", "undecided (PAD)")
+    token = "BLANK" if task == "sudoku" else "undecided (PAD)"
     source = "AIR_SPEC 4.a (Figs 2, 4)" if task == "sudoku" else "the captions of Figs 3 and 5"
     for b in [x for x in [a, *others] if paper_key(x) == DEFAULT_VARIANT or paper_key(x) in SYMMETRIC]:
         later = b.substeps[b.substeps.act >= 1]
@@ -244,14 +245,18 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
                 rows.append(_row("decoded rollouts", quantity, paper_text, "", "not comparable",
                                  "the rollout has one ACT step; the paper's figures show later sub-steps", b.name))  # fmt: skip
                 continue
-            frac = later[later.state == state][col]
-            present = bool(frac.mean() > 0)
-            ours_text = f"mean {token} fraction {frac.mean():.4f} over the sub-steps of ACT steps 1.."
-            if task == "sudoku":
-                ours_text += f" (at most {int(later[later.state == state].blank_cells_max.max())} cells)"
-            rows.append(_row("decoded rollouts", quantity, paper_text, ours_text, "matches" if present == expected else "differs",
-                             f"present = any such cell after ACT step 0; source: {source}", b.name, kind="observation",
-                             definition=f"argmax decode of {state} after every update of ACT steps 1.. (the paper's figures)"))  # fmt: skip
+            pr = b.presence.set_index(["state", "tokens"]).loc[(state, "blank" if task == "sudoku" else "undecided")]
+            needs_moving = expected and task == "sudoku"  # the paper's Sudoku figures: cells that move between sub-steps
+            ours_text = (f"{pr['share_grids']:.2%} of {pr['grids']} (puzzle, sub-step) grids of ACT steps 1.. hold >= "
+                         f"{PRESENCE_MIN_CELLS} {token} cell (puzzles: {pr['share_puzzles']:.0%}; at most {pr['max_cells']} "
+                         f"cells); they move in {pr['share_moving']:.0%} of consecutive sub-steps that both hold some")  # fmt: skip
+            ok = pr["present"] == expected and (pr["moving"] or not needs_moving)
+            rule = (f"present = at least {PRESENCE_MIN_CELLS} such cell in >= {PRESENCE_MIN_SHARE:.0%} of the grids"
+                    + (f"; moving = their places change in >= {PRESENCE_MIN_SHARE:.0%} of consecutive sub-steps" if needs_moving else ""))  # fmt: skip
+            rows.append(_row("decoded rollouts", quantity, paper_text, ours_text, "matches" if ok else "differs",
+                             f"{rule}; ours: present {bool(pr['present'])}, moving {bool(pr['moving'])}; source: {source}", b.name,
+                             kind="observation", definition=f"argmax decode of {state} after every update of ACT steps 1.. "
+                             "(the paper's figures); " + rule))  # fmt: skip
 
     # -- the default model's numbers: content changes, freeze, attention ------------------------------
     ref = a if paper_key(a) == DEFAULT_VARIANT else next((b for b in others if paper_key(b) == DEFAULT_VARIANT), a)

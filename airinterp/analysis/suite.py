@@ -55,6 +55,7 @@ class CheckpointAnalyses:
     candidates: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     family: str = "air"  # air, trm, trm_singlez or hrm: which model family the checkpoint is
+    presence: pd.DataFrame = field(default_factory=pd.DataFrame)  # DecodeSection.presence
 
     @property
     def label(self) -> str:
@@ -75,6 +76,7 @@ class DecodeSection:
     summary: pd.DataFrame  # per (state, metric), with seeded CIs
     substeps: pd.DataFrame  # per (sub-step, state)
     updates: list[str]  # the name of every flat sub-step, act.{a}.{update}
+    presence: pd.DataFrame  # per (state, token set): how often and how mobile undecided / BLANK cells are
 
 
 def decode_section(inp: AnalysisInputs, *, batch_size: int = 64, probs: bool = False,
@@ -82,14 +84,15 @@ def decode_section(inp: AnalysisInputs, *, batch_size: int = 64, probs: bool = F
     """Decode ``inp``'s puzzles after every update and count content changes: what ``airinterp
     decode`` writes and the report's decode section draws."""
     from airinterp.analysis.decode import decode_rollouts
-    from airinterp.analysis.dynamics import changes_summary, changes_table, substep_table
+    from airinterp.analysis.dynamics import changes_summary, changes_table, presence_table, substep_table
     from airinterp.model.schedule import substep_names
 
     model, rules = inp.model, inp.rules
     r = decode_rollouts(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size, probs=probs, progress=progress)
     changes = changes_table(r, rules, model.schedule)
     return DecodeSection(rules=rules, rollout=r, changes=changes, summary=changes_summary(changes, inp.seed),
-                         substeps=substep_table(r, rules, model.schedule), updates=substep_names(model.schedule, r.n_substeps))  # fmt: skip
+                         substeps=substep_table(r, rules, model.schedule), updates=substep_names(model.schedule, r.n_substeps),
+                         presence=presence_table(r, rules, model.schedule))  # fmt: skip
 
 
 def sample_accuracy(sec: DecodeSection, seed: int, label: str = "accuracy") -> tuple[pd.DataFrame, dict]:
@@ -198,4 +201,5 @@ def analyse(
         box=rules.box, token_names=rules.token_names, roles=rules.roles(), updates=sec.updates, indices=np.asarray(inp.indices),
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
+        presence=sec.presence,
     )  # fmt: skip

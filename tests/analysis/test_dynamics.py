@@ -79,3 +79,29 @@ def test_changes_table_totals_and_divisors():
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError, match="counting mode"):
         SUDOKU.mask_tokens("paper")
+
+
+def test_presence_counts_cells_shares_and_movement():
+    """The observation rows' rule on a hand-made rollout: zL holds one BLANK cell in every grid of ACT
+    step 1, in a new place each sub-step; zH never; step 0 does not count."""
+    from airinterp.analysis.decode import DecodedRollout
+    from airinterp.analysis.dynamics import presence_table
+    from airinterp.model.schedule import act_schedule
+    from airinterp.tasks.rules import rules_for
+
+    rules = rules_for("sudoku", 16)
+    schedule = act_schedule(2, 2)  # 6 updates per ACT step
+    zL = np.full((2, 12, 16), 2, np.uint8)
+    zH = zL.copy()
+    for k in range(6, 12):
+        zL[:, k, k - 6] = rules.blank  # one BLANK, moving
+    zL[:, 0, :3] = rules.blank  # ACT step 0: not counted
+    t = presence_table(DecodedRollout(indices=np.arange(2), zL=zL, zH=zH), rules, schedule).set_index(["state", "tokens"])
+    assert t.loc[("zL", "blank"), "share_grids"] == 1.0 and t.loc[("zL", "blank"), "share_moving"] == 1.0
+    assert t.loc[("zL", "blank"), "max_cells"] == 1 and t.loc[("zL", "blank"), "present"] and t.loc[("zL", "blank"), "moving"]
+    assert t.loc[("zH", "blank"), "share_grids"] == 0.0 and not t.loc[("zH", "blank"), "present"]
+    zL[1, 6:] = 2  # the second puzzle's zL holds none: half the grids
+    zL[0, 7:] = zL[0, 6]  # the first's stops moving
+    t = presence_table(DecodedRollout(indices=np.arange(2), zL=zL, zH=zH), rules, schedule).set_index(["state", "tokens"])
+    assert t.loc[("zL", "blank"), "share_grids"] == 0.5 and t.loc[("zL", "blank"), "share_puzzles"] == 0.5
+    assert t.loc[("zL", "blank"), "share_moving"] == 0.0 and not t.loc[("zL", "blank"), "moving"]
