@@ -258,6 +258,10 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
                              kind="observation", definition=f"argmax decode of {state} after every update of ACT steps 1.. "
                              "(the paper's figures); " + rule))  # fmt: skip
 
+    # -- the roles of the two states, measured directly (airinterp.analysis.roles) -------------------
+    for b in [x for x in [a, *others] if (paper_key(x) == DEFAULT_VARIANT or paper_key(x) in SYMMETRIC) and x.state_roles is not None]:
+        rows += _roles_rows(b, b.variant in SYMMETRIC)
+
     # -- the default model's numbers: content changes, freeze, attention ------------------------------
     ref = a if paper_key(a) == DEFAULT_VARIANT else next((b for b in others if paper_key(b) == DEFAULT_VARIANT), a)
     if ref.family == "trm_singlez":
@@ -272,6 +276,48 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
             r["verdict"] = "not comparable"
             r["why"] = f"the paper's numbers are for {DEFAULT_VARIANT}; this checkpoint is {paper_key(ref)}. " + r["why"]
     return _finish(rows)
+
+
+def _roles_rows(b: CheckpointAnalyses, control: bool) -> list[dict]:
+    """"zL carries more undecided or candidate mass than zH": the paper's reading of its figures,
+    measured (Sudoku: low-confidence and undecided shares; Maze: cells zL marks path where zH says
+    open against the reverse, and undecided shares); on the symmetric control, no split expected."""
+    from airinterp.analysis.roles import LOW_CONFIDENCE
+
+    roles, seed = b.state_roles, b.config["seed"]
+    s = roles.summary.set_index(["when", "metric", "state"])
+    items: list[tuple[str, dict, str]] = []  # quantity, stats, definition
+    for metric, name, text in (
+        ("low_confidence", "low-confidence", f"share of non-given cells decoded with softmax probability < {LOW_CONFIDENCE}"),
+        ("undecided", "undecided", "share of cells decoded to an undecided token"),
+    ):
+        key = ("mean", metric, "zL - zH")
+        if key in s.index and np.isfinite(s.loc[key, "mean"]):
+            r = s.loc[key]
+            items.append((f"zL minus zH {name} share ({b.variant})",
+                          {"mean": r["mean"], "lo": r["ci_low"], "hi": r["ci_high"], "p": r["p"]},
+                          f"{text}, mean over the grids of ACT steps 1.., paired per puzzle"))  # fmt: skip
+    pz = roles.puzzles
+    cand = pz[(pz.when == "final") & (pz.state == "both")].pivot(index="puzzle", columns="metric", values="value")
+    if {"zL_path_zH_open", "zH_path_zL_open"} <= set(cand.columns):
+        d = paired(cand.zH_path_zL_open.to_numpy(), cand.zL_path_zH_open.to_numpy(), seed, "roles", "candidates")
+        items.append((f"cells zL decodes path where zH says open, minus the reverse ({b.variant})",
+                      {"mean": d["delta_mean"], "lo": d["delta_ci_low"], "hi": d["delta_ci_high"], "p": d["p_sign_flip"]},
+                      "counts per puzzle after the last update, paired"))  # fmt: skip
+    rows = []
+    for quantity, st, definition in items:
+        ours = _ours(st["mean"], st["lo"], st["hi"])
+        if control:
+            above = np.isfinite(st["lo"]) and st["lo"] > 0
+            rows.append(_row("roles", quantity, "no split (the symmetric control)", ours, "differs" if above else "matches",
+                             "rule: matches unless zL - zH is positive with its CI above 0", b.name, kind="observation",
+                             definition=definition))  # fmt: skip
+        else:
+            rows.append(_row("roles", quantity, "> 0: zL the shifting scratchpad, zH the committed proposal (the paper's "
+                             "reading of Figs 2-5, qualitative)", ours, direction_verdict(1, st["lo"], st["hi"]),
+                             "not a number of the paper: its figures' reading, measured", b.name, kind="direction",
+                             p=st["p"], definition=definition))  # fmt: skip
+    return rows
 
 
 def _default_model_rows(a: CheckpointAnalyses, note_scale: str) -> list[dict]:

@@ -19,6 +19,7 @@ from airinterp.analysis.attention import AttentionExample, AttentionResult
 from airinterp.analysis.freeze import FreezeResult
 from airinterp.analysis.inputs import AnalysisInputs
 from airinterp.analysis.patching import PatchResult
+from airinterp.analysis.roles import RolesResult
 from airinterp.types import ProgressFactory
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class CheckpointAnalyses:
     notes: list[str] = field(default_factory=list)
     family: str = "air"  # air, trm, trm_singlez or hrm: which model family the checkpoint is
     presence: pd.DataFrame = field(default_factory=pd.DataFrame)  # DecodeSection.presence
+    state_roles: RolesResult | None = None  # what each state holds (None: TRM single-z, one state)
 
     @property
     def label(self) -> str:
@@ -158,9 +160,17 @@ def analyse(
     bar = (lambda label, total: progress(f"{name}: {label}", total)) if progress else (lambda label, total: None)
     notes: list[str] = []
 
-    sec = decode_section(inp, batch_size=batch_size, progress=bar("decode", n))
+    sec = decode_section(inp, batch_size=batch_size, probs=True, progress=bar("decode", n))  # probs: the roles' confidence
     r = sec.rollout
     outcome, accuracy = sample_accuracy(sec, inp.seed)
+
+    state_roles = None
+    if c.single_z:
+        notes.append("the roles analysis does not apply: TRM single-z has one state")
+    else:
+        from airinterp.analysis.roles import roles_analysis
+
+        state_roles = roles_analysis(r, rules, model.schedule, inp.seed)
 
     freezes = {}
     if c.single_z:
@@ -201,5 +211,5 @@ def analyse(
         box=rules.box, token_names=rules.token_names, roles=rules.roles(), updates=sec.updates, indices=np.asarray(inp.indices),
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
-        presence=sec.presence,
+        presence=sec.presence, state_roles=state_roles,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""State-dynamics commands: decode, freeze, patch (AIR_SPEC 4.a-4.c).
+"""State-dynamics commands: decode, roles, freeze, patch (AIR_SPEC 4.a-4.c; roles is ours).
 
 Each checks every option first (one ``error:`` line, nothing written), runs batched rollouts
 under a progress bar, and writes ``config.json``, tidy tables and one self-contained HTML figure
@@ -84,6 +84,54 @@ def _parse_acts(text: str | None, n_act: int, option: str) -> list[int]:
     if not acts or bad:
         raise fail(f"{option} {text!r}: ACT steps must lie in 0..{n_act - 1} (the rollout's {n_act} steps)")
     return sorted(set(acts))  # each step once (a repeat would count its puzzles twice)
+
+
+@app.command("roles")
+def roles_cmd(
+    task: Task = None,
+    checkpoint: Checkpoint = None,
+    data: Data = None,
+    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")] = None,
+    seed: Seed = 0,
+    batch_size: BatchSize = 64,
+    device: Device = "cpu",
+    out: Out = None,
+    n_act: NAct = None,
+) -> None:
+    """What each state holds (not in the paper): zL/zH disagreement, undecided and low-confidence shares, accuracy, Maze path recall/precision; roles_summary.csv, roles_puzzles.csv, roles_substeps.csv, roles.html."""
+    run = parse(DecodeRun, **{k: v for k, v in locals().items()})
+    from airinterp.analysis.roles import roles_analysis
+    from airinterp.analysis.suite import decode_section
+    from airinterp.report import figures
+
+    inp = run.open(default_n=100)
+    c = inp.model.config
+    if c.single_z:
+        raise fail("roles: this model is TRM single-z, with one state (zL); the roles analysis compares zL with zH")
+    out = out_dir(run.out, "roles", inp.checkpoint)
+    display, factory = progress()
+    with display:
+        sec = decode_section(inp, batch_size=run.batch_size, probs=True, progress=factory("decode", len(inp.indices)))
+    res = roles_analysis(sec.rollout, sec.rules, inp.model.schedule, inp.seed)
+    sub = res.substeps.pivot_table(index=["substep", "state"], columns="metric", values="value").reset_index()
+    cols = [k for k in ("disagreement", "low_confidence", "undecided", "accuracy_nongiven", "path_recall", "path_precision")
+            if k in sub and sub[k].notna().any()]  # fmt: skip
+    with staging(out) as d:
+        write_config(d, _config("roles", run, inp))
+        write_table(res.summary, d / "roles_summary.csv")
+        write_table(res.puzzles, d / "roles_puzzles.csv")
+        write_table(res.substeps, d / "roles_substeps.csv")
+        write_html(d / "roles.html", f"Roles of the two states: {inp.checkpoint}",
+                   [figures.substep_lines(sub, cols, f"{c.label}: per sub-step means over {len(inp.indices)} puzzles (ACT steps 1..)")],
+                   [f"{len(inp.indices)} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps; low_confidence: non-given cells "
+                    "decoded with softmax probability < 0.5; means over the grids of ACT steps 1.."])  # fmt: skip
+    s = res.summary[(res.summary.when == "mean")].set_index(["metric", "state"])
+    for metric in ("disagreement", "undecided", "low_confidence"):
+        for state in ("both", "zL", "zH", "zL - zH"):
+            if (metric, state) in s.index:
+                r = s.loc[(metric, state)]
+                typer.echo(f"{metric} {state}: {r['mean']:.4f} [{r['ci_low']:.4f}, {r['ci_high']:.4f}]")
+    typer.echo(f"wrote {out}")
 
 
 @app.command("freeze")

@@ -165,6 +165,27 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
                 doc.para(f"{a.name}: INPUT-INDEPENDENT: {a.freeze[frozen].input_independent_note()}")
         doc.para(frozen_in[0].freeze[frozen].measured_exact_reference_note())
 
+    # -- the roles of the two states ------------------------------------------------------------------
+    doc.heading("Roles of the two states")
+    doc.para("Not a figure of the paper: what each state holds, measured on the decoded rollout (airinterp roles). "
+             "disagreement: cells where zL's and zH's decodes differ; undecided: cells decoded to an undecided token; "
+             "low_confidence: non-given cells whose decoded token has softmax probability < 0.5; accuracy_nongiven: "
+             "non-given cells decoded to the label; Maze also path recall / precision against the label's path and the "
+             "cells one state marks path where the other says open. Means over the grids of ACT steps 1.. per puzzle "
+             "(and after the last update), puzzle-level bootstrap CIs; 'zL - zH' paired per puzzle.")  # fmt: skip
+    with_roles = [a for a in analyses if a.state_roles is not None]
+    if with_roles:
+        tab = pd.concat([a.state_roles.summary.assign(checkpoint=a.name) for a in with_roles], ignore_index=True)
+        doc.table(tab[["checkpoint", "when", "metric", "state", "mean", "ci_low", "ci_high", "n", "p"]])
+
+    def roles_lines(a: "CheckpointAnalyses"):
+        sub = a.state_roles.substeps.pivot_table(index=["substep", "state"], columns="metric", values="value").reset_index()
+        cols = [c for c in ("disagreement", "low_confidence", "undecided", "path_recall", "path_precision") if c in sub and sub[c].notna().any()]
+        return figures.substep_lines(sub, cols, f"{a.label}: per sub-step means over {len(a.indices)} puzzles (ACT steps 1..)")
+
+    doc.figures([roles_lines(a) if a.state_roles is not None else None for a in analyses], names,
+                empty="does not apply (one state)")  # fmt: skip
+
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")
     doc.para("Not in the paper: zL or zH as carried into one ACT step is replaced by another puzzle's (a seeded "

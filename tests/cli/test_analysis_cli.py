@@ -144,3 +144,18 @@ def test_repeated_steps_count_once(tmp_path):
     assert res.exit_code == 0, res.output
     s = pd.read_csv(tmp_path / "p" / "patch_summary.csv")
     assert len(s) == 1 and s.n.iloc[0] == 4
+
+
+def test_roles_command_on_the_maze_checkpoint(tmp_path):
+    """What each state holds: the tables and the page; zL marks candidate path cells zH does not."""
+    out = tmp_path / "roles"
+    res = invoke("roles", "--task", "maze", "--n-puzzles", "6", "--out", out)
+    assert res.exit_code == 0, res.output
+    s = pd.read_csv(out / "roles_summary.csv")
+    assert {"disagreement", "undecided", "low_confidence", "path_recall", "path_precision", "zL_path_zH_open"} <= set(s.metric)
+    assert set(s.state) == {"zL", "zH", "zL - zH", "both"} and set(s.when) == {"mean", "final"}
+    p = pd.read_csv(out / "roles_puzzles.csv")
+    assert p.puzzle.nunique() == 6 and "Plotly.newPlot" in (out / "roles.html").read_text()
+    assert "disagreement both:" in res.output and json.loads((out / "config.json").read_text())["command"] == "roles"
+    res = invoke("roles", "--task", "maze", "--n-puzzles", "0", "--out", tmp_path / "bad")
+    assert res.exit_code != 0 and not (tmp_path / "bad").exists()
