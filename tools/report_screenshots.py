@@ -10,7 +10,8 @@ from browser import screenshot_sections  # tools/browser.py, beside this script
 
 SECTIONS = {
     "Reproduction table": "reproduction", "Decoded rollouts (Figs 2-5)": "decode",
-    "Content changes and freeze (Figs 6-7)": "freeze", "Patching across sub-steps": "patching",
+    "Content changes and freeze (Figs 6-7)": "freeze", "Roles of the two states": "roles",
+    "Patching across sub-steps": "patching",
     "Attention locality (Figs 8-9)": "attention", "Attention example and persistence (Figs 10-13)": "example",
 }  # fmt: skip
 
