@@ -8,7 +8,7 @@ import typer
 
 from airinterp.cli._common import app, fail, input_errors, progress
 from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, Seed, Task
-from airinterp.cli.output import check_file_out, check_not_inside_inputs
+from airinterp.cli.output import check_dir_out, check_file_out, check_not_inside_inputs, staging, write_table
 from airinterp.cli.runs import ReportRun, parse
 
 
@@ -28,6 +28,7 @@ def report_cmd(
     device: Device = "cpu",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="the report .html (default: out/report/<checkpoints>.html)")] = None,
     title: Annotated[str | None, typer.Option(help="the report's title")] = None,
+    tables: Annotated[Path | None, typer.Option(help="also write the report's tables as CSV into this directory (reproduction, summary, changes, roles)")] = None,
 ) -> None:
     """Decoded rollouts, content changes, freeze, patching, attention contrasts and examples, and the reproduction table, in one offline HTML file."""
     from airinterp.analysis.inputs import open_inputs
@@ -42,6 +43,9 @@ def report_cmd(
     out = check_file_out(run.out, (".html",)) if run.out is not None else None
     if out is not None:
         check_not_inside_inputs(out)
+    if run.tables is not None:
+        check_not_inside_inputs(run.tables, "--tables")
+        check_dir_out(run.tables, "--tables")
     seen = {Ck(run.checkpoint).key} if run.checkpoint is not None else set()
     for ck in run.compare:  # path checks first: no model is loaded for a typo
         if not ck.exists():
@@ -83,6 +87,20 @@ def report_cmd(
     repro = reproduction_table(analyses[0], analyses[1:])
     path = build_report(analyses, out, title=run.title, built=stamp, repro=repro)
     size = path.stat().st_size / 2**20
+    if run.tables is not None:
+        import pandas as pd
+
+        from airinterp.analysis.reproduce import summary_table
+
+        with staging(run.tables) as d:
+            write_table(repro, d / "reproduction.csv")
+            write_table(summary_table(analyses), d / "summary.csv")
+            write_table(pd.concat([a.changes_summary.assign(checkpoint=a.name) for a in analyses], ignore_index=True),
+                        d / "changes_summary.csv")  # fmt: skip
+            roles = [a.state_roles.summary.assign(checkpoint=a.name) for a in analyses if a.state_roles is not None]
+            if roles:
+                write_table(pd.concat(roles, ignore_index=True), d / "roles_summary.csv")
+        typer.echo(f"wrote {run.tables} (the tables as CSV)")
     verdicts = repro.verdict.value_counts()
     typer.echo("reproduction table: " + ", ".join(f"{k} {verdicts[k]}" for k in verdicts.index))
     typer.echo(f"wrote {path} ({size:.1f} MiB)")

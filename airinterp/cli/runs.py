@@ -172,6 +172,7 @@ class ReportRun(InputsRun):
     compare: tuple[Path, ...] = ()
     n_puzzles: int = Field(default=100, ge=2)
     title: str | None = None
+    tables: Path | None = None
 
 
 #: Run fields whose flag is not ``--`` + the field name with dashes

@@ -97,7 +97,7 @@ def _strip(page: str) -> str:
 def cli_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     args = ("report", "--task", "sudoku", "--n-puzzles", "4", "--seed", "3", "--batch-size", "4")
-    first = invoke(*args, "--compare", ROOT / "checkpoints/sudoku6_Lx_Hx", "-o", out / "a.html")
+    first = invoke(*args, "--compare", ROOT / "checkpoints/sudoku6_Lx_Hx", "-o", out / "a.html", "--tables", out / "tables")
     assert first.exit_code == 0, first.output
     return out / "a.html", first.output, args
 
@@ -105,6 +105,14 @@ def cli_report(tmp_path_factory):
 def test_report_command_is_reproducible_and_prints_its_path(cli_report):
     path, output, args = cli_report
     assert f"wrote {path}" in output and "reproduction table:" in output
+    import pandas as pd
+
+    from airinterp.analysis.reproduce import COLUMNS
+
+    tables = path.parent / "tables"
+    assert sorted(p.name for p in tables.iterdir()) == ["changes_summary.csv", "reproduction.csv", "roles_summary.csv", "summary.csv"]
+    assert list(pd.read_csv(tables / "reproduction.csv").columns) == COLUMNS
+    assert set(pd.read_csv(tables / "roles_summary.csv").checkpoint) == {"sudoku6_Lx_H", "sudoku6_Lx_Hx"}
     again = invoke(*args, "--compare", ROOT / "checkpoints/sudoku6_Lx_Hx", "-o", path.with_name("b.html"))
     assert again.exit_code == 0, again.output
     a, b = path.read_text(), path.with_name("b.html").read_text()
