@@ -173,7 +173,9 @@ def presence_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Up
     BLANK, ``blank``; the undecided tokens, ``undecided``) in the grids of ACT steps >= ``from_act``:
     the share of (puzzle, sub-step) grids with >= PRESENCE_MIN_CELLS such cells, the share of puzzles
     with any, the most cells in one grid, and how often such cells move (the set of such cells differs
-    between consecutive sub-steps that both show some), with ``present`` / ``moving`` by the rule."""
+    between consecutive sub-steps that both show some), with ``present`` / ``moving`` by the rule.
+    Movement is counted over the transitions into sub-steps that write the state (a state repeats
+    its grid where another update runs)."""
     K = rollout.n_substeps
     acts = np.array([s.act for s in substeps(schedule, K)])
     keep = acts >= from_act
@@ -183,11 +185,12 @@ def presence_table(rollout: DecodedRollout, rules: TaskRules, schedule: tuple[Up
     rows = []
     for s in rollout.states:
         g = rollout.state(s)[:, keep]
+        into_write = written(schedule, s, K)[keep][1:]  # transitions k-1 -> k where k writes the state
         for name, tokens in sets.items():
             mask = np.isin(g, tokens)  # [puzzle, kept sub-step, cell]
             n = mask.sum(-1)
             shown = n >= PRESENCE_MIN_CELLS
-            both = shown[:, 1:] & shown[:, :-1]
+            both = shown[:, 1:] & shown[:, :-1] & into_write
             moved = (mask[:, 1:] != mask[:, :-1]).any(-1) & both
             share = float(shown.mean()) if shown.size else float("nan")
             move_share = float(moved.sum() / both.sum()) if both.sum() else float("nan")

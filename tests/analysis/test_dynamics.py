@@ -94,10 +94,17 @@ def test_presence_counts_cells_shares_and_movement():
     zL = np.full((2, 12, 16), 2, np.uint8)
     zH = zL.copy()
     for k in range(6, 12):
-        zL[:, k, k - 6] = rules.blank  # one BLANK, moving
+        zL[:, k, k - 6] = rules.blank  # one BLANK, moving (even where an H-update runs: only L-writes count)
     zL[:, 0, :3] = rules.blank  # ACT step 0: not counted
     t = presence_table(DecodedRollout(indices=np.arange(2), zL=zL, zH=zH), rules, schedule).set_index(["state", "tokens"])
     assert t.loc[("zL", "blank"), "share_grids"] == 1.0 and t.loc[("zL", "blank"), "share_moving"] == 1.0
+    # movement counts the transitions into sub-steps that write zL (7 L0_1, 9 L1_0, 10 L1_1), not those into
+    # the H-updates' (8, 11): here one of the three moves (into 10); all transitions would count 3 of 5
+    zL2 = np.full_like(zL, 2)
+    for k, cell in zip(range(6, 12), (0, 0, 2, 2, 4, 5), strict=True):
+        zL2[:, k, cell] = rules.blank
+    t2 = presence_table(DecodedRollout(indices=np.arange(2), zL=zL2, zH=zH), rules, schedule).set_index(["state", "tokens"])
+    assert t2.loc[("zL", "blank"), "share_moving"] == pytest.approx(1 / 3)
     assert t.loc[("zL", "blank"), "max_cells"] == 1 and t.loc[("zL", "blank"), "present"] and t.loc[("zL", "blank"), "moving"]
     assert t.loc[("zH", "blank"), "share_grids"] == 0.0 and not t.loc[("zH", "blank"), "present"]
     zL[1, 6:] = 2  # the second puzzle's zL holds none: half the grids
