@@ -249,10 +249,11 @@ def reproduction_table(primary: CheckpointAnalyses, others: "list[CheckpointAnal
             needs_moving = expected and task == "sudoku"  # the paper's Sudoku figures: cells that move between sub-steps
             ours_text = (f"{pr['share_grids']:.2%} of {pr['grids']} (puzzle, sub-step) grids of ACT steps 1.. hold >= "
                          f"{PRESENCE_MIN_CELLS} {token} cell (puzzles: {pr['share_puzzles']:.0%}; at most {pr['max_cells']} "
-                         f"cells); they move in {pr['share_moving']:.0%} of consecutive sub-steps that both hold some")  # fmt: skip
+                         "cells); " + (f"they move in {pr['share_moving']:.0%} of the state's writes between grids that both hold some"
+                                       if np.isfinite(pr["share_moving"]) else "none to move"))  # fmt: skip
             ok = pr["present"] == expected and (pr["moving"] or not needs_moving)
             rule = (f"present = at least {PRESENCE_MIN_CELLS} such cell in >= {PRESENCE_MIN_SHARE:.0%} of the grids"
-                    + (f"; moving = their places change in >= {PRESENCE_MIN_SHARE:.0%} of consecutive sub-steps" if needs_moving else ""))  # fmt: skip
+                    + (f"; moving = their places change in >= {PRESENCE_MIN_SHARE:.0%} of the state's writes" if needs_moving else ""))  # fmt: skip
             rows.append(_row("decoded rollouts", quantity, paper_text, ours_text, "matches" if ok else "differs",
                              f"{rule}; ours: present {bool(pr['present'])}, moving {bool(pr['moving'])}; source: {source}", b.name,
                              kind="observation", definition=f"argmax decode of {state} after every update of ACT steps 1.. "
