@@ -130,20 +130,23 @@ def substep_lines(substeps: pd.DataFrame, columns: Sequence[str], title: str) ->
 
 
 def freeze_comparison(summary: pd.DataFrame, metrics: Sequence[str], title: str) -> go.Figure:
-    """Normal vs frozen means of ``metrics`` with the paired delta's CI (Figs 6-7)."""
+    """Normal vs frozen means of ``metrics`` (Figs 6-7; top) and, below, the paired difference
+    frozen - normal with its 95 % bootstrap CI against a zero line: the CI belongs to the
+    difference, never to a bar (a bar with the difference's CI would read as a mean's interval)."""
     rows = summary.set_index("metric").loc[list(metrics)]
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics))
+    fig = make_subplots(rows=2, cols=len(metrics), row_heights=[0.62, 0.38], vertical_spacing=0.16,
+                        subplot_titles=[*metrics, *["frozen - normal (paired, 95 % CI)"] * len(metrics)])  # fmt: skip
     for i, (m, r) in enumerate(rows.iterrows(), start=1):
-        lo, hi = r["delta_ci_low"], r["delta_ci_high"]
-        fig.add_trace(go.Bar(x=["normal", "frozen"], y=[r["base_mean"], r["treated_mean"]],
-                             marker_color=["#7f7f7f", "#1f77b4"], showlegend=False,
-                             error_y={"type": "data", "symmetric": False, "array": [0, hi - r["delta_mean"]],
-                                      "arrayminus": [0, r["delta_mean"] - lo], "visible": True},
-                             hovertemplate=f"{m}: %{{y:.4g}}<br>delta {r['delta_mean']:.4g} [{lo:.4g}, {hi:.4g}], "
-                                           f"p={r['p_sign_flip']:.3g}<extra></extra>"),
-                      row=1, col=i)  # fmt: skip
-        fig.layout.annotations[i - 1].text = f"{m}<br>delta {r['delta_mean']:+.3g} [{lo:+.3g}, {hi:+.3g}]"
-    fig.update_layout(title=title, height=430, width=max(420, 300 * len(metrics)))
+        lo, hi, d = r["delta_ci_low"], r["delta_ci_high"], r["delta_mean"]
+        fig.add_trace(go.Bar(x=["normal", "frozen"], y=[r["base_mean"], r["treated_mean"]], marker_color=["#7f7f7f", "#1f77b4"],
+                             showlegend=False, hovertemplate=f"{m}: %{{y:.4g}}<extra></extra>"), row=1, col=i)  # fmt: skip
+        fig.add_trace(go.Scatter(x=["frozen - normal"], y=[d], mode="markers", marker={"color": "#d62728", "size": 9}, showlegend=False,
+                                 error_y={"type": "data", "symmetric": False, "array": [hi - d], "arrayminus": [d - lo], "visible": True},
+                                 hovertemplate=f"delta {d:.4g} [{lo:.4g}, {hi:.4g}], p={r['p_sign_flip']:.3g}<extra></extra>"),
+                      row=2, col=i)  # fmt: skip
+        fig.add_hline(y=0, line={"color": "#444", "width": 1, "dash": "dot"}, row=2, col=i)
+        fig.layout.annotations[i - 1].text = f"{m}<br>delta {d:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+    fig.update_layout(title=title, height=560, width=max(420, 300 * len(metrics)))
     return fig
 
 
@@ -162,20 +165,29 @@ def paired_points(puzzles: pd.DataFrame, metric: str, title: str) -> go.Figure:
 
 
 def patch_curve(summary: pd.DataFrame, metric: str = "exact", title: str = "") -> go.Figure:
-    """Patched vs clean ``metric`` against the ACT step of the patch, one line per state/site."""
-    fig = go.Figure()
+    """Top: patched and clean ``metric`` against the ACT step of the patch, one line per state/site.
+    Bottom: the paired difference patched - clean with its 95 % bootstrap CI (the CI is the
+    difference's, drawn on the difference). The x-axis marks the patched steps only."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.1,
+                        subplot_titles=[metric, "patched - clean (paired, 95 % CI)"])  # fmt: skip
     summary = summary.assign(series=summary["state"].fillna(summary["site"].str.replace(r"^act\.\d+\.", "", regex=True)))
     for name, g in summary.groupby("series", sort=False):
-        lo = g[f"{metric}_patched"] - (g[f"{metric}_delta"] - g[f"{metric}_delta_ci_low"])
-        hi = g[f"{metric}_patched"] + (g[f"{metric}_delta_ci_high"] - g[f"{metric}_delta"])
+        colour = STATE_COLOURS.get(name)
         fig.add_trace(go.Scatter(x=g.act, y=g[f"{metric}_patched"], name=f"{name} patched", mode="lines+markers",
-                                 line={"color": STATE_COLOURS.get(name)},
-                                 error_y={"type": "data", "symmetric": False, "array": hi - g[f"{metric}_patched"],
-                                          "arrayminus": g[f"{metric}_patched"] - lo}))  # fmt: skip
+                                 line={"color": colour}, legendgroup=name), row=1, col=1)  # fmt: skip
+        d = g[f"{metric}_delta"]
+        fig.add_trace(go.Scatter(x=g.act, y=d, name=f"{name}: patched - clean", mode="markers", marker={"color": colour},
+                                 legendgroup=name, showlegend=False,
+                                 error_y={"type": "data", "symmetric": False, "array": g[f"{metric}_delta_ci_high"] - d,
+                                          "arrayminus": d - g[f"{metric}_delta_ci_low"]}), row=2, col=1)  # fmt: skip
     clean = summary.groupby("act")[f"{metric}_clean"].mean()
-    fig.add_trace(go.Scatter(x=clean.index, y=clean.values, name="clean", mode="lines", line={"dash": "dash", "color": "#7f7f7f"}))
-    fig.update_layout(title=title, xaxis_title="ACT step patched (the state carried into it)", yaxis_title=metric,
-                      height=450, width=760)  # fmt: skip
+    fig.add_trace(go.Scatter(x=clean.index, y=clean.values, name="clean", mode="lines", line={"dash": "dash", "color": "#7f7f7f"}),
+                  row=1, col=1)  # fmt: skip
+    fig.add_hline(y=0, line={"color": "#444", "width": 1, "dash": "dot"}, row=2, col=1)
+    acts = sorted(int(a) for a in summary.act.unique())
+    fig.update_xaxes(tickmode="array", tickvals=acts, row=2, col=1, title_text="ACT step patched (the state carried into it)")
+    fig.update_xaxes(tickmode="array", tickvals=acts, row=1, col=1)
+    fig.update_layout(title=title, height=560, width=760)
     return fig
 
 

@@ -266,3 +266,23 @@ def test_a_verdict_that_flips_with_the_head_aggregation_is_labelled(tiny_analyse
     t = reproduction_table(replace(a, attention=replace(a.attention, summary=att)))
     row = t[t.quantity == "layer 0, control: delta_nbr"].iloc[0]
     assert row.verdict == "same direction" and row.aggregation.startswith("AGGREGATION-DEPENDENT: the best head per puzzle reads 'differs'")
+
+
+def test_error_bars_belong_to_the_paired_difference(tiny_analyses):
+    """Freeze and patch figures draw the paired difference's CI on the difference (a second row with a
+    zero line), never on a bar of means; the patch curve ticks at the patched ACT steps only."""
+    from airinterp.report import figures
+
+    a = tiny_analyses[0]
+    fig = figures.freeze_comparison(a.freeze["zH"].summary, ["content_changes", "output_exact"], "t")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert bars and all(t.error_y.array is None for t in bars)
+    deltas = [t for t in fig.data if t.type == "scatter"]
+    assert len(deltas) == 2 and all(t.error_y.visible for t in deltas)
+    row = a.freeze["zH"].summary.set_index("metric").loc["output_exact"]
+    assert deltas[1].y[0] == row["delta_mean"]  # the marker is the delta, not the frozen mean
+    fig = figures.patch_curve(a.patch.summary, "exact", "t")
+    acts = sorted(int(x) for x in a.patch.summary.act.unique())
+    assert list(fig.layout.xaxis2.tickvals) == acts and list(fig.layout.xaxis.tickvals) == acts
+    top = [t for t in fig.data if t.name and t.name.endswith("patched")]
+    assert top and all(t.error_y.array is None for t in top)
