@@ -145,7 +145,8 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     doc.para("Content changes: a cell's decoded token changes from one non-mask token to another between consecutive "
              "sub-steps (reference mode: mask = Sudoku BLANK / Maze path; harmonized: the undecided tokens). Totals per "
              "puzzle over the rollout. Freeze: every update of the frozen state returns its input, from ACT step 0 (the "
-             "reference's); the other state is measured, paired with the normal rollout of the same puzzle.")  # fmt: skip
+             "reference's); the other state is measured, paired with the normal rollout of the same puzzle. The bars "
+             "are means; the CI below them belongs to the paired difference frozen - normal.")  # fmt: skip
     tab = pd.concat([a.changes_summary.assign(checkpoint=a.name) for a in analyses], ignore_index=True)
     tab = tab[tab.metric.isin(["content_changes", "content_changes_harmonized", "mask_flips", "content_per_updated"])]
     doc.table(tab[["checkpoint", "state", "metric", "mean", "sd", "ci_low", "ci_high", "n"]])
@@ -189,8 +190,9 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")
     doc.para("Not in the paper: zL or zH as carried into one ACT step is replaced by another puzzle's (a seeded "
-             "derangement within the batch) and the rest of the rollout runs; points: exact accuracy of the output "
-             "with the paired delta's CI, dashed: the clean run. Patched steps: all of a rollout of up to 8 ACT steps, "
+             "derangement within the batch) and the rest of the rollout runs; top: exact accuracy of the output, "
+             "patched (points) and clean (dashed); bottom: patched - clean per puzzle, its mean with a 95 % bootstrap "
+             "CI. Patched steps: all of a rollout of up to 8 ACT steps, "
              "else 0, 1, 2, 4, 8, ... and the last (airinterp patch --acts patches any).")  # fmt: skip
     doc.figures([figures.patch_curve(a.patch.summary, "exact", f"{a.label}: exact accuracy after patching") if a.patch else None
                  for a in analyses], names, empty="not run")  # fmt: skip
