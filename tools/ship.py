@@ -79,7 +79,7 @@ def parse_steps(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
-def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int]) -> None:
+def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int], bf16: bool = False) -> None:
     from airinterp.checkpoints import REPO
     from airinterp.tasks.dataset import PuzzleDataset
     from airinterp.train.evaluate import evaluate
@@ -97,20 +97,23 @@ def ship_average(run: Path, dest: Path, eval_data: str, steps: list[int]) -> Non
     data = run_data(run, config["data"])
     config["data"] = recipe(data, model.config.task) or str(data)
     config["out"] = str(dest)
-    _, final = evaluate(model, PuzzleDataset(REPO / eval_data, "test"), "test")
+    dest.mkdir(parents=True, exist_ok=True)
+    save(model, dest / "model.safetensors", dtype=torch.bfloat16 if bf16 else None,
+         source=f"{run.name}: average of steps {points[0].step}..{points[-1].step}")  # fmt: skip
+    # the card's accuracy is that of the weights as stored (bf16: rounded), as airinterp eval reloads them
+    _, final = evaluate(load(dest / "model.safetensors"), PuzzleDataset(REPO / eval_data, "test"), "test")
     card = {
         "airinterp_version": __import__("airinterp").__version__, "preset": config["preset"], "variant": config["variant"],
         "data": config["data"], "data_build": json.loads((data / "airinterp_build.json").read_text())["config"],
         "data_sha256": state.get("data_sha256"), "steps": points[-1].step, "wall_time_s": round(float(state["wall_s"]), 1),
         "device": config.get("device", "cpu") + (f" ({config['threads']} threads)" if config.get("threads") else ""),
         "threads": config.get("threads"),
-        "weights": f"uniform average of the checkpoints at steps {', '.join(str(p.step) for p in points)} "
-                   "(stochastic weight averaging after the fact)",
+        "weights": (f"uniform average of the checkpoints at steps {', '.join(str(p.step) for p in points)} "
+                    "(stochastic weight averaging after the fact)" if len(points) > 1 else f"the run's checkpoint at step {points[0].step}")
+                   + ("; stored in bfloat16 (the accuracy is the stored weights')" if bf16 else ""),
         "averaged_steps": [p.step for p in points], "final_eval": final, "config": model.config.model_dump(),
         "run": config, "eval_data": eval_data,
     }  # fmt: skip
-    dest.mkdir(parents=True, exist_ok=True)
-    save(model, dest / "model.safetensors", source=f"{run.name}: average of steps {points[0].step}..{points[-1].step}")
     shutil.copyfile(run / "metrics.jsonl", dest / "metrics.jsonl")
     atomic_write_text(dest / "card.json", json.dumps(card, indent=2, default=str) + "\n")
     print(f"{dest}: average of {len(points)} checkpoints, exact {final['exact_accuracy']:.4f} on {final['n']}")
@@ -155,6 +158,7 @@ def main() -> None:
     p.add_argument("dest", type=Path)
     p.add_argument("--eval-data", required=True, help="the shipped test split, relative to the repository")
     p.add_argument("--steps", help="series, average: these steps (comma-separated, or A:B:STEP)")
+    p.add_argument("--bf16", action="store_true", help="average: store the weights in bfloat16 (half the size)")
     a = p.parse_args()
     if not (a.run / "config.json").is_file():
         sys.exit(f"error: {a.run}: not a training run (no config.json)")
@@ -165,7 +169,7 @@ def main() -> None:
     elif a.what == "average":
         if not a.steps:
             sys.exit("error: average needs --steps")
-        ship_average(a.run, a.dest, a.eval_data, parse_steps(a.steps))
+        ship_average(a.run, a.dest, a.eval_data, parse_steps(a.steps), a.bf16)
     else:
         ship_series(a.run, a.dest, a.eval_data, parse_steps(a.steps) if a.steps else None)
 
