@@ -9,7 +9,7 @@ from pathlib import Path
 from browser import screenshot_sections  # tools/browser.py, beside this script
 
 SECTIONS = {
-    "Reproduction table": "reproduction", "Decoded rollouts (Figs 2-5)": "decode",
+    "Decoded rollouts (Figs 2-5)": "decode",  # the reproduction table: reports/<report>_reproduction.csv (--tables)
     "Content changes and freeze (Figs 6-7)": "freeze", "Roles of the two states": "roles",
     "Patching across sub-steps": "patching",
     "Attention locality (Figs 8-9)": "attention", "Attention example and persistence (Figs 10-13)": "example",
