@@ -45,6 +45,12 @@ class RolesResult:
     substeps: pd.DataFrame  # substep, act, update, state, metric, value (means over puzzles)
     summary: pd.DataFrame  # when, metric, state ("zL", "zH", "zL - zH" or "both"), mean, ci_low, ci_high, n, p
 
+    def substep_columns(self, metrics: "tuple[str, ...]") -> "tuple[pd.DataFrame, list[str]]":
+        """The per-sub-step means wide (a column per metric, a row per sub-step and state: what
+        ``figures.substep_lines`` draws) and those of ``metrics`` that have values."""
+        wide = self.substeps.pivot_table(index=["substep", "state"], columns="metric", values="value").reset_index()
+        return wide, [m for m in metrics if m in wide and wide[m].notna().any()]
+
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -99,7 +99,7 @@ def roles_cmd(
     n_act: NAct = None,
 ) -> None:
     """What each state holds (not in the paper): zL/zH disagreement, undecided and low-confidence shares, accuracy, Maze path recall/precision; roles_summary.csv, roles_puzzles.csv, roles_substeps.csv, roles.html."""
-    run = parse(DecodeRun, **{k: v for k, v in locals().items()})
+    run = parse(DecodeRun, **locals())
     from airinterp.analysis.roles import roles_analysis
     from airinterp.analysis.suite import decode_section
     from airinterp.report import figures
@@ -113,9 +113,7 @@ def roles_cmd(
     with display:
         sec = decode_section(inp, batch_size=run.batch_size, probs=True, progress=factory("decode", len(inp.indices)))
     res = roles_analysis(sec.rollout, sec.rules, inp.model.schedule, inp.seed)
-    sub = res.substeps.pivot_table(index=["substep", "state"], columns="metric", values="value").reset_index()
-    cols = [k for k in ("disagreement", "low_confidence", "undecided", "accuracy_nongiven", "path_recall", "path_precision")
-            if k in sub and sub[k].notna().any()]  # fmt: skip
+    sub, cols = res.substep_columns(("disagreement", "low_confidence", "undecided", "accuracy_nongiven", "path_recall", "path_precision"))
     with staging(out) as d:
         write_config(d, _config("roles", run, inp))
         write_table(res.summary, d / "roles_summary.csv")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from airinterp.errors import InputError
-from airinterp.model.schedule import State, Update, act_schedule
+from airinterp.model.schedule import State, Update, act_schedule, states_of
 from airinterp.model.variants import VARIANT_NAMES, VARIANT_TABLE, LevelToken
 from airinterp.model.variants import Variant as VariantSpec
 
@@ -188,8 +188,9 @@ class AIRConfig(BaseModel):
 
     @property
     def states(self) -> "tuple[State, ...]":
-        """The model's recurrent states: ``("zL", "zH")``, or ``("zL",)`` for TRM single-z."""
-        return ("zL",) if self.single_z else ("zL", "zH")
+        """The model's recurrent states: ``("zL", "zH")``, or ``("zL",)`` for TRM single-z (the
+        states its schedule writes)."""
+        return states_of(self.schedule)
 
     @property
     def head_dim(self) -> int:

@@ -92,15 +92,6 @@ def check_state_of(schedule: "tuple[Update, ...]", state: object) -> State:
     return s
 
 
-def check_two_states(schedule: "tuple[Update, ...]", what: str) -> None:
-    """The analyses that compare zL with zH refuse TRM single-z (one state) in one line."""
-    if states_of(schedule) != STATES:
-        raise InputError(
-            f"{what}: this model is TRM single-z, with one state (zL); this analysis compares zL with zH. "
-            "Its hooks, decode() and state_site() work; the analyses are built for two states"
-        )
-
-
 def parse_update_name(name: str) -> tuple[Stage, int, int | None]:
     """``"L1_0"`` -> ("L", 1, 0); ``"H1"`` -> ("H", 1, None)."""
     import re

@@ -180,8 +180,7 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
         doc.table(tab[["checkpoint", "when", "metric", "state", "mean", "ci_low", "ci_high", "n", "p"]])
 
     def roles_lines(a: "CheckpointAnalyses"):
-        sub = a.state_roles.substeps.pivot_table(index=["substep", "state"], columns="metric", values="value").reset_index()
-        cols = [c for c in ("disagreement", "low_confidence", "undecided", "path_recall", "path_precision") if c in sub and sub[c].notna().any()]
+        sub, cols = a.state_roles.substep_columns(("disagreement", "low_confidence", "undecided", "path_recall", "path_precision"))
         return figures.substep_lines(sub, cols, f"{a.label}: per sub-step means over {len(a.indices)} puzzles (ACT steps 1..)")
 
     doc.figures([roles_lines(a) if a.state_roles is not None else None for a in analyses], names,
