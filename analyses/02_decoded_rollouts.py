@@ -22,9 +22,14 @@ N_PUZZLES = 100
 SEED = 0
 
 # %%
+import plotly.io as pio
+
 from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.suite import decode_section
 from airinterp.report import figures
+
+# figures: interactive in Jupyter, plus an HTML copy (plotly.js inlined once) for viewers without plotly's renderer
+pio.renderers.default = "plotly_mimetype+notebook"
 
 inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)  # the shipped checkpoint and its test split
 model, c, rules = inp.model, inp.model.config, inp.rules

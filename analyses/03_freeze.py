@@ -23,9 +23,14 @@ SEED = 0
 FROM_ACT = 1  # a second experiment freezes from this ACT step on
 
 # %%
+import plotly.io as pio
+
 from airinterp.analysis.freeze import Freeze, run_freeze
 from airinterp.analysis.inputs import open_inputs
 from airinterp.report import figures
+
+# figures: interactive in Jupyter, plus an HTML copy (plotly.js inlined once) for viewers without plotly's renderer
+pio.renderers.default = "plotly_mimetype+notebook"
 
 inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)
 model = inp.model

@@ -24,11 +24,15 @@ SEED = 0
 
 # %%
 import numpy as np
+import plotly.io as pio
 
 from airinterp.analysis.attention import attention_example, default_steps, propose_examples, run_attention
 from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.run import puzzle_batches
 from airinterp.report import figures
+
+# figures: interactive in Jupyter, plus an HTML copy (plotly.js inlined once) for viewers without plotly's renderer
+pio.renderers.default = "plotly_mimetype+notebook"
 
 inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)
 model, c = inp.model, inp.model.config

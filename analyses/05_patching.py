@@ -22,6 +22,8 @@ N_PUZZLES = 100
 SEED = 0
 
 # %%
+import plotly.io as pio
+
 from airinterp.analysis.inputs import open_inputs
 from airinterp.analysis.patching import UpdateLens, run_patch, state_targets
 from airinterp.analysis.suite import (  # no last batch of one: each puzzle needs a donor
@@ -29,6 +31,9 @@ from airinterp.analysis.suite import (  # no last batch of one: each puzzle need
     patch_batch_size,
 )
 from airinterp.report import figures
+
+# figures: interactive in Jupyter, plus an HTML copy (plotly.js inlined once) for viewers without plotly's renderer
+pio.renderers.default = "plotly_mimetype+notebook"
 
 inp = open_inputs(TASK, CHECKPOINT, n_puzzles=N_PUZZLES, seed=SEED)
 model = inp.model

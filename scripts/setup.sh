@@ -11,4 +11,6 @@ python -m pip install -q --upgrade pip >/dev/null
 if ! python -c "import torch" >/dev/null 2>&1; then
   python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 fi
-python -m pip install -q -e ".[test]"
+# constraints.txt: the versions the tests last passed with (AIRINTERP_CONSTRAINTS= for none)
+CONSTRAINTS=${AIRINTERP_CONSTRAINTS-constraints.txt}
+python -m pip install -q -e ".[test]" ${CONSTRAINTS:+-c "$CONSTRAINTS"}

@@ -76,6 +76,57 @@ def check_page(path: Path, screenshot: Path | None = None, timeout_ms: int = 120
     return PageCheck(figures=counts[0], rendered=counts[1], errors=errors, requests=requests)
 
 
+def layout_issues(path: Path, width: int, timeout_ms: int = 120_000) -> list[str]:
+    """What does not fit a ``width``-pixel window: the page scrolling sideways (a wide figure may
+    scroll inside its own row, the page may not), a figure title cut at its figure's edge, a
+    colour bar without a title. Empty when everything fits."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(path.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
+            return page.evaluate(
+                """(width) => { const out = [];
+                  const sw = document.scrollingElement.scrollWidth;
+                  if (sw > width + 1) out.push(`the page scrolls sideways: ${sw} px in a ${width} px window`);
+                  for (const div of document.querySelectorAll('div.plotly-graph-div')) {
+                    const svg = div.querySelector('svg.main-svg'); if (!svg) continue;
+                    const box = svg.getBoundingClientRect();
+                    for (const t of div.querySelectorAll('.gtitle')) {
+                      const b = t.getBoundingClientRect();
+                      if (b.right > box.right + 1 || b.left < box.left - 1)
+                        out.push(`${div.id}: title cut: ${t.textContent.slice(0, 60)}`);
+                    }
+                    for (const cb of div.querySelectorAll('.colorbar')) {
+                      const title = cb.querySelector('.cbtitle');
+                      if (!title || !title.textContent.trim()) out.push(`${div.id}: a colour bar without a title`);
+                    }
+                  }
+                  return out; }""",
+                width,
+            )
+        finally:
+            browser.close()
+
+
+def screenshot_page(path: Path, out: Path, width: int, timeout_ms: int = 120_000) -> Path:
+    """A full-page screenshot of ``path`` in a ``width``-pixel window."""
+    from playwright.sync_api import sync_playwright
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(path.resolve().as_uri(), wait_until="load", timeout=timeout_ms)
+            page.screenshot(path=str(out), full_page=True, timeout=timeout_ms)
+        finally:
+            browser.close()
+    return out
+
+
 def screenshot_sections(path: Path, out_dir: Path, prefix: str, sections: "dict[str, str]", scale: float = 0.6,
                         timeout_ms: int = 120_000) -> list[Path]:  # fmt: skip
     """One PNG per section of a report (from its ``<h2>`` to the next), at ``scale`` of the CSS

@@ -155,6 +155,14 @@ class DecodedRollout:
     def n_substeps(self) -> int:
         return self.zL.shape[1]
 
+    def grid_io(self, puzzles: "int | None" = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Split index -> (inputs, labels) [cell] of the first ``puzzles`` puzzles (None: all;
+        {} when the rollout kept neither): what the grid figures mark givens and wrong cells with."""
+        if self.inputs is None or self.labels is None:
+            return {}
+        n = len(self.indices) if puzzles is None else min(puzzles, len(self.indices))
+        return {int(self.indices[i]): (np.asarray(self.inputs[i]), np.asarray(self.labels[i])) for i in range(n)}
+
     def frame(self, puzzles: "int | None" = None) -> pd.DataFrame:
         """The tidy token table: one row per (puzzle, substep, state, cell); ``puzzle`` is the
         split index, ``substep`` the flat index of the update after which both were decoded.

@@ -211,7 +211,6 @@ def run_freeze(
     from airinterp.analysis.dynamics import changes_table
     from airinterp.analysis.outcome import outcome
     from airinterp.analysis.paired import compare, measured_rollout, per_batch
-    from airinterp.analysis.stats import rate_ci
     from airinterp.tasks.rules import rules_for
 
     n_act = check_n_act(n_act, model.config.halt_max_steps)
@@ -244,9 +243,6 @@ def run_freeze(
     for m in metrics:
         row = {"metric": m, **compare(puzzles, m, "normal", "frozen", seed, freeze.label())}
         row["frozen_sd"] = float(puzzles[m + "_frozen"].std(ddof=1)) if len(puzzles) > 1 else float("nan")
-        if m.endswith("exact") or m.endswith("exact_reference"):
-            row["base_ci_low"], row["base_ci_high"] = rate_ci(puzzles[m + "_normal"].to_numpy())
-            row["treated_ci_low"], row["treated_ci_high"] = rate_ci(puzzles[m + "_frozen"].to_numpy())
         rows.append(row)
     summary = pd.DataFrame(rows)
     summary.insert(0, "measured_state", measured)

@@ -192,7 +192,9 @@ def run_patch(
             stats = compare(g, m, "clean", "patched", seed, label)
             row |= {f"{m}_clean": stats["base_mean"], f"{m}_patched": stats["treated_mean"],
                     f"{m}_delta": stats["delta_mean"], f"{m}_delta_ci_low": stats["delta_ci_low"],
-                    f"{m}_delta_ci_high": stats["delta_ci_high"], f"{m}_p": stats["p_sign_flip"]}  # fmt: skip
+                    f"{m}_delta_ci_high": stats["delta_ci_high"], f"{m}_p": stats["p_sign_flip"],
+                    f"{m}_clean_ci_low": stats["base_ci_low"], f"{m}_clean_ci_high": stats["base_ci_high"],
+                    f"{m}_patched_ci_low": stats["treated_ci_low"], f"{m}_patched_ci_high": stats["treated_ci_high"]}  # fmt: skip
         row["output_cells_changed"] = float(g["output_cells_changed"].mean())
         row["n"] = len(g)
         summary.append(row)

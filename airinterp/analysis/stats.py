@@ -49,11 +49,24 @@ def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) ->
     if len(d) >= 2:
         p = float(sign_flip_permutation_pvalue(torch.from_numpy(d), n_permutations=N_RESAMPLES,
                                                generator=derive_generator(seed, "sign-flip", *labels)))  # fmt: skip
+    (alo, ahi), (blo, bhi) = arm_ci(a, seed, "base", *labels), arm_ci(b, seed, "treated", *labels)
     return {
         "n": len(d), "base_mean": float(a.mean()) if len(a) else math.nan,
         "treated_mean": float(b.mean()) if len(b) else math.nan,
         "delta_mean": ci["mean"], "delta_ci_low": ci["ci_low"], "delta_ci_high": ci["ci_high"], "p_sign_flip": p,
+        "base_ci_low": alo, "base_ci_high": ahi, "treated_ci_low": blo, "treated_ci_high": bhi,
     }  # fmt: skip
+
+
+def arm_ci(values: np.ndarray, seed: int, *labels: object) -> tuple[float, float]:
+    """One arm's own 95 % interval: exact (Clopper-Pearson) when every value is 0 or 1 (a rate:
+    exact accuracy), else the percentile bootstrap of the mean over puzzles; both stay inside the
+    values' range (no negative accuracy)."""
+    x = np.asarray(values, np.float64)
+    if len(x) and np.isin(x, (0.0, 1.0)).all():
+        return rate_ci(x)
+    ci = mean_ci(x, seed, "arm", *labels)
+    return ci["ci_low"], ci["ci_high"]
 
 
 def rate_ci(successes: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

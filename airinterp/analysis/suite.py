@@ -57,6 +57,7 @@ class CheckpointAnalyses:
     notes: list[str] = field(default_factory=list)
     family: str = "air"  # air, trm, trm_singlez or hrm: which model family the checkpoint is
     presence: pd.DataFrame = field(default_factory=pd.DataFrame)  # DecodeSection.presence
+    grid_io: dict = field(default_factory=dict)  # puzzle -> (inputs, labels) of the puzzles drawn as grids
     state_roles: RolesResult | None = None  # what each state holds (None: TRM single-z, one state)
 
     @property
@@ -211,5 +212,5 @@ def analyse(
         box=rules.box, token_names=rules.token_names, roles=rules.roles(), updates=sec.updates, indices=np.asarray(inp.indices),
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
-        presence=sec.presence, state_roles=state_roles,
+        presence=sec.presence, state_roles=state_roles, grid_io=r.grid_io(grid_puzzles),
     )  # fmt: skip

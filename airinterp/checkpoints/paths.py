@@ -19,6 +19,24 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINTS = {"sudoku": "checkpoints/sudoku6_Lx_H", "maze": "checkpoints/maze10_Lx_H"}
 
 
+def shown(path: "str | Path") -> str:
+    """``path`` as shown to a reader (reports, titles, messages): relative to the source checkout
+    when inside it, so outputs carry no machine's layout; as given otherwise."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def locate(path: "str | Path") -> Path:
+    """``path``; a relative one that is not under the working directory but is under the source
+    checkout (``checkpoints/sudoku6_Lx_H`` from a notebook's folder): that one instead."""
+    p = Path(path)
+    if not p.is_absolute() and not p.exists() and (REPO / p).exists():
+        return REPO / p
+    return p
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A checkpoint path as given (a directory or a ``.safetensors``/index file)."""
@@ -26,7 +44,7 @@ class Checkpoint:
     path: Path
 
     def __init__(self, path: "str | Path | Checkpoint") -> None:
-        object.__setattr__(self, "path", Path(path.path if isinstance(path, Checkpoint) else path))
+        object.__setattr__(self, "path", locate(path.path if isinstance(path, Checkpoint) else path))
 
     @classmethod
     def default(cls, task: str) -> "Checkpoint":

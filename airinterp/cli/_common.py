@@ -2,16 +2,81 @@
 
 import os
 import sys
+from typing import Annotated
 
 import typer
+import typer.core
+
+
+def tidy_metavars(command) -> None:
+    """Plain metavars in ``--help`` (``N``, ``X``, ``PATH``, ``TEXT``, ``CHECKPOINT``) where typer
+    would print ``<int range>`` or ``{checkpoint}``; metavars set by hand and choices are kept."""
+    from pathlib import Path
+
+    for p in command.params:
+        if p.metavar is not None or getattr(p, "is_flag", False):
+            continue
+        if p.param_type_name == "argument":
+            p.metavar = p.name.upper()  # typer adds the {} / [] itself
+            continue
+        desc = getattr(p, "type_descriptor", None)
+        if desc is None or desc.is_choice:
+            continue
+        kind = desc.ranged_type_name if desc.is_ranged else desc.annotation
+        if desc.is_list:
+            from typing import get_args
+
+            kind = (get_args(kind) or (kind,))[0]
+        if desc.is_path or kind is Path:
+            p.metavar = "PATH"
+        elif kind in (int, "int"):
+            p.metavar = "N"
+        elif kind in (float, "float"):
+            p.metavar = "X"
+        elif kind is str:
+            p.metavar = "TEXT"
+
+
+class TidyGroup(typer.core.TyperGroup):
+    """A command group whose commands show plain metavars (:func:`tidy_metavars`)."""
+
+    def get_command(self, ctx, cmd_name: str):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            tidy_metavars(cmd)
+        return cmd
+
 
 app = typer.Typer(
+    cls=TidyGroup,
     help="Mechanistic interpretability for AIR (Asymmetric Input Recurrence) models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,  # usage errors as click's one 'Error: ...' line, not a wrapped box
+    context_settings={"max_content_width": 100},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from airinterp._version import __version__
+
+        typer.echo(f"airinterp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="torch threads for the command (default: torch's own, one per core); "
+                                                "OpenMP waits passively unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set")] = None,
+) -> None:  # fmt: skip
+    """Options before the command: ``airinterp --threads 1 report``."""
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read when torch loads
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
 
 
 #: the library's parameter names -> the flags that set them. Library errors name the parameter

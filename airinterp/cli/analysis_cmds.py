@@ -12,7 +12,7 @@ import typer
 from airinterp.cli._common import app, fail, input_errors, progress
 from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NAct, Seed, Task
 from airinterp.cli.options import OutDir as Out
-from airinterp.cli.output import out_dir, staging, write_config, write_html, write_table
+from airinterp.cli.output import out_dir, shown, staging, write_config, write_html, write_table
 from airinterp.cli.runs import AttentionRun, DecodeRun, ExampleRun, FreezeRun, PatchRun, parse
 
 
@@ -21,7 +21,7 @@ def _config(command: str, run, inp, **resolved) -> dict:
     return {"command": command, "run": run.model_dump(mode="json"), **inp.config(), **resolved}
 
 
-@app.command("decode")
+@app.command("decode", short_help="Decode zL and zH after every update (Figs 2-5)")
 def decode_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
@@ -52,7 +52,11 @@ def decode_cmd(
         sec = decode_section(inp, batch_size=run.batch_size, probs=run.probs, progress=factory("decode", len(inp.indices)))
     rules, r, substeps, summary = sec.rules, sec.rollout, sec.substeps, sec.summary
     tokens = r.frame()
-    figs = [figures.decode_grids(tokens, rules.roles(), rules.side, rules.token_names, int(p), sec.updates) for p in r.indices[: run.grids]]
+    step_of = [int(u.split(".")[1]) for u in sec.updates]
+    start = step_of.index(1) if 1 in step_of else len(step_of) - 1  # step 0 starts from the untrained initial states
+    io = r.grid_io(run.grids)
+    figs = [figures.decode_grids(tokens, rules.roles(), rules.side, rules.token_names, int(p), sec.updates, start=start, io=io.get(int(p)))
+            for p in r.indices[: run.grids]]  # fmt: skip
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if rules.blank is not None else [])
     if "cell_accuracy" in substeps:
         cols.append("cell_accuracy")
@@ -63,9 +67,10 @@ def decode_cmd(
         write_table(sec.changes, d / "changes.csv")
         write_table(summary, d / "changes_summary.csv")
         write_table(substeps, d / "substeps.csv")
-        write_html(d / "decode.html", f"Decoded rollouts: {inp.checkpoint}", figs,
+        write_html(d / "decode.html", f"Decoded rollouts: {shown(inp.checkpoint)}", figs,
                    [f"{len(r.indices)} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps = {r.n_substeps} sub-steps; "
-                    "grids decode each state through the LM head (argmax over all tokens); grey = undecided."])  # fmt: skip
+                    "grids decode each state through the LM head (argmax over all tokens); grey = undecided; Sudoku: givens bold, "
+                    "digits that differ from the solution red."])  # fmt: skip
     for st in c.states:
         row = summary[(summary.state == st) & (summary.metric == "content_changes")].iloc[0]
         typer.echo(f"{st}: content changes per puzzle {row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}] (reference mode)")
@@ -86,7 +91,7 @@ def _parse_acts(text: str | None, n_act: int, option: str) -> list[int]:
     return sorted(set(acts))  # each step once (a repeat would count its puzzles twice)
 
 
-@app.command("roles")
+@app.command("roles", short_help="What each state holds: zL/zH disagreement, confidence")
 def roles_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
@@ -119,7 +124,7 @@ def roles_cmd(
         write_table(res.summary, d / "roles_summary.csv")
         write_table(res.puzzles, d / "roles_puzzles.csv")
         write_table(res.substeps, d / "roles_substeps.csv")
-        write_html(d / "roles.html", f"Roles of the two states: {inp.checkpoint}",
+        write_html(d / "roles.html", f"Roles of the two states: {shown(inp.checkpoint)}",
                    [figures.substep_lines(sub, cols, f"{c.label}: per sub-step means over {len(inp.indices)} puzzles (ACT steps 1..)")],
                    [f"{len(inp.indices)} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps; low_confidence: non-given cells "
                     "decoded with softmax probability < 0.5; means over the grids of ACT steps 1.."])  # fmt: skip
@@ -132,7 +137,7 @@ def roles_cmd(
     typer.echo(f"wrote {out}")
 
 
-@app.command("freeze")
+@app.command("freeze", short_help="Freeze zH or zL: paired effects (Figs 6-7)")
 def freeze_cmd(
     state: Annotated[str, typer.Option(help="the state to freeze: zH or zL")],
     task: Task = None,
@@ -140,7 +145,7 @@ def freeze_cmd(
     data: Data = None,
     from_act: Annotated[int, typer.Option(min=0, help="freeze from this ACT step on (0: the whole rollout, the reference's)")] = 0,
     substep: Annotated[int | None, typer.Option(min=0, help="freeze this one flat sub-step only (an update of --state)")] = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: the whole test split)")] = None,
+    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller; the split's size: all of it)")] = None,
     seed: Seed = 0,
     batch_size: BatchSize = 64,
     device: Device = "cpu",
@@ -152,7 +157,7 @@ def freeze_cmd(
     from airinterp.analysis.freeze import Freeze, run_freeze
     from airinterp.report import figures
 
-    inp = run.open()
+    inp = run.open(default_n=100)
     fr = Freeze(run.state.value, from_act=run.from_act, substep=run.substep)
     try:
         fr.check(inp.model, inp.n_act)
@@ -175,9 +180,11 @@ def freeze_cmd(
                                 flags=res.flags))  # fmt: skip
         write_table(res.puzzles, d / "freeze_puzzles.csv")
         write_table(res.summary, d / "freeze_summary.csv")
-        write_html(d / "freeze.html", f"{fr.label()}: {inp.checkpoint}", figs, res.notes())
+        write_html(d / "freeze.html", f"{fr.label()}: {shown(inp.checkpoint)}", figs, res.notes())
     s = res.summary.set_index("metric")
-    for metric in ("content_changes", "output_exact"):
+    typer.echo(f"{fr.label()} over {len(inp.indices)} puzzles: mean normal -> frozen, paired delta [95 % bootstrap CI], "
+               "sign-flip p")  # fmt: skip
+    for metric in ("content_changes", "output_exact", "output_token_accuracy"):
         r = s.loc[metric]
         typer.echo(f"{metric if metric != 'content_changes' else m + ' content changes'}: normal {r['base_mean']:.3f} -> "
                    f"frozen {r['treated_mean']:.3f}, delta {r['delta_mean']:+.3f} [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}] "
@@ -187,7 +194,7 @@ def freeze_cmd(
     typer.echo(f"wrote {out}")
 
 
-@app.command("patch")
+@app.command("patch", short_help="Patch states across sub-steps: when each one matters")
 def patch_cmd(
     state: Annotated[str | None, typer.Option(help="patch zL, zH or both (zL,zH) as carried into each ACT step (default: both)")] = None,
     site: Annotated[str | None, typer.Option(help="patch this update/block site at each ACT step instead, e.g. H0.hook_out or L0_1.blocks.2.hook_resid_post")] = None,
@@ -197,7 +204,7 @@ def patch_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
     data: Data = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=2, help="puzzles (a seeded sample; default: the whole test split)")] = None,
+    n_puzzles: Annotated[int | None, typer.Option(min=2, help="puzzles (a seeded sample; default: 100, or the whole split if smaller; the split's size: all of it)")] = None,
     seed: Seed = 0,
     batch_size: BatchSize = 64,
     device: Device = "cpu",
@@ -210,7 +217,7 @@ def patch_cmd(
     from airinterp.analysis.patching import check_patch, run_patch, site_targets, state_targets
     from airinterp.report import figures
 
-    inp = run.open()
+    inp = run.open(default_n=100)
     model = inp.model
     steps = _parse_acts(run.acts, inp.n_act, "--acts")
     try:
@@ -233,7 +240,7 @@ def patch_cmd(
         write_config(d, _config("patch", run, inp, patch={"targets": [t.site for t in targets], "source": str(run.source)}))
         write_table(res.puzzles, d / "patch_puzzles.csv")
         write_table(res.summary, d / "patch_summary.csv")
-        write_html(d / "patch.html", f"Patching across sub-steps: {inp.checkpoint}", figs,
+        write_html(d / "patch.html", f"Patching across sub-steps: {shown(inp.checkpoint)}", figs,
                    ["Each point replaces one state (or site) with another puzzle's value (or the same puzzle's at another "
                     "ACT step) and reruns the rest of the rollout; error bars: puzzle-level bootstrap CI of the paired delta."])  # fmt: skip
     for _, r in res.summary.iterrows():
@@ -244,7 +251,7 @@ def patch_cmd(
     typer.echo(f"wrote {out}")
 
 
-@app.command("attention")
+@app.command("attention", short_help="L vs H attention locality per layer (Figs 8-9)")
 def attention_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
@@ -299,18 +306,21 @@ def attention_cmd(
         write_table(res.summary, d / "attention_summary.csv")
         if run.per_head:
             write_table(res.heads, d / "attention_heads.csv")
-        write_html(d / "attention.html", f"Attention locality: {inp.checkpoint}", figs,
+        write_html(d / "attention.html", f"Attention locality: {shown(inp.checkpoint)}", figs,
                    ["Contrasts: delta_nbr = L - H neighbourhood mass (query excluded), delta_ent = H - L normalised entropy, "
                     "delta_viol = L - H mass on violated peers (Maze: erroneous 4-neighbours). Head average per row, "
                     "mean per puzzle and class, error bars: seeded puzzle-level bootstrap 95% CI."])  # fmt: skip
     s = res.summary[res.summary.method == method]
+    typer.echo(f"L0_0 - H0 per layer and query class (entropy: H - L; positive: L more local), {method}, ACT steps "
+               f"{','.join(map(str, chosen))}, mean over {len(inp.indices)} puzzles [95 % puzzle-level bootstrap CI]")  # fmt: skip
     for (layer, cls), g in s[s.metric.isin(metrics)].groupby(["layer", "class"], sort=False):
-        parts = [f"{m} {r.delta_mean:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for m, r in g.set_index("metric").loc[metrics].iterrows()]
+        listed = [m for m in metrics if not (m == "viol_mass" and cls == "control")]  # no violated peer: 0 by definition
+        parts = [f"{m} {r.delta_mean:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" for m, r in g.set_index("metric").loc[listed].iterrows()]
         typer.echo(f"layer {layer} {cls}: " + ", ".join(parts))
     typer.echo(f"wrote {out}")
 
 
-@app.command("attention-example")
+@app.command("attention-example", short_help="One query's L and H attention over ACT steps (Figs 10-13)")
 def attention_example_cmd(
     puzzle: Annotated[int | None, typer.Option(min=0, help="test-split index of the puzzle (default: the selector's best candidate)")] = None,
     cell: Annotated[str | None, typer.Option(help="query cell as ROW,COL (0-based; default: the selector's best query of the puzzle)")] = None,
@@ -385,10 +395,14 @@ def attention_example_cmd(
         write_table(ex.persistence, d / "persistence.csv")
         if run.propose:
             write_table(candidates.head(run.propose), d / "candidates.csv")
-        write_html(d / "example.html", f"Attention example: {inp.checkpoint}", figs,
+        write_html(d / "example.html", f"Attention example: {shown(inp.checkpoint)}", figs,
                    ["Raw (not renormalised) attention of the query row over the cells. Red x: violated cells (Sudoku) / "
                     "errors (Maze) of the decoded zH both updates read. Persistence (top-k overlap between consecutive "
                     "shown steps) is an airinterp extension, not in the paper."])  # fmt: skip
+    how = "given" if run.puzzle is not None and run.cell is not None else "chosen by the selector (highest score, spec 4.e)"
+    head_how = "given" if run.head is not None else "the largest delta_nbr + delta_viol + 0.5 delta_ent at the first step"
+    typer.echo(f"puzzle {puzzle} (test-split index), query cell row {query // side} col {query % side}: {how}; layer "
+               f"{run.layer}, head {ex.head} ({head_how})")  # fmt: skip
     for _, r in ex.metrics.iterrows():
         typer.echo(f"step {r['step']} {r['update']}: nbr_mass {r['nbr_mass']:.3f} entropy {r['entropy']:.3f} "
                    f"viol_mass {r['viol_mass']:.3f} ({r['query_class']})")  # fmt: skip

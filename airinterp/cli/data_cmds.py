@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from airinterp.cli._common import app, fail, input_errors, progress
+from airinterp.cli._common import TidyGroup, app, fail, input_errors, progress
 
 data_app = typer.Typer(help="Build Sudoku-Extreme-like and Maze-Hard-like datasets (reference on-disk format).",
-                       no_args_is_help=True, rich_markup_mode=None)  # fmt: skip
-app.add_typer(data_app, name="data")
+                       no_args_is_help=True, rich_markup_mode=None, cls=TidyGroup)  # fmt: skip
+app.add_typer(data_app, name="data", short_help="Build Sudoku-Extreme-like and Maze-Hard-like datasets")
 
 Force = Annotated[bool, typer.Option("--force", help="replace --out if it already holds files")]
 
@@ -38,7 +38,7 @@ def _build(make_run, build, out: Path, force: bool, check=None) -> None:
     typer.echo(f"wrote {out} (airinterp_build.json has the config and these statistics)")
 
 
-@data_app.command("sudoku")
+@data_app.command("sudoku", short_help="Build a Sudoku-Extreme-like dataset")
 def data_sudoku_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="dataset directory to write")],
     train: Annotated[int, typer.Option(min=1, help="train puzzles (groups)")] = 1000,
@@ -65,13 +65,15 @@ def data_sudoku_cmd(
         sources = tuple(data_dir / name for name in DEFAULT_COLLECTIONS)
         missing = [str(p) for p in sources if not p.is_file()]
         if missing:
-            raise fail(f"--data-dir {data_dir}: puzzle collections not found: {missing}; pass --source or --data-dir")
+            raise fail(f"--data-dir {data_dir}: puzzle collections not found: {missing} (the public tdoku benchmark lists, "
+                       "one 81-character puzzle per line; the project keeps them in ../shared/data/sudoku, see its SOURCES.md); "
+                       "pass --data-dir DIR, --source FILE, or --hub-train-csv/--hub-test-csv")  # fmt: skip
     _build(lambda: SudokuDataRun(out=out, train=train, aug=aug, test=test, seed=seed, size=size, sources=sources,  # type: ignore[arg-type]
                                  hub_train_csv=hub_train_csv, hub_test_csv=hub_test_csv, min_rating=min_rating),
            build_sudoku, out, force, check_sources)  # fmt: skip
 
 
-@data_app.command("maze")
+@data_app.command("maze", short_help="Build a Maze-Hard-like dataset")
 def data_maze_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="dataset directory to write")],
     train: Annotated[int, typer.Option(min=1, help="train mazes")] = 1000,

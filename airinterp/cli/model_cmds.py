@@ -9,7 +9,7 @@ from airinterp.cli._common import app, check_device, fail, input_errors
 from airinterp.cli.output import check_dir_out, check_file_out
 
 
-@app.command("import-reference")
+@app.command("import-reference", short_help="Convert a reference checkpoint into an airinterp one")
 def import_reference_cmd(
     weights: Annotated[Path, typer.Argument(help="reference checkpoint: a step_<N> file or .safetensors")],
     out: Annotated[Path, typer.Option("-o", "--out", help="airinterp checkpoint to write (.safetensors)")],
@@ -44,7 +44,7 @@ def import_reference_cmd(
     )
 
 
-@app.command("verify-reference")
+@app.command("verify-reference", short_help="Compare airinterp with a reference dump, tensor by tensor")
 def verify_reference_cmd(
     fixture: Annotated[Path, typer.Argument(help="reference dump manifest (.json beside its .safetensors)")],
     tol: Annotated[
@@ -129,7 +129,7 @@ def concrete_shape(shape: str, cfg, site: str) -> str:
     return ", ".join(str(sizes.get(dim, dim)) for dim in shape.split())
 
 
-@app.command("hooks")
+@app.command("hooks", short_help="List hook names with their shapes")
 def hooks_cmd(
     checkpoint: Annotated[Path | None, typer.Argument(help="airinterp checkpoint (default: paper config)")] = None,
     n_act: Annotated[int, typer.Option(min=1, help="ACT steps of the rollout")] = 1,
@@ -137,7 +137,7 @@ def hooks_cmd(
     markdown: Annotated[bool, typer.Option(help="print the markdown catalogue (docs/hooks.md)")] = False,
     symbolic: Annotated[bool, typer.Option(help="shapes as dimension names instead of this model's sizes")] = False,
 ) -> None:
-    """List hook names with their shapes (the checkpoint's sizes; ``batch`` is the batch)."""
+    """List hook names with their shapes (the checkpoint's sizes; 'batch' stands for the batch size)."""
     from airinterp.model.hooks import glob, hook_catalogue
 
     if markdown:
@@ -166,7 +166,7 @@ def hooks_cmd(
         raise fail(f"--filter {pattern!r}: matches none of the {n_act}-step rollout's hook names (e.g. 'act.0.H0.*')")
 
 
-@app.command("info")
+@app.command("info", short_help="Print a checkpoint's config, update rules and size")
 def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint")]) -> None:
     """Print a checkpoint's config, update rules and parameter count."""
     from airinterp.checkpoints import load
@@ -179,8 +179,8 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
     for k, v in model.config.model_dump().items():
         typer.echo(f"{k}: {v}")
     if model.config.single_z:  # one state: TRM single-z's own rule
-        typer.echo("L-update: z_L <- f(z_L + x)")
-        typer.echo("H-update: z_L <- f(z_L)")
+        typer.echo("L-update: zL <- f(zL + x)")
+        typer.echo("H-update: zL <- f(zL)")
     else:
         typer.echo("L-update: " + update_rule_text(model.config.variant, "L"))
         typer.echo("H-update: " + update_rule_text(model.config.variant, "H"))
@@ -194,7 +194,7 @@ def info_cmd(checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoi
             typer.echo(f"source: {source}")
 
 
-@app.command("shard")
+@app.command("shard", short_help="Write a checkpoint as safetensors shards plus an index")
 def shard_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint (file, directory or sharded index)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="directory for the shards and model.safetensors.index.json")],

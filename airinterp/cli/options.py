@@ -23,8 +23,8 @@ class HeadReduce(str, Enum):
 
 
 class Violations(str, Enum):
-    pre = "pre"  # V/E from the z_H both compared updates read
-    post_h0 = "post_h0"  # from z_H after H0 (the reference's)
+    pre = "pre"  # V/E from the zH both compared updates read
+    post_h0 = "post_h0"  # from zH after H0 (the reference's)
 
 
 class TaskName(str, Enum):

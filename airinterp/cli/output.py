@@ -151,3 +151,11 @@ def write_html(path: "str | Path", title: str, figures: Sequence, notes: Sequenc
     for fig in figures:
         doc.figure(fig)
     return doc.write(path)
+
+
+def shown(path) -> str:
+    """A path as outputs show it: relative to the source checkout when inside it
+    (:func:`airinterp.checkpoints.paths.shown`; imported here lazily, --help stays light)."""
+    from airinterp.checkpoints.paths import shown as _shown
+
+    return _shown(path)

@@ -16,7 +16,7 @@ def _default_out(names: list[str]) -> Path:
     return Path("out") / "report" / ("_vs_".join(names) + ".html")
 
 
-@app.command("report")
+@app.command("report", short_help="Every analysis and the reproduction table, one HTML")
 def report_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
@@ -118,7 +118,7 @@ def _steps(text: str | None) -> list[int] | None:
     return steps
 
 
-@app.command("sweep")
+@app.command("sweep", short_help="The analyses along training, per checkpoint of a series")
 def sweep_cmd(
     series: Annotated[list[Path], typer.Option(help="a training run (its checkpoints/step_N) or a series directory (step_N/); repeat to compare, e.g. Lx_H and its Lx_Hx control")],
     steps: Annotated[str | None, typer.Option(help="these training steps of every series (comma-separated; default: a run's --checkpoint-at steps and its last, or every step_N of a series)")] = None,
@@ -160,7 +160,7 @@ def sweep_cmd(
     doc.para(f"{n_puzzles} test puzzles of {config['data']} (seed {seed}), the same for every checkpoint; each point is one "
              "checkpoint with its puzzle-level 95% CI (exact accuracy: Clopper-Pearson; the rest: bootstrap over puzzles). "
              "Definitions as the single-checkpoint commands: decode (undecided fraction and content changes over the whole "
-             "rollout; disagreement: cells whose z_L and z_H decodes differ, over all sub-steps), freeze (z_H or z_L frozen "
+             "rollout; disagreement: cells whose zL and zH decodes differ, over all sub-steps), freeze (zH or zL frozen "
              "from ACT step 0, paired on the same puzzles), attention (head-mean L0_0 minus H0 contrast).")  # fmt: skip
     doc.figure(figures.sweep_panels(table, panels(table, config["task"]), title=f"{config['task']}: quantities along training"))
     head = table[table.section != "attention"].copy()

@@ -76,7 +76,9 @@ class InputsRun(BaseModel):
         if self.data is None:  # say which split the card led to (it is also in config.json)
             import typer
 
-            typer.echo(f"data: {inp.data} (the test split the card of {inp.checkpoint} names)", err=True)
+            from airinterp.cli.output import shown
+
+            typer.echo(f"data: {shown(inp.data)} (the test split the card of {shown(inp.checkpoint)} names)", err=True)
         return inp
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from airinterp.cli._common import app, check_device, fail, input_errors, progress, progress_columns
-from airinterp.cli.output import check_file_out, check_not_inside_inputs, write_table
+from airinterp.cli.output import check_file_out, check_not_inside_inputs, shown, write_table
 
 # CLI option -> TrainRun field, for the options that override a preset
 _FIELDS = {
@@ -44,13 +44,13 @@ def _resumed_run(saved, out: Path, data: Path | None, given: dict):
     return saved.model_copy(update={**free, "out": out, "data": Path(data)})
 
 
-@app.command("train")
+@app.command("train", short_help="Train AIR, HRM or TRM with the reference recipe")
 def train_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="run directory (checkpoints, metrics, card)")],
     data: Annotated[Path | None, typer.Option("--data", help="dataset directory (airinterp data ... or the reference's); on --resume default: the run's")] = None,
     task: Annotated[str | None, typer.Option(help="sudoku or maze (checked against the data)")] = None,
     variant: Annotated[str | None, typer.Option(help="AIR variant [default: Lx_H]")] = None,
-    preset: Annotated[str | None, typer.Option(help="paper, gpu-budget, gpu-short, cpu-small or tiny [default: paper]")] = None,
+    preset: Annotated[str | None, typer.Option(help="paper, gpu-budget, gpu-short, cpu-small or tiny [default: paper on CUDA, cpu-small on the CPU]")] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="[default: 0]")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N [default: cpu]")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="override the preset's epochs")] = None,
@@ -73,7 +73,7 @@ def train_cmd(
     heads: Annotated[int | None, typer.Option(min=1, help="attention heads [default: the preset's]")] = None,
     expansion: Annotated[float | None, typer.Option(min=1e-3, help="SwiGLU width factor [default: 4]")] = None,
     warmup: Annotated[int | None, typer.Option(min=0, help="learning-rate warmup steps [default: the preset's]")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch threads (two 1-thread trainings beat one 2-thread one on 2 cores); OpenMP waits passively unless OMP_WAIT_POLICY is set")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads (two 1-thread trainings beat one 2-thread one on 2 cores); OpenMP waits passively unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set")] = None,
     checkpoint_at: Annotated[str | None, typer.Option(help="also checkpoint, and keep, at these steps (comma-separated): a series along training")] = None,
     family: Annotated[str | None, typer.Option(help="air, trm (halts on q_halt > 0, no target pass, its last H-cycle trains), trm_singlez (TRM with one state) or hrm (an H stack of --h-layers blocks) [default: air]")] = None,
     h_layers: Annotated[int | None, typer.Option("--h-layers", min=1, help="HRM: blocks of the H stack")] = None,
@@ -83,9 +83,7 @@ def train_cmd(
     ema_rate: Annotated[float | None, typer.Option(min=1e-9, max=0.999999999, help="keep an EMA of the parameters (TRM: 0.999); checkpoints and evaluations use it")] = None,
 ) -> None:
     """Train AIR with the reference recipe (ACT, deep supervision, AdamATan2); resumable."""
-    import os
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: idle OpenMP workers must not spin
     if checkpoint_at is not None:
         try:
             checkpoint_at = tuple(sorted({int(v) for v in checkpoint_at.split(",") if v.strip()}))  # type: ignore[assignment]
@@ -118,7 +116,10 @@ def train_cmd(
             if resume:
                 typer.echo(f"no run in {out}; starting one")
             options = {_FIELDS[k]: v for k, v in given.items() if k != "preset"}
-            run = TrainRun.from_preset(preset or "paper", data=data, out=out, **options)
+            if preset is None:
+                preset = "paper" if (device or "cpu").startswith("cuda") else "cpu-small"
+                typer.echo(f"preset: {preset} (chosen for --device {device or 'cpu'}; --preset names another)", err=True)
+            run = TrainRun.from_preset(preset, data=data, out=out, **options)
         trainer = Trainer(run, log=typer.echo)
         if task is not None and trainer.config.task != task:
             raise InputError(f"--task {task}, but {run.data} holds {trainer.config.task} data")
@@ -141,36 +142,52 @@ def train_cmd(
         typer.echo(f"exact_accuracy={summary['exact_accuracy']:.6f} token_accuracy={summary['token_accuracy']:.6f} n={summary['n']}")
 
 
-@app.command("eval")
+@app.command("eval", short_help="Exact and token accuracy on a test split")
 def eval_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint (a .safetensors file or a directory holding model.safetensors)")],
-    data: Annotated[Path, typer.Option("--data", help="dataset directory")],
+    data: Annotated[Path | None, typer.Option("--data", help="dataset directory (default: the test data the checkpoint's card names)")] = None,
     split: Annotated[str, typer.Option(help="train or test")] = "test",
-    n: Annotated[int | None, typer.Option("--n", min=1, help="first N puzzles of the split (default: all)")] = None,
+    n_puzzles: Annotated[int | None, typer.Option(min=1, help="a seeded sample of this many distinct puzzles (default: the whole split)")] = None,
+    first: Annotated[int | None, typer.Option(min=1, help="the first N rows of the split instead of a sample (the reference's eval limit)")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the --n-puzzles sample")] = 0,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="puzzles per forward (default: about 6k tokens per batch, at most 256)")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
-    out: Annotated[Path | None, typer.Option(help="per-puzzle table (.csv or .parquet)")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="per-puzzle table (.csv or .parquet)")] = None,
 ) -> None:
-    """Evaluate as the reference (all ACT steps, decoded from z_H); last line: exact_accuracy=... token_accuracy=... n=..."""
-    from airinterp.checkpoints import load
-    from airinterp.tasks.dataset import PuzzleDataset
-    from airinterp.train.evaluate import evaluate
-
+    """Evaluate as the reference (all ACT steps, decoded from zH); last line: exact_accuracy=... token_accuracy=... n=..."""
     check_device(device)
     if split not in ("train", "test"):
         raise fail(f"--split {split!r}: expected train or test")
+    if n_puzzles is not None and first is not None:
+        raise fail("--n-puzzles and --first: give one (a seeded sample, or the first N rows)")
     if out is not None:
         check_file_out(out, (".csv", ".parquet"))
         check_not_inside_inputs(out)
+    from airinterp.analysis.run import sample_distinct
+    from airinterp.checkpoints import Checkpoint
+    from airinterp.errors import InputError
+    from airinterp.tasks.dataset import PuzzleDataset
+    from airinterp.train.evaluate import evaluate
+
     try:
-        model = load(checkpoint, device=device)
+        ck = Checkpoint(checkpoint)
+        model = ck.load(device=device)
+        if data is None:
+            eval_data = ck.card.get("eval_data")
+            data = ck.resolve(eval_data) if eval_data else None
+            if data is None:
+                why = "names no test data" if not eval_data else f"names {eval_data}, which is not here"
+                raise InputError(f"data: not given and the card of {ck} {why}; give --data DIR")
+            typer.echo(f"data: {shown(data)} (the test data the card of {shown(ck.path)} names)", err=True)
         ds = PuzzleDataset(data, split)
         ds.check_fits(model.config.seq_len, model.config.vocab_size)  # before the progress bar
+        indices = sample_distinct(ds, n_puzzles, seed) if n_puzzles is not None else None
+        total = len(indices) if indices is not None else min(first or ds.n_examples, ds.n_examples)
         display, factory = progress()
         with display:
-            df, summary = evaluate(model, ds, split, n, batch_size, factory(f"eval {split}", min(n or ds.n_examples, ds.n_examples)))
+            df, summary = evaluate(model, ds, split, first, batch_size, factory(f"eval {split}", total), indices=indices)
     except input_errors() as err:
         raise fail(err) from None
     if out is not None:

@@ -106,9 +106,9 @@ def operands(rule: Rule, s: Tensor, o: Tensor, x: Tensor, g: Tensor | None, toke
 
 
 def update_rule_text(variant: str, stage: str) -> str:
-    """Human-readable update rule, e.g. ``z_L <- f(z_L + (z_H + x))``."""
+    """Human-readable update rule, e.g. ``zL <- f(zL + (zH + x))`` (the states as every output names them)."""
     first, inj = RULES[variant][stage]
-    s, o = ("z_L", "z_H") if stage == "L" else ("z_H", "z_L")
+    s, o = ("zL", "zH") if stage == "L" else ("zH", "zL")
     t = f"t_{stage}"
     f = {First.s: s, First.s_x: f"({s} + x)", First.s_x_t: f"({s} + x + {t})"}[first]
     i = {Injection.o: o, Injection.o_x: f"({o} + x)", Injection.o_g: f"({o} + g(x))",

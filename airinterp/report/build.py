@@ -32,14 +32,10 @@ FIGURE_MAP = [
 ]
 
 
-def _show(path: str) -> str:
-    """A path relative to the repository when inside it (reports carry no machine's layout)."""
-    from airinterp.checkpoints.paths import REPO
+def _show(path: "str | Path") -> str:
+    from airinterp.checkpoints.paths import shown
 
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
+    return shown(path)
 
 
 def _card_table(analyses: Sequence[CheckpointAnalyses]) -> pd.DataFrame:
@@ -116,7 +112,7 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     # -- decoded rollouts ------------------------------------------------------------------------
     doc.heading("Decoded rollouts (Figs 2-5)")
     doc.para("Both states decoded through the LM head after every update (argmax over all tokens). Sudoku: digits, grey = "
-             "undecided (PAD or BLANK); Maze: black wall, white open, blue path, grey undecided (PAD), green start, red goal. "
+             "undecided (PAD or BLANK), the puzzle's givens bold, digits that differ from the solution red; Maze: black wall, white open, blue path, grey undecided (PAD), green start, red goal. "
              "Per puzzle: zH above zL after each update of ACT step 1 (small multiples), then both with a slider over "
              "all flat sub-steps; the state an update does not write repeats its grid.")  # fmt: skip
     n_grid = max(a.tokens.puzzle.nunique() for a in analyses)
@@ -132,8 +128,10 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
             step_of = [int(u.split(".")[1]) for u in a.updates]
             shown = [k for k, s_ in enumerate(step_of) if s_ == (1 if 1 in step_of else 0)]
             p = int(puzzles[i])
-            strips.append(figures.decode_strip(a.tokens, a.roles, a.side, a.token_names, p, a.updates, shown))
-            sliders.append(figures.decode_grids(a.tokens, a.roles, a.side, a.token_names, p, a.updates, start=shown[0], width=width))
+            io = a.grid_io.get(p)
+            strips.append(figures.decode_strip(a.tokens, a.roles, a.side, a.token_names, p, a.updates, shown, io=io))
+            sliders.append(figures.decode_grids(a.tokens, a.roles, a.side, a.token_names, p, a.updates, start=shown[0], width=width,
+                                                io=io))  # fmt: skip
         doc.figures(strips, names)
         doc.figures(sliders, names)
     cols = ["undecided_fraction", "content_changes"] + (["blank_fraction"] if a0.roles.blank is not None else []) + ["cell_accuracy"]
@@ -235,11 +233,11 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
                                             title=t + f", ACT step {steps[0]}"))  # fmt: skip
         across.append(figures.attention_maps(ex.rows, a.roles, a.side, ex.query, steps, [lu, hu], marks, ex.inputs, a.box,
                                              title="the same query across the analysed ACT steps") if len(steps) > 1 else None)  # fmt: skip
-        pers.append(figures.persistence_lines(ex.persistence) if len(ex.persistence) else None)
+        pers.append(figures.persistence_lines(ex.persistence) if len(ex.persistence) >= 2 else None)  # a line needs two points
         mets.append(ex.metrics.assign(checkpoint=a.name, puzzle=ex.puzzle, query=ex.query, head=ex.head))
     doc.figures(first, names, empty="no example")
     doc.figures(across, names, empty="one analysed step only")
-    doc.figures(pers, names, empty="one analysed step only")
+    doc.figures(pers, names, empty="top-k overlap: fewer than three analysed steps (see the table)")
     if mets:
         m = pd.concat(mets, ignore_index=True)
         keep = [c for c in ["checkpoint", "puzzle", "query", "head", "step", "update", "query_class", "nbr_mass", "entropy", "viol_mass"] if c in m]
@@ -247,7 +245,10 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
 
     # -- figure map, notes -------------------------------------------------------------------------
     doc.heading("Where the paper's figures are")
-    doc.table(pd.DataFrame(FIGURE_MAP, columns=["paper", "content", "in this report"]))
+    symmetric = any(a.variant == "Lx_Hx" for a in analyses[1:])
+    fmap = [(p, c, r if symmetric or "Lx_Hx" not in r else "not in this report: add --compare with an Lx_Hx checkpoint")
+            for p, c, r in FIGURE_MAP]  # fmt: skip
+    doc.table(pd.DataFrame(fmap, columns=["paper", "content", "in this report"]))
     notes = [f"{a.name}: {n}" for a in analyses for n in a.notes]
     for n in notes:
         doc.para(n)

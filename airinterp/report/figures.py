@@ -28,13 +28,24 @@ def _discrete_scale(colours: dict[int, str], vmax: int) -> list:
     return scale
 
 
-def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: dict[int, str]) -> go.Heatmap:
-    """One decoded grid: digits on white, undecided grey (a task with digits); else each token in
-    its role's colour (the Maze renderer's)."""
+WRONG = "#d62728"
+
+
+def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: dict[int, str],
+                io: "tuple[np.ndarray, np.ndarray] | None" = None, cell_px: float = 30) -> go.Heatmap:  # fmt: skip
+    """One decoded grid: digits on white, undecided grey (a task with digits), the puzzle's givens
+    in bold and digits that differ from the solution in red when ``io`` = (inputs, labels) is
+    given; else each token in its role's colour (the Maze renderer's)."""
     g = np.asarray(grid).reshape(side, side)
     if roles.first_digit is not None:
         colour = np.where(np.isin(g, roles.undecided), 0, 1)
-        text = np.where(g >= roles.first_digit, (g - roles.first_digit + 1).astype(str), "")
+        text = np.where(g >= roles.first_digit, (g - roles.first_digit + 1).astype(str), "").astype(object)
+        if io is not None:
+            inputs, labels = (np.asarray(a).reshape(side, side) for a in io)
+            given = inputs >= roles.first_digit
+            wrong = (g >= roles.first_digit) & (g != labels) & ~given
+            text = np.where(given, "<b>" + text + "</b>", text)
+            text = np.where(wrong, f"<span style='color:{WRONG}'>" + text + "</span>", text)
         scale = _discrete_scale({0: GREY, 1: WHITE}, 1)
         zmax = 1
     else:
@@ -42,7 +53,8 @@ def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: d
         zmax = max(roles.names)
         scale = _discrete_scale(roles.colours, zmax)
     hover = np.vectorize(lambda v: token_names.get(int(v), str(v)))(g)
-    return go.Heatmap(z=colour, text=text, texttemplate="%{text}", customdata=hover, zmin=-0.5,
+    return go.Heatmap(z=colour, text=text, texttemplate="%{text}", textfont={"size": int(min(18, max(7, 0.45 * cell_px)))},
+                      customdata=hover, zmin=-0.5,
                       zmax=zmax + 0.5, colorscale=scale, showscale=False, xgap=1, ygap=1,
                       hovertemplate="row %{y}, col %{x}: %{customdata}<extra></extra>")  # fmt: skip
 
@@ -57,7 +69,8 @@ def _grids(tokens: pd.DataFrame, puzzle: int) -> tuple[dict, int, list[str]]:
 
 
 def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
-                 updates: Sequence[str], start: int = 0, width: int = 820) -> go.Figure:  # fmt: skip
+                 updates: Sequence[str], start: int = 0, width: int = 820,
+                 io: "tuple[np.ndarray, np.ndarray] | None" = None) -> go.Figure:  # fmt: skip
     """z_H and z_L of one puzzle side by side, a slider over the sub-steps (Figs 2-5), showing
     sub-step ``start`` first.
 
@@ -68,7 +81,7 @@ def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
     fig = make_subplots(rows=1, cols=len(states), subplot_titles=states, horizontal_spacing=0.06)
     for col, s in enumerate(states, start=1):
         for k in range(K):
-            tr = _grid_trace(roles, grids[(s, k)], side, token_names)
+            tr = _grid_trace(roles, grids[(s, k)], side, token_names, io, cell_px=0.4 * width / side)
             tr.visible = k == start
             fig.add_trace(tr, row=1, col=col)
     steps = []
@@ -91,7 +104,8 @@ def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
 
 
 def decode_strip(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
-                 updates: Sequence[str], substeps: Sequence[int], panel: int = 115) -> go.Figure:  # fmt: skip
+                 updates: Sequence[str], substeps: Sequence[int], panel: int = 115,
+                 io: "tuple[np.ndarray, np.ndarray] | None" = None) -> go.Figure:  # fmt: skip
     """Small multiples of one puzzle: z_H above z_L after each of ``substeps`` (the paper's
     four-panel figures show two sub-steps per update type)."""
     grids, K, states = _grids(tokens, puzzle)
@@ -101,7 +115,7 @@ def decode_strip(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
                         row_titles=states, subplot_titles=[f"{k}: {updates[k].split('.', 2)[-1]}" for k in substeps])  # fmt: skip
     for i, s in enumerate(states, start=1):
         for j, k in enumerate(substeps, start=1):
-            fig.add_trace(_grid_trace(roles, grids[(s, k)], side, token_names), row=i, col=j)
+            fig.add_trace(_grid_trace(roles, grids[(s, k)], side, token_names, io, cell_px=panel / side), row=i, col=j)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     for k in range(1, len(states) * n + 1):
@@ -130,15 +144,22 @@ def substep_lines(substeps: pd.DataFrame, columns: Sequence[str], title: str) ->
 
 
 def freeze_comparison(summary: pd.DataFrame, metrics: Sequence[str], title: str) -> go.Figure:
-    """Normal vs frozen means of ``metrics`` (Figs 6-7; top) and, below, the paired difference
-    frozen - normal with its 95 % bootstrap CI against a zero line: the CI belongs to the
-    difference, never to a bar (a bar with the difference's CI would read as a mean's interval)."""
+    """Normal vs frozen means of ``metrics`` (Figs 6-7; top), each bar with its own 95 % interval
+    (Clopper-Pearson for rates, bootstrap otherwise) and, below, the paired difference
+    frozen - normal with its 95 % bootstrap CI against a zero line (the difference's CI is drawn
+    on the difference, never on a bar)."""
     rows = summary.set_index("metric").loc[list(metrics)]
     fig = make_subplots(rows=2, cols=len(metrics), row_heights=[0.62, 0.38], vertical_spacing=0.16,
                         subplot_titles=[*metrics, *["frozen - normal (paired, 95 % CI)"] * len(metrics)])  # fmt: skip
     for i, (m, r) in enumerate(rows.iterrows(), start=1):
         lo, hi, d = r["delta_ci_low"], r["delta_ci_high"], r["delta_mean"]
-        fig.add_trace(go.Bar(x=["normal", "frozen"], y=[r["base_mean"], r["treated_mean"]], marker_color=["#7f7f7f", "#1f77b4"],
+        means = np.array([r["base_mean"], r["treated_mean"]], float)
+        arm = None
+        if "base_ci_low" in r.index:  # each arm's own interval (exact for rates, bootstrap otherwise)
+            lows = np.array([r["base_ci_low"], r["treated_ci_low"]], float)
+            highs = np.array([r["base_ci_high"], r["treated_ci_high"]], float)
+            arm = {"type": "data", "symmetric": False, "array": highs - means, "arrayminus": means - lows, "color": "#333"}
+        fig.add_trace(go.Bar(x=["normal", "frozen"], y=means, marker_color=["#7f7f7f", "#1f77b4"], error_y=arm,
                              showlegend=False, hovertemplate=f"{m}: %{{y:.4g}}<extra></extra>"), row=1, col=i)  # fmt: skip
         fig.add_trace(go.Scatter(x=["frozen - normal"], y=[d], mode="markers", marker={"color": "#d62728", "size": 9}, showlegend=False,
                                  error_y={"type": "data", "symmetric": False, "array": [hi - d], "arrayminus": [d - lo], "visible": True},
@@ -165,7 +186,8 @@ def paired_points(puzzles: pd.DataFrame, metric: str, title: str) -> go.Figure:
 
 
 def patch_curve(summary: pd.DataFrame, metric: str = "exact", title: str = "") -> go.Figure:
-    """Top: patched and clean ``metric`` against the ACT step of the patch, one line per state/site.
+    """Top: patched and clean ``metric`` against the ACT step of the patch, one line per state/site,
+    each patched point with its own 95 % interval (Clopper-Pearson for exact accuracy).
     Bottom: the paired difference patched - clean with its 95 % bootstrap CI (the CI is the
     difference's, drawn on the difference). The x-axis marks the patched steps only."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.1,
@@ -173,7 +195,12 @@ def patch_curve(summary: pd.DataFrame, metric: str = "exact", title: str = "") -
     summary = summary.assign(series=summary["state"].fillna(summary["site"].str.replace(r"^act\.\d+\.", "", regex=True)))
     for name, g in summary.groupby("series", sort=False):
         colour = STATE_COLOURS.get(name)
-        fig.add_trace(go.Scatter(x=g.act, y=g[f"{metric}_patched"], name=f"{name} patched", mode="lines+markers",
+        y = g[f"{metric}_patched"]
+        own = None
+        if f"{metric}_patched_ci_low" in g:  # the patched arm's own interval
+            own = {"type": "data", "symmetric": False, "array": g[f"{metric}_patched_ci_high"] - y,
+                   "arrayminus": y - g[f"{metric}_patched_ci_low"], "thickness": 1}  # fmt: skip
+        fig.add_trace(go.Scatter(x=g.act, y=y, name=f"{name} patched", mode="lines+markers", error_y=own,
                                  line={"color": colour}, legendgroup=name), row=1, col=1)  # fmt: skip
         d = g[f"{metric}_delta"]
         fig.add_trace(go.Scatter(x=g.act, y=d, name=f"{name}: patched - clean", mode="markers", marker={"color": colour},
@@ -205,7 +232,8 @@ def persistence_lines(persistence: pd.DataFrame, title: str = "") -> go.Figure:
     return fig
 
 
-CONTRASTS = {"nbr_mass": "delta_nbr (L - H)", "entropy": "delta_ent (H - L)", "viol_mass": "delta_viol (L - H)"}
+CONTRASTS = {"nbr_mass": "delta_nbr (L - H)", "entropy": "delta_ent (H - L)", "viol_mass": "delta_viol (L - H)",
+             "density_n4": "N4 density (L - H)", "density_n8": "N8 density (L - H)", "density_5x5": "5x5 density (L - H)"}
 
 
 def attention_contrasts(summary: pd.DataFrame, metrics: Sequence[str], method: str = "head_mean", title: str = "") -> go.Figure:
@@ -224,7 +252,7 @@ def attention_contrasts(summary: pd.DataFrame, metrics: Sequence[str], method: s
                                  error_y={"type": "data", "symmetric": False, "array": err_hi, "arrayminus": err_lo}),
                           row=1, col=i)  # fmt: skip
         top = float(np.nanmax(np.abs(np.r_[g.get("ci_high", g.delta_mean), g.get("ci_low", g.delta_mean), g.delta_mean]))) if len(g) else 1
-        fig.update_yaxes(range=[-1.1 * top, 1.1 * top], row=1, col=i)
+        fig.update_yaxes(range=[-1.1 * top, 1.1 * top], tickformat=".2~r", row=1, col=i)  # 0.0005, not 500µ
     fig.update_layout(title=title, barmode="group", height=430, width=max(480, 340 * len(metrics)))
     return fig
 
@@ -237,6 +265,8 @@ def head_heatmap(heads: pd.DataFrame, metric: str, cls: str, title: str = "") ->
     top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
     fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=[f"head {h}" for h in z.columns], y=[f"layer {v}" for v in z.index],
                                colorscale="RdBu", zmid=0, zmin=-top, zmax=top,
+                               colorbar={"title": {"text": CONTRASTS.get(metric, metric).replace(" (", "<br>("), "side": "right"},
+                                         "tickformat": ".2~r"},
                                hovertemplate="%{y}, %{x}: %{z:.4f}<extra></extra>"))  # fmt: skip
     fig.update_layout(title=title or f"{CONTRASTS.get(metric, metric)}, {cls}", height=360, width=620)
     return fig
@@ -289,6 +319,18 @@ def attention_maps(rows: pd.DataFrame, roles: "TokenRoles", side: int, query: in
                         if r0 <= rr_ < r1 and c0 <= cc_ < c1:
                             fig.add_shape(type="rect", x0=cc_ - 0.5, x1=cc_ + 0.5, y0=rr_ - 0.5, y1=rr_ + 0.5,
                                           line={"color": colour, "width": 3}, row=i, col=j)  # fmt: skip
+    # legend entries for the outlines drawn as shapes, each a marker on a cell it describes (an empty
+    # trace would reset the scaled axes of its panel)
+    outlines = [("query cell (white outline)", "#999999", qr, qc)]
+    if roles.wall is not None:
+        for label, token in (("start (outlined)", roles.start), ("goal (outlined)", roles.goal)):
+            at = [(r_, c_) for r_, c_ in zip(*np.nonzero(grid_in == token), strict=True) if r0 <= r_ < r1 and c0 <= c_ < c1]
+            if at:
+                outlines.append((label, roles.colours[token], *at[0]))
+    for label, colour, r_, c_ in outlines:
+        fig.add_trace(go.Scatter(x=[c_], y=[r_], mode="markers", name=label, hoverinfo="skip",
+                                 marker={"symbol": "square-open", "size": 12, "color": colour, "line": {"width": 2}}),
+                      row=1, col=1)  # fmt: skip
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     for k in range(1, len(updates) * n + 1):

@@ -289,6 +289,13 @@ class PuzzleDataset:
             mine = slice(rank * local, (rank + 1) * local)
             yield self._collate(examples[mine], puzzles[mine], local)
 
+    def batches_of(self, indices: np.ndarray, batch_size: int) -> Iterator[Batch]:
+        """The examples ``indices`` in that order, ``batch_size`` at a time (a short last batch padded)."""
+        starts = self.data["puzzle_indices"]
+        for lo in range(0, len(indices), batch_size):
+            idx = np.asarray(indices[lo : lo + batch_size], dtype=np.int64)
+            yield self._collate(idx, np.searchsorted(starts, idx, side="right") - 1, batch_size)
+
     def test_batches(self, global_batch_size: int, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
         """Examples in file order; a short last batch is padded (PAD inputs, IGNORE labels)."""
         local = global_batch_size // world_size

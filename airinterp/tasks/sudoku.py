@@ -138,6 +138,13 @@ def encode(text: str, n_cells: int = 81) -> Int[Tensor, " cell"]:
     return torch.from_numpy(grid_to_tokens(parse(text, SudokuSpec.for_cells(n_cells)))).long()
 
 
+def show(ids: Int[Tensor, " cell"]) -> str:
+    """Token ids of one grid -> :func:`render`'s box drawing (the size from the number of cells;
+    ``.`` for blank and PAD)."""
+    spec = SudokuSpec.for_cells(len(ids))
+    return render(tokens_to_grid(np.asarray(ids.tolist()), spec), spec)
+
+
 def decode(ids: Int[Tensor, " cell"]) -> str:
     """Token ids -> puzzle string (``.`` for blank, ``_`` for PAD)."""
     out = []

@@ -24,7 +24,7 @@ def auto_batch_size(model: HookedAIR) -> int:
 
 def evaluate(
     model: HookedAIR, data: "str | Path | PuzzleDataset", split: str = "test", n: int | None = None, batch_size: int | None = None,
-    progress=None,
+    progress=None, indices: "np.ndarray | None" = None,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """Per-puzzle table (index, token accuracy, accuracy on non-given cells, exact, q_halt, and
     ``margin``: the smallest gap between the top two logits over its labelled cells, how close its
@@ -32,7 +32,9 @@ def evaluate(
     summary ``{exact_accuracy, token_accuracy, nongiven_accuracy, q_halt_accuracy, n}``.
 
     ``data``: a dataset directory, or the split already opened (then ``split`` is its own);
-    ``n``: the first n puzzles of the split (None: all); ``batch_size`` None: :func:`auto_batch_size`."""
+    ``n``: the first n puzzles of the split (None: all); ``indices``: these puzzles instead (e.g. a
+    seeded sample, :func:`airinterp.analysis.run.sample_distinct`; the table's ``index`` is the
+    split's); ``batch_size`` None: :func:`auto_batch_size`."""
     if split not in ("train", "test"):
         raise InputError(f"split must be train or test, got {split!r}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
@@ -45,16 +47,21 @@ def evaluate(
     ds.check_fits(model.config.seq_len, model.config.vocab_size)
     c = model.config
     rules = rules_for(c.task, c.seq_len) if c.task is not None else None  # unknown task: no givens
-    total = ds.n_examples if n is None else min(n, ds.n_examples)
+    if indices is not None:
+        from airinterp.analysis.run import check_indices
+
+        if n is not None:
+            raise InputError("n and indices: give one (the first n puzzles, or these puzzles)")
+        order = check_indices(ds, indices)
+    else:
+        order = np.arange(ds.n_examples if n is None else min(n, ds.n_examples))
     rows = []
     was_training = model.training
     model.eval()
     done = 0
     with torch.inference_mode():
-        for batch in ds.test_batches(batch_size):
-            if done >= total:
-                break
-            take = min(batch.n_real, total - done)
+        for batch in ds.batches_of(order, batch_size):
+            take = batch.n_real
             inputs = torch.from_numpy(batch.inputs[:take]).to(model.device)
             labels = batch.labels[:take]
             ids = torch.from_numpy(batch.puzzle_identifiers[:take]).long().to(model.device)
@@ -68,7 +75,7 @@ def evaluate(
             exact = o["exact"].to_numpy()
             margin = np.where(mask, top2[..., 0] - top2[..., 1], np.inf).min(1)
             rows.append(pd.DataFrame({
-                "index": np.arange(done, done + take),
+                "index": order[done : done + take],
                 "token_accuracy": o["token_accuracy"].to_numpy(),
                 "nongiven_accuracy": o["nongiven_accuracy"].to_numpy(),
                 "exact": exact,

@@ -107,7 +107,7 @@ def main() -> int:
             latest = (run / "latest").read_text().strip() if (run / "latest").is_file() else None
             model = run / "checkpoints" / latest / "model.safetensors" if latest else model
             if model.is_file():
-                phase("eval", [*cli, "eval", model, "--data", data, "--n", args.eval_limit, "--device", device],
+                phase("eval", [*cli, "eval", model, "--data", data, "--first", args.eval_limit, "--device", device],
                       left(args.budget_s) - args.shard_s)  # fmt: skip
         if model.is_file():
             phase("shard", [*cli, "shard", model, "-o", out / "model", "--max-shard-mb", 15, "--dtype", "bfloat16"], left(args.budget_s) - 2)

@@ -12,8 +12,10 @@ DATA = "checkpoints/data/sudoku6"
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (["--n", "0"], ["'--n'", "greater than or equal to 1"]),
-        (["--n", "-5"], ["'--n'"]),
+        (["--first", "0"], ["'--first'", "greater than or equal to 1"]),
+        (["--n-puzzles", "-5"], ["'--n-puzzles'"]),
+        (["--n-puzzles", "5", "--first", "5"], ["--n-puzzles and --first", "give one"]),
+        (["--n-puzzles", "501"], ["n-puzzles 501", "500 distinct puzzles"]),
         (["--batch-size", "-1"], ["'--batch-size'"]),
         (["--batch-size", "0"], ["'--batch-size'"]),
         (["--split", "val"], ["--split 'val'", "train or test"]),
@@ -45,9 +47,23 @@ def test_eval_out_that_is_a_directory_fails_before_evaluating(tmp_path):
 
 
 def test_eval_writes_its_table_whole(tmp_path):
-    res = invoke("eval", CKPT, "--data", DATA, "--n", "3", "--out", tmp_path / "sub" / "t.csv")
+    res = invoke("eval", CKPT, "--data", DATA, "--first", "3", "--out", tmp_path / "sub" / "t.csv")
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["t.csv"]  # no temporary left
+
+
+def test_eval_defaults_to_the_cards_split_and_samples_with_a_seed(tmp_path):
+    """Without --data: the card's test split (said on stderr); --n-puzzles: a seeded sample whose
+    rows are the split's indices, the same for the same seed; -o writes the table."""
+    import pandas as pd
+
+    a = invoke("eval", CKPT, "--n-puzzles", "5", "--seed", "3", "-o", tmp_path / "a.csv")
+    assert a.exit_code == 0, a.output
+    assert "the test data the card of" in a.output and "n=5" in a.output
+    b = invoke("eval", CKPT, "--data", DATA, "--n-puzzles", "5", "--seed", "3", "-o", tmp_path / "b.csv")
+    assert b.exit_code == 0 and "the test data the card" not in b.output, b.output
+    ta, tb = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert ta.equals(tb) and list(ta["index"]) != list(range(5)) and ta["index"].is_unique
 
 
 @pytest.mark.parametrize(

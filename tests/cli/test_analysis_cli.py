@@ -39,9 +39,16 @@ def test_freeze_and_patch_on_the_maze_checkpoint(tmp_path):
     assert "input-independent" in res.output  # Lx_H with z_L frozen
     p = pd.read_csv(tmp_path / "f" / "freeze_puzzles.csv")
     assert len(p) == 6 and {"content_changes_normal", "content_changes_frozen"} <= set(p.columns)
+    assert "output_token_accuracy: normal" in res.output and "paired delta [95 % bootstrap CI]" in res.output
     res = invoke("patch", "--task", "maze", "--state", "zH", "--acts", "1,3", "--n-puzzles", "6", "--out", tmp_path / "p")
     assert res.exit_code == 0, res.output
     assert len(pd.read_csv(tmp_path / "p" / "patch_summary.csv")) == 2
+
+
+def test_freeze_and_patch_default_to_100_puzzles_like_every_analysis(tmp_path):
+    res = invoke("freeze", "--state", "zH", "--n-act", "1", "--batch-size", "100", "--out", tmp_path / "f")
+    assert res.exit_code == 0, res.output
+    assert len(json.loads((tmp_path / "f" / "config.json").read_text())["puzzle_indices"]) == 100
 
 
 @pytest.mark.parametrize(

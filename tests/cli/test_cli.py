@@ -26,7 +26,7 @@ def test_hooks_and_info(tmp_path):
     result = runner.invoke(app, ["info", str(path)])
     assert result.exit_code == 0
     assert "variant: Lx_Hx" in result.output
-    assert "H-update: z_H <- f((z_H + x) + z_L)" in result.output
+    assert "H-update: zH <- f((zH + x) + zL)" in result.output
 
 
 def test_bad_checkpoint_is_a_clean_error(tmp_path):
@@ -37,3 +37,46 @@ def test_bad_checkpoint_is_a_clean_error(tmp_path):
     result = runner.invoke(app, ["import-reference", str(tmp_path / "junk.safetensors"), "-o", str(tmp_path / "o.safetensors")])
     assert result.exit_code == 2
     assert "error:" in result.output
+
+
+def test_help_is_whole_plain_and_versioned():
+    """Every command's description fits the list (no '...'), metavars are plain (N, PATH, TEXT,
+    not <int range> or {checkpoint}), --version prints the version, --threads is documented."""
+    from airinterp import __version__
+
+    top = runner.invoke(app, ["--help"]).output
+    listed = top.split("Commands:")[1]
+    assert "..." not in listed and "--threads N" in top
+    assert runner.invoke(app, ["--version"]).output.strip() == f"airinterp {__version__}"
+    for cmd in (["freeze"], ["report"], ["eval"], ["info"], ["hooks"], ["train"], ["data", "sudoku"]):
+        out = runner.invoke(app, [*cmd, "--help"]).output
+        assert "<int" not in out and "<path>" not in out.split("Options:")[-1] and "<list" not in out, (cmd, out)
+        assert "{checkpoint}" not in out and "``" not in out and "z_H" not in out, (cmd, out)
+
+
+def test_global_threads_option_reaches_torch():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        res = runner.invoke(app, ["--threads", "1", "hooks", "--n-act", "1", "--filter", "act.0.hook_zH"])
+        assert res.exit_code == 0, res.output
+        assert torch.get_num_threads() == 1
+        assert runner.invoke(app, ["--threads", "0", "hooks"]).exit_code == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_checkpoints_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    """A relative checkpoint path missing from the working directory is looked up in the source
+    checkout (notebooks start their kernel elsewhere); one that exists here is used as given."""
+    import airinterp
+    from airinterp.checkpoints import Checkpoint
+    from airinterp.checkpoints.paths import REPO
+
+    monkeypatch.chdir(tmp_path)
+    assert airinterp.load("checkpoints/sudoku6_Lx_H").config.task == "sudoku"
+    assert Checkpoint("checkpoints/sudoku6_Lx_H").path == REPO / "checkpoints/sudoku6_Lx_H"
+    (tmp_path / "checkpoints" / "sudoku6_Lx_H").mkdir(parents=True)
+    assert Checkpoint("checkpoints/sudoku6_Lx_H").path.resolve() == (tmp_path / "checkpoints/sudoku6_Lx_H").resolve()
+    assert Checkpoint("checkpoints/nowhere").path == __import__("pathlib").Path("checkpoints/nowhere")

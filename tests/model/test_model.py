@@ -175,7 +175,7 @@ def test_every_variant_runs_and_follows_its_rule(variant):
              "o-x": lambda: o - x}[inj]()  # fmt: skip
         assert torch.equal(cache[f"act.1.{u.name}.hook_in"], a + b), u.name
         state[u.stage] = cache[f"act.1.{u.name}.hook_out"]
-    assert update_rule_text(variant, "L").startswith("z_L <- f(")
+    assert update_rule_text(variant, "L").startswith("zL <- f(")
     assert model.config.n_pos == 17 + variant.endswith("no_strip")
 
 

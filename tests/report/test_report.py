@@ -18,7 +18,7 @@ from tests.helpers import assert_clean_error, invoke, make_model, snapshot
 
 ROOT = Path(__file__).parents[2]
 sys.path.insert(0, str(ROOT / "tools"))  # the browser harness is a dev tool, not part of the package
-from browser import check_page, why_no_browser  # noqa: E402
+from browser import check_page, layout_issues, why_no_browser  # noqa: E402
 
 SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",
             "Roles of the two states", "Patching across sub-steps", "Attention locality (Figs 8-9)", "Attention example and persistence (Figs 10-13)",
@@ -162,12 +162,72 @@ def test_reports_render_in_headless_chromium(which, cli_report, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.skipif(BROWSER is not None, reason=f"no browser test: {BROWSER}")
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_a_two_column_report_fits_laptop_and_desktop_windows(width, cli_report):
+    """At 1280 and 1920 px: the page never scrolls sideways (wide tables and rows scroll inside
+    their box), no figure title is cut at its figure's edge, every colour bar has a title."""
+    assert layout_issues(cli_report[0], width) == []
+
+
 def test_committed_reports_exist_and_are_small():
     names = {p.name for p in COMMITTED}
     assert {"sudoku6_Lx_H_vs_Lx_Hx.html", "maze10_Lx_H_vs_Lx_Hx.html"} <= names
     for p in COMMITTED:
-        assert p.stat().st_size < 8 * 2**20, p
-        assert "<p class='built'>" in p.read_text()[:6_000_000]
+        text = p.read_text()
+        assert p.stat().st_size < 4 * 2**20, p
+        assert "<p class='built'>" in text and CARTESIAN_HEADER in text[:400], p
+
+
+CARTESIAN_HEADER = "plotly.js (cartesian - minified) v"
+
+
+def test_reports_inline_the_cartesian_bundle_only_when_it_can_draw_every_figure(cli_report, monkeypatch):
+    """The fresh report uses only cartesian trace types (so it inlines the 1.5 MB bundle); a 3-D
+    trace or a plotly.py that writes for another plotly.js version falls back to the full bundle."""
+    import plotly.graph_objects as go
+    import plotly.offline
+
+    from airinterp.report.html import CARTESIAN_BUNDLE, Document, cartesian_bundle, plotlyjs_for
+
+    assert CARTESIAN_HEADER in cli_report[0].read_text()[:400]
+    assert (CARTESIAN_BUNDLE.parent / "LICENSE-plotly.js.txt").read_text().startswith("MIT License")
+    version, _ = cartesian_bundle()
+    assert version == plotly.offline.get_plotlyjs_version()  # update vendor/ with plotly (its README says how)
+    assert plotlyjs_for({"scatter", "bar", "heatmap"})[0] == "cartesian"
+    doc = Document("t")
+    doc.figure(go.Figure(go.Scatter(y=[1, 2])))
+    doc.figure(go.Figure(go.Scatter3d(x=[1], y=[2], z=[3])))
+    assert doc.trace_types == {"scatter", "scatter3d"} and plotlyjs_for(doc.trace_types)[0] == "full"
+    assert CARTESIAN_HEADER not in doc.render()[:400]
+    monkeypatch.setattr(plotly.offline, "get_plotlyjs_version", lambda: "0.0.1")
+    assert plotlyjs_for({"scatter"})[0] == "full"
+
+
+@pytest.mark.skipif(BROWSER is not None, reason=f"no browser test: {BROWSER}")
+def test_every_trace_type_of_the_cartesian_bundle_renders(tmp_path):
+    """One figure per trace type the bundle is said to hold, in one page on the bundle: all draw."""
+    import plotly.graph_objects as go
+
+    from airinterp.report.html import CARTESIAN_TRACES, Document
+
+    z = [[1, 2], [3, 4]]
+    make = {"bar": lambda: go.Bar(y=[1, 2]), "box": lambda: go.Box(y=[1, 2, 3]), "contour": lambda: go.Contour(z=z),
+            "heatmap": lambda: go.Heatmap(z=z), "histogram": lambda: go.Histogram(x=[1, 1, 2]),
+            "histogram2d": lambda: go.Histogram2d(x=[1, 2], y=[1, 2]),
+            "histogram2dcontour": lambda: go.Histogram2dContour(x=[1, 2, 2], y=[1, 2, 1]),
+            "image": lambda: go.Image(z=[[[255, 0, 0], [0, 255, 0]]]), "pie": lambda: go.Pie(values=[1, 2]),
+            "scatter": lambda: go.Scatter(y=[1, 2]), "scatterternary": lambda: go.Scatterternary(a=[1], b=[2], c=[3]),
+            "violin": lambda: go.Violin(y=[1, 2, 3])}  # fmt: skip
+    assert set(make) == CARTESIAN_TRACES
+    doc = Document("every cartesian trace")
+    for name in sorted(make):
+        doc.figure(go.Figure(make[name]()))
+    page = doc.write(tmp_path / "traces.html")
+    assert CARTESIAN_HEADER in page.read_text()[:400]
+    check = check_page(page)
+    assert check.errors == [] and check.requests == []
+    assert check.figures == len(make) and check.rendered == check.figures, check
 
 
 def _with(a, frozen: str, lo: float, hi: float, attention: dict | None = None):
@@ -270,13 +330,24 @@ def test_a_verdict_that_flips_with_the_head_aggregation_is_labelled(tiny_analyse
 
 def test_error_bars_belong_to_the_paired_difference(tiny_analyses):
     """Freeze and patch figures draw the paired difference's CI on the difference (a second row with a
-    zero line), never on a bar of means; the patch curve ticks at the patched ACT steps only."""
+    zero line); each bar or patched point carries its own arm's interval (Clopper-Pearson for exact
+    accuracy, bootstrap for counts), inside the metric's range; the patch curve ticks at the patched
+    ACT steps only."""
+    import numpy as np
+
     from airinterp.report import figures
 
     a = tiny_analyses[0]
+    summary = a.freeze["zH"].summary.set_index("metric")
     fig = figures.freeze_comparison(a.freeze["zH"].summary, ["content_changes", "output_exact"], "t")
     bars = [t for t in fig.data if t.type == "bar"]
-    assert bars and all(t.error_y.array is None for t in bars)
+    for bar, metric in zip(bars, ["content_changes", "output_exact"], strict=True):
+        r = summary.loc[metric]
+        lows = np.array(bar.y) - np.array(bar.error_y.arrayminus)
+        highs = np.array(bar.y) + np.array(bar.error_y.array)
+        assert np.allclose(lows, [r["base_ci_low"], r["treated_ci_low"]]) and np.allclose(highs, [r["base_ci_high"], r["treated_ci_high"]])
+        assert (lows >= -1e-12).all() and (metric != "output_exact" or (highs <= 1 + 1e-12).all())
+        assert not np.allclose(highs - lows, r["delta_ci_high"] - r["delta_ci_low"])  # not the difference's CI
     deltas = [t for t in fig.data if t.type == "scatter"]
     assert len(deltas) == 2 and all(t.error_y.visible for t in deltas)
     row = a.freeze["zH"].summary.set_index("metric").loc["output_exact"]
@@ -285,4 +356,25 @@ def test_error_bars_belong_to_the_paired_difference(tiny_analyses):
     acts = sorted(int(x) for x in a.patch.summary.act.unique())
     assert list(fig.layout.xaxis2.tickvals) == acts and list(fig.layout.xaxis.tickvals) == acts
     top = [t for t in fig.data if t.name and t.name.endswith("patched")]
-    assert top and all(t.error_y.array is None for t in top)
+    assert top and all(t.error_y.array is not None for t in top)
+    for t in top:
+        lows = np.array(t.y) - np.array(t.error_y.arrayminus)
+        assert (lows >= -1e-12).all() and (np.array(t.y) + np.array(t.error_y.array) <= 1 + 1e-12).all()
+
+
+def test_sudoku_grids_mark_givens_and_wrong_digits(tiny_analyses):
+    """The decoded grids bold the puzzle's givens and colour digits that differ from the solution."""
+    import numpy as np
+
+    from airinterp.report import figures
+
+    a = tiny_analyses[0]
+    p = int(a.tokens.puzzle.iloc[0])
+    inputs, labels = a.grid_io[p]
+    fig = figures.decode_grids(a.tokens, a.roles, a.side, a.token_names, p, a.updates, io=a.grid_io[p])
+    text = np.asarray(fig.data[0].text).reshape(-1)
+    grid = a.tokens[(a.tokens.puzzle == p) & (a.tokens.substep == 0) & (a.tokens.state == "zH")].sort_values("cell").token.to_numpy()
+    given = np.asarray(inputs) >= a.roles.first_digit
+    assert given.any() and all(str(t).startswith("<b>") for t in text[given])
+    wrong = (grid >= a.roles.first_digit) & (grid != np.asarray(labels)) & ~given
+    assert all(figures.WRONG in str(t) for t in text[wrong]) and not any(figures.WRONG in str(t) for t in text[~wrong])

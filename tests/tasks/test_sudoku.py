@@ -174,3 +174,11 @@ def test_split_has_no_symmetry_overlap_and_augmentation_counts():
     for q, a in zip(inputs, labels, strict=True):
         qa, aa = S.tokens_to_grid(q), S.tokens_to_grid(a)
         assert S.is_solution(aa) and ((qa == 0) | (qa == aa)).all()
+
+
+def test_show_draws_a_grid_of_token_ids():
+    from airinterp.tasks import sudoku
+
+    text = sudoku.show(sudoku.encode("1..... ..4..2 .2.... ....5. 3..1.. .....6", 36))
+    lines = text.splitlines()
+    assert len(lines) == 8 and lines[0] == " 1 . . | . . ." and set(lines[2]) == {"-", "+"}

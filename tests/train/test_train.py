@@ -88,7 +88,7 @@ def test_tiny_model_learns(sudoku4, tmp_path):
     assert card["steps"] == 200 and card["final_eval"]["n"] == 12
     assert card["final_eval"]["nongiven_accuracy"] > 0.33  # chance is 1/4 on a 4x4 Sudoku (0.42 measured)
     # `airinterp eval` reproduces the card
-    res = runner.invoke(app, ["eval", str(tmp_path / "run" / "model.safetensors"), "--data", str(sudoku4), "--n", "12",
+    res = runner.invoke(app, ["eval", str(tmp_path / "run" / "model.safetensors"), "--data", str(sudoku4), "--first", "12",
                               "--out", str(tmp_path / "per_puzzle.csv")])  # fmt: skip
     assert res.exit_code == 0, res.output
     last = res.output.strip().splitlines()[-1]
