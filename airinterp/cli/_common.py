@@ -58,12 +58,13 @@ app = typer.Typer(
 )
 
 
-def _print_version(value: bool) -> None:
+def _print_version(value: bool) -> bool:
     if value:
         from airinterp._version import __version__
 
         typer.echo(f"airinterp {__version__}")
         raise typer.Exit()
+    return value  # typer passes the callback's value on to the command
 
 
 @app.callback()

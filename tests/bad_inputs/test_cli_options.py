@@ -15,7 +15,7 @@ DATA = "checkpoints/data/sudoku6"
         (["--first", "0"], ["'--first'", "greater than or equal to 1"]),
         (["--n-puzzles", "-5"], ["'--n-puzzles'"]),
         (["--n-puzzles", "5", "--first", "5"], ["--n-puzzles and --first", "give one"]),
-        (["--n-puzzles", "501"], ["n-puzzles 501", "500 distinct puzzles"]),
+        (["--n-puzzles", "501"], ["--n-puzzles 501", "only 500 puzzles"]),
         (["--batch-size", "-1"], ["'--batch-size'"]),
         (["--batch-size", "0"], ["'--batch-size'"]),
         (["--split", "val"], ["--split 'val'", "train or test"]),
