@@ -159,3 +159,13 @@ def shown(path) -> str:
     from airinterp.checkpoints.paths import shown as _shown
 
     return _shown(path)
+
+
+def said(path) -> str:
+    """A path in a terminal message: relative to the working directory when inside it, else
+    absolute (never relative to somewhere else: a same-named folder here must not be implied)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)

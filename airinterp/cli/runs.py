@@ -76,9 +76,9 @@ class InputsRun(BaseModel):
         if self.data is None:  # say which split the card led to (it is also in config.json)
             import typer
 
-            from airinterp.cli.output import shown
+            from airinterp.cli.output import said
 
-            typer.echo(f"data: {shown(inp.data)} (the test split the card of {shown(inp.checkpoint)} names)", err=True)
+            typer.echo(f"data: {said(inp.data)} (the test split the card of {said(inp.checkpoint)} names)", err=True)
         return inp
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from airinterp.cli._common import app, check_device, fail, input_errors, progress, progress_columns
-from airinterp.cli.output import check_file_out, check_not_inside_inputs, shown, write_table
+from airinterp.cli.output import check_file_out, check_not_inside_inputs, said, write_table
 
 # CLI option -> TrainRun field, for the options that override a preset
 _FIELDS = {
@@ -180,7 +180,7 @@ def eval_cmd(
             if data is None:
                 why = "names no test data" if not eval_data else f"names {eval_data}, which is not here"
                 raise InputError(f"data: not given and the card of {ck} {why}; give --data DIR")
-            typer.echo(f"data: {shown(data)} (the test data the card of {shown(ck.path)} names)", err=True)
+            typer.echo(f"data: {said(data)} (the test data the card of {said(ck.path)} names)", err=True)
         ds = PuzzleDataset(data, split)
         ds.check_fits(model.config.seq_len, model.config.vocab_size)  # before the progress bar
         indices = sample_distinct(ds, n_puzzles, seed) if n_puzzles is not None else None

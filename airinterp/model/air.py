@@ -23,7 +23,7 @@ from airinterp.errors import InputError
 from airinterp.model.config import AIRConfig
 from airinterp.model.hook_tree import NO_HOOKS, ActiveHooks, GrowingHookRoot, fire
 from airinterp.model.hooks import PATTERN_SITES, Address, HookPoint, HookTree, check_name, step_names
-from airinterp.model.inputs import check_ids, check_n_act, check_tokens, encode_text, is_text
+from airinterp.model.inputs import check_ids, check_n_act, check_tokens, encode_text, is_text, steps_requested
 from airinterp.model.layers import Block, Linear, rope_tables
 from airinterp.model.schedule import SubStep, Update, check_state_of, state_hook
 from airinterp.model.variants import RULES, GInput, LevelToken, operands, update_rule_text
@@ -339,6 +339,10 @@ class HookedAIR(GrowingHookRoot):
         *,
         n_act: object = None,
         return_type: Literal["logits", "output"] = "logits",
+        stop_at_layer: object = None,
+        prepend_bos: object = None,
+        padding_side: object = None,
+        **unknown: object,
     ):
         """Evaluation rollout: ``n_act`` ACT steps (default ``halt_max_steps``) from a fresh carry.
 
@@ -348,7 +352,22 @@ class HookedAIR(GrowingHookRoot):
 
         Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
         (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
+
+        TransformerLens's keyword arguments, as tools built on it pass them: ``stop_at_layer=k``
+        runs ``k`` ACT steps (the same as ``n_act=k``; SAELens derives it from the first integer of
+        a hook name plus one, which in airinterp's names is the ACT step, so the rollout runs
+        exactly through the hooked step; the return value is as for ``n_act=k``, not a residual
+        stream); ``prepend_bos`` None or False and ``padding_side`` None are accepted (a puzzle has
+        no BOS token and a fixed length); anything else is an InputError naming it.
         """
+        if unknown:
+            raise InputError(f"{', '.join(sorted(unknown))}: not an argument of HookedAIR.forward (tokens, "
+                             "puzzle_identifiers, n_act, return_type, stop_at_layer, prepend_bos, padding_side)")  # fmt: skip
+        if prepend_bos not in (None, False):
+            raise InputError(f"prepend_bos {prepend_bos!r}: a puzzle has no BOS token (None or False only)")
+        if padding_side is not None:
+            raise InputError(f"padding_side {padding_side!r}: puzzles have a fixed length, nothing is padded (None only)")
+        n_act = steps_requested(n_act, stop_at_layer)
         return_type = return_type or "logits"  # None: TransformerLens's run_with_hooks default
         if return_type not in ("logits", "output"):  # anything else returned the logits, silently
             raise InputError(f"return_type {return_type!r}: expected 'logits' or 'output'")

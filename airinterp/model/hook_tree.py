@@ -192,7 +192,7 @@ class GrowingHookRoot(HookedRootModule):
         ``halt_max_steps`` when ``n_act`` asks for them (their HookPoints live for this call)."""
         fwd_hooks, bwd_hooks = list(fwd_hooks or ()), list(bwd_hooks or ())
         names = hook_list_names(fwd_hooks, "fwd_hooks") + hook_list_names(bwd_hooks, "bwd_hooks")
-        with self._on_demand(names, kwargs.get("n_act"), keep=not reset_hooks_end):
+        with self._on_demand(names, _steps_of(kwargs), keep=not reset_hooks_end):
             return super().run_with_hooks(*model_args, fwd_hooks=fwd_hooks, bwd_hooks=bwd_hooks,
                                           reset_hooks_end=reset_hooks_end, clear_contexts=clear_contexts, **kwargs)  # fmt: skip
 
@@ -214,7 +214,7 @@ class GrowingHookRoot(HookedRootModule):
             names = [names_filter]
         else:
             raise InputError(f"names_filter must be None, a hook name, a list of names or a predicate, got {names_filter!r:.80}")
-        with self._on_demand(names, kwargs.get("n_act"), keep=not kwargs.get("reset_hooks_end", True)):
+        with self._on_demand(names, _steps_of(kwargs), keep=not kwargs.get("reset_hooks_end", True)):
             out, cache = super().run_with_cache(*model_args, names_filter=names_filter, **kwargs)
         if return_cache_object:
             cache = ActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
@@ -297,3 +297,10 @@ class GrowingHookRoot(HookedRootModule):
             self._remove_points(created)
 
     # ---- reading states ----------------------------------------------------------------------
+
+
+def _steps_of(kwargs: dict) -> object:
+    """The ACT steps a run_with_* call's forward will run: ``n_act`` or ``stop_at_layer`` (the
+    forward checks them; an invalid pair is refused there)."""
+    n, stop = kwargs.get("n_act"), kwargs.get("stop_at_layer")
+    return n if stop is None or isinstance(stop, bool) or not isinstance(stop, int) else stop

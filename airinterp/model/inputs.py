@@ -40,6 +40,19 @@ def check_n_act(n_act: object, default: int) -> int:
     return n_act
 
 
+def steps_requested(n_act: object, stop_at_layer: object) -> object:
+    """The ACT steps a call asks for: ``n_act``, or TransformerLens's ``stop_at_layer`` read as ACT
+    steps (see ``HookedAIR.forward``); both given and different is an InputError."""
+    if stop_at_layer is None:
+        return n_act
+    if isinstance(stop_at_layer, bool) or not isinstance(stop_at_layer, int) or stop_at_layer < 1:
+        raise InputError(f"stop_at_layer {stop_at_layer!r}: ACT steps to run, a whole number >= 1 (airinterp's hook "
+                         "names start with the ACT step, so tools that stop after a hook's first integer stop after its step)")  # fmt: skip
+    if n_act is not None and n_act != stop_at_layer:
+        raise InputError(f"n_act {n_act!r} and stop_at_layer {stop_at_layer!r}: both count ACT steps; give one")
+    return stop_at_layer
+
+
 def check_tokens(tokens: object, c: AIRConfig, device: torch.device) -> Int[Tensor, "batch cell"]:
     """Token ids [batch, seq_len] (a tensor, array or nested list) or puzzle text, checked (type,
     shape, vocabulary, dtype) and moved to ``device``; an InputError says what was expected."""

@@ -118,3 +118,39 @@ def test_unembed_decodes_states_as_the_model_does(variant):
     assert torch.equal(model.decode(cache["act.2.H1.blocks.1.hook_resid_post"]), logits.argmax(-1))
     with pytest.raises(ValueError, match=r"unembed: expected a state \[..., pos >= 16, 32\]"):
         model.unembed(torch.zeros(2, 16, 7))
+
+
+def test_the_call_shapes_of_transformerlens_tools():
+    """SAELens-style calls: stop_at_layer from the first integer of a hook name + 1 (the ACT step in
+    our names) runs exactly through that step and caches the same values as a full rollout;
+    prepend_bos=False and padding_side=None are accepted; the rest fails in one line naming it."""
+    import re
+
+    import pytest
+    import torch
+
+    from airinterp.errors import InputError
+    from tests.helpers import make_model
+
+    model = make_model()
+    tokens = torch.randint(1, model.config.vocab_size, (2, model.config.seq_len))
+    hook = "act.1.H0.blocks.1.hook_resid_post"
+    stop = int(re.search(r"\d+", hook).group()) + 1  # SAELens: extract_layer_from_hook_name(hook) + 1
+    _, full = model.run_with_cache(tokens, names_filter=[hook])
+    seen = []
+    model.add_hook("act.2.hook_zH", lambda z, hook: seen.append(hook.name))
+    try:
+        out, cache = model.run_with_cache(tokens, names_filter=[hook], stop_at_layer=stop, prepend_bos=False, padding_side=None)
+    finally:
+        model.reset_hooks()
+    assert torch.equal(cache[hook], full[hook]) and seen == []  # ACT step 2 never ran
+    assert torch.equal(out, model(tokens, n_act=stop))
+    beyond = model.config.halt_max_steps + 1  # predicates reach steps beyond the built ones under stop_at_layer too
+    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n == f"act.{beyond - 1}.hook_zH", stop_at_layer=beyond)
+    assert list(cache.keys()) == [f"act.{beyond - 1}.hook_zH"]
+    for kwargs, needle in [({"stop_at_layer": 0}, "stop_at_layer 0"), ({"stop_at_layer": 2, "n_act": 3}, "give one"),
+                           ({"prepend_bos": True}, "no BOS"), ({"padding_side": "left"}, "padding_side 'left'"),
+                           ({"loss_per_token": True}, "loss_per_token: not an argument")]:  # fmt: skip
+        with pytest.raises(InputError, match=needle) as err:
+            model.run_with_cache(tokens, names_filter=[hook], **kwargs)
+        assert "\n" not in str(err.value)
