@@ -110,7 +110,8 @@ def fail(message: "str | BaseException") -> typer.Exit:
     from airinterp.errors import one_line
 
     text = in_flags(one_line(message)) if isinstance(message, BaseException) else " ".join(str(message).split())
-    typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: rank 0 says it once
+        typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
 
 

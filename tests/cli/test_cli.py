@@ -80,3 +80,13 @@ def test_checkpoints_are_found_from_any_working_directory(tmp_path, monkeypatch)
     (tmp_path / "checkpoints" / "sudoku6_Lx_H").mkdir(parents=True)
     assert Checkpoint("checkpoints/sudoku6_Lx_H").path.resolve() == (tmp_path / "checkpoints/sudoku6_Lx_H").resolve()
     assert Checkpoint("checkpoints/nowhere").path == __import__("pathlib").Path("checkpoints/nowhere")
+
+
+def test_under_torchrun_only_rank_0_prints_the_error(monkeypatch):
+    """A CPU-only `torchrun ... --device cuda` fails alike on every rank: one line, from rank 0."""
+    monkeypatch.setenv("RANK", "1")
+    res = runner.invoke(app, ["eval", "checkpoints/sudoku6_Lx_H", "--device", "gpu"])
+    assert res.exit_code == 2 and "error:" not in res.output
+    monkeypatch.setenv("RANK", "0")
+    res = runner.invoke(app, ["eval", "checkpoints/sudoku6_Lx_H", "--device", "gpu"])
+    assert res.exit_code == 2 and res.output.count("error:") == 1
