@@ -46,4 +46,5 @@ def per_batch(
 def compare(rows: pd.DataFrame, metric: str, base: str, treated: str, seed: int, label: str) -> dict:
     """The paired statistics of column ``{metric}_{treated}`` against ``{metric}_{base}`` over the
     rows (:func:`airinterp.analysis.stats.paired`, its bootstrap keyed by ``label`` and ``metric``)."""
-    return paired(rows[f"{metric}_{base}"].to_numpy(float), rows[f"{metric}_{treated}"].to_numpy(float), seed, label, metric)
+    return paired(rows[f"{metric}_{base}"].to_numpy(float), rows[f"{metric}_{treated}"].to_numpy(float), seed, label, metric,
+                  rate="exact" in metric)  # exact accuracy: successes; everything else: a mean

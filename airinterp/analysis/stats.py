@@ -37,9 +37,10 @@ def mean_ci(values: np.ndarray, seed: int, *labels: object, confidence: float = 
     return out
 
 
-def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) -> dict:
+def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object, rate: bool = False) -> dict:
     """Paired comparison on the same puzzles: the means, the mean of ``treated - base`` with its
-    bootstrap CI, and the sign-flip permutation p-value that the mean difference is zero."""
+    bootstrap CI, the sign-flip permutation p-value that the mean difference is zero, and each
+    arm's own interval (:func:`arm_ci`; ``rate``: the values are successes, e.g. exact accuracy)."""
     a, b = np.array(base, np.float64), np.array(treated, np.float64)
     if a.shape != b.shape:
         raise InputError(f"paired: {a.shape} vs {b.shape} values; the design pairs each puzzle with itself")
@@ -49,7 +50,7 @@ def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) ->
     if len(d) >= 2:
         p = float(sign_flip_permutation_pvalue(torch.from_numpy(d), n_permutations=N_RESAMPLES,
                                                generator=derive_generator(seed, "sign-flip", *labels)))  # fmt: skip
-    (alo, ahi), (blo, bhi) = arm_ci(a, seed, "base", *labels), arm_ci(b, seed, "treated", *labels)
+    (alo, ahi), (blo, bhi) = arm_ci(a, seed, rate, "base", *labels), arm_ci(b, seed, rate, "treated", *labels)
     return {
         "n": len(d), "base_mean": float(a.mean()) if len(a) else math.nan,
         "treated_mean": float(b.mean()) if len(b) else math.nan,
@@ -58,12 +59,13 @@ def paired(base: np.ndarray, treated: np.ndarray, seed: int, *labels: object) ->
     }  # fmt: skip
 
 
-def arm_ci(values: np.ndarray, seed: int, *labels: object) -> tuple[float, float]:
-    """One arm's own 95 % interval: exact (Clopper-Pearson) when every value is 0 or 1 (a rate:
+def arm_ci(values: np.ndarray, seed: int, rate: bool, *labels: object) -> tuple[float, float]:
+    """One arm's own 95 % interval: exact (Clopper-Pearson) for a ``rate`` (0/1 successes, e.g.
     exact accuracy), else the percentile bootstrap of the mean over puzzles; both stay inside the
-    values' range (no negative accuracy)."""
+    values' range (no negative accuracy). The metric decides, never the values, so both arms of
+    one comparison get the same kind of interval."""
     x = np.asarray(values, np.float64)
-    if len(x) and np.isin(x, (0.0, 1.0)).all():
+    if rate:
         return rate_ci(x)
     ci = mean_ci(x, seed, "arm", *labels)
     return ci["ci_low"], ci["ci_high"]

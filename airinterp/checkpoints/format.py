@@ -291,9 +291,10 @@ def load(path: "str | Path", *, device: "str | torch.device | None" = None, dtyp
     ``path`` is the ``.safetensors`` file, a sharded checkpoint's ``model.safetensors.index.json``,
     or a directory holding either (a run directory, a shipped checkpoint). The digest is checked
     before the model is built; for shards, over all of them together."""
+    from airinterp.checkpoints.paths import locate  # (paths imports this module)
     from airinterp.errors import one_line, resolve_device
 
-    path = checkpoint_file(path)
+    path = checkpoint_file(locate(path))
     target = resolve_device(device) if device is not None else None
     tensors, meta = read_sharded(path) if path.name.endswith(".index.json") else read_safetensors(path)
     if "shard_of" in meta:

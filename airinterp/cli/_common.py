@@ -104,14 +104,19 @@ def in_flags(text: str) -> str:
     return re.sub(rf"(^|; |\bbut |\band )({plain})\b(?=[ :])", lambda m: m.group(1) + FLAGS[m.group(2)], text)
 
 
-def fail(message: "str | BaseException") -> typer.Exit:
+def fail(message: "str | BaseException", every_rank_alike: bool = False) -> typer.Exit:
     """Print ``error: <one line>`` on stderr; ``raise fail(...)`` exits with status 2. An exception's
-    message is put in the CLI's words (:func:`in_flags`)."""
+    message is put in the CLI's words (:func:`in_flags`). Under torchrun a rank other than 0 says
+    which it is (``[rank 3] error: ...``), and says nothing when ``every_rank_alike`` (a failure
+    every rank meets the same way, e.g. ``--device cuda`` on a CPU machine: rank 0 says it once)."""
     from airinterp.errors import one_line
 
     text = in_flags(one_line(message)) if isinstance(message, BaseException) else " ".join(str(message).split())
-    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: rank 0 says it once
+    rank = os.environ.get("RANK", "0") if "TORCHELASTIC_RUN_ID" in os.environ else "0"
+    if rank == "0":
         typer.secho(f"error: {text}", fg=typer.colors.RED, err=True)
+    elif not every_rank_alike:
+        typer.secho(f"[rank {rank}] error: {text}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=2)
 
 
@@ -132,7 +137,7 @@ def check_device(device: str) -> str:
     try:
         resolve_device(device, "--device")
     except InputError as err:
-        raise fail(err) from None
+        raise fail(err, every_rank_alike=True) from None
     return device
 
 

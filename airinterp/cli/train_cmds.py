@@ -147,9 +147,9 @@ def eval_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="airinterp checkpoint (a .safetensors file or a directory holding model.safetensors)")],
     data: Annotated[Path | None, typer.Option("--data", help="dataset directory (default: the test data the checkpoint's card names)")] = None,
     split: Annotated[str, typer.Option(help="train or test")] = "test",
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="a seeded sample of this many distinct puzzles (default: the whole split)")] = None,
+    n_puzzles: Annotated[int | None, typer.Option(min=1, help="a seeded sample of this many rows with distinct inputs (default: the whole split; on an augmented train split, copies of one puzzle count apart)")] = None,
     first: Annotated[int | None, typer.Option(min=1, help="the first N rows of the split instead of a sample (the reference's eval limit)")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="seed of the --n-puzzles sample")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the --n-puzzles sample (unused without it)")] = 0,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="puzzles per forward (default: about 6k tokens per batch, at most 256)")
     ] = None,

@@ -350,7 +350,7 @@ class HookedAIR(GrowingHookRoot):
         :meth:`to_tokens`), validated here (type, length, vocabulary, dtype); anything else is a
         ValueError saying what was expected. ``puzzle_identifiers`` [batch] default to 0.
 
-        Returns the logits decoded from z_H after the last step, [batch, cell, vocab]
+        Returns the logits decoded from zH after the last step, [batch, cell, vocab]
         (``return_type="output"``: an :class:`AIROutput` with the Q logits and the final carry).
 
         TransformerLens's keyword arguments, as tools built on it pass them: ``stop_at_layer=k``

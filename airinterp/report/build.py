@@ -233,7 +233,8 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
                                             title=t + f", ACT step {steps[0]}"))  # fmt: skip
         across.append(figures.attention_maps(ex.rows, a.roles, a.side, ex.query, steps, [lu, hu], marks, ex.inputs, a.box,
                                              title="the same query across the analysed ACT steps") if len(steps) > 1 else None)  # fmt: skip
-        pers.append(figures.persistence_lines(ex.persistence) if len(ex.persistence) >= 2 else None)  # a line needs two points
+        two = len(ex.persistence) and ex.persistence.groupby("update").size().min() >= 2  # a line needs two points
+        pers.append(figures.persistence_lines(ex.persistence) if two else None)
         mets.append(ex.metrics.assign(checkpoint=a.name, puzzle=ex.puzzle, query=ex.query, head=ex.head))
     doc.figures(first, names, empty="no example")
     doc.figures(across, names, empty="one analysed step only")

@@ -34,8 +34,9 @@ WRONG = "#d62728"
 def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: dict[int, str],
                 io: "tuple[np.ndarray, np.ndarray] | None" = None, cell_px: float = 30) -> go.Heatmap:  # fmt: skip
     """One decoded grid: digits on white, undecided grey (a task with digits), the puzzle's givens
-    in bold and digits that differ from the solution in red when ``io`` = (inputs, labels) is
-    given; else each token in its role's colour (the Maze renderer's)."""
+    in bold and digits that differ from the solution in red (a given cell decoded to another digit
+    too) when ``io`` = (inputs, labels) is given; else each token in its role's colour (the Maze
+    renderer's)."""
     g = np.asarray(grid).reshape(side, side)
     if roles.first_digit is not None:
         colour = np.where(np.isin(g, roles.undecided), 0, 1)
@@ -43,7 +44,7 @@ def _grid_trace(roles: "TokenRoles", grid: np.ndarray, side: int, token_names: d
         if io is not None:
             inputs, labels = (np.asarray(a).reshape(side, side) for a in io)
             given = inputs >= roles.first_digit
-            wrong = (g >= roles.first_digit) & (g != labels) & ~given
+            wrong = (g >= roles.first_digit) & (g != labels)  # a given cell decoded to another digit too
             text = np.where(given, "<b>" + text + "</b>", text)
             text = np.where(wrong, f"<span style='color:{WRONG}'>" + text + "</span>", text)
         scale = _discrete_scale({0: GREY, 1: WHITE}, 1)
@@ -71,7 +72,7 @@ def _grids(tokens: pd.DataFrame, puzzle: int) -> tuple[dict, int, list[str]]:
 def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
                  updates: Sequence[str], start: int = 0, width: int = 820,
                  io: "tuple[np.ndarray, np.ndarray] | None" = None) -> go.Figure:  # fmt: skip
-    """z_H and z_L of one puzzle side by side, a slider over the sub-steps (Figs 2-5), showing
+    """zH and zL of one puzzle side by side, a slider over the sub-steps (Figs 2-5), showing
     sub-step ``start`` first.
 
     ``tokens``: the decode table (puzzle, substep, state, cell, token); ``updates[k]`` names
@@ -106,7 +107,7 @@ def decode_grids(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_nam
 def decode_strip(tokens: pd.DataFrame, roles: "TokenRoles", side: int, token_names: dict[int, str], puzzle: int,
                  updates: Sequence[str], substeps: Sequence[int], panel: int = 115,
                  io: "tuple[np.ndarray, np.ndarray] | None" = None) -> go.Figure:  # fmt: skip
-    """Small multiples of one puzzle: z_H above z_L after each of ``substeps`` (the paper's
+    """Small multiples of one puzzle: zH above zL after each of ``substeps`` (the paper's
     four-panel figures show two sub-steps per update type)."""
     grids, K, states = _grids(tokens, puzzle)
     substeps = [k for k in substeps if 0 <= k < K]

@@ -146,7 +146,7 @@ def fit_title(fig: go.Figure) -> None:
     import textwrap
 
     text = fig.layout.title.text
-    if not text or "<br>" in text:
+    if not text or "<" in text:  # markup (a <br>, a span): the author laid it out
         return
     width = fig.layout.width or 700
     lines = textwrap.wrap(text, max(24, int((width - 40) / TITLE_CHAR_PX)), break_on_hyphens=False)

@@ -179,7 +179,7 @@ class Trainer:
     def __init__(self, run: TrainRun, log: Callable[[str], None] = print) -> None:
         self.run = run
         self.log = log
-        if run.threads is not None:  # (OpenMP's wait policy is set by the CLI before torch loads: PASSIVE)
+        if run.threads is not None:  # (OpenMP's wait policy is set by `import airinterp` before torch loads: PASSIVE)
             torch.set_num_threads(run.threads)
         self.rank, self.world = 0, 1
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:

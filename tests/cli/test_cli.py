@@ -1,5 +1,6 @@
 """The CLI through typer's CliRunner, against tiny checkpoints in tmp_path."""
 
+import pytest
 from typer.testing import CliRunner
 
 from airinterp.checkpoints import save
@@ -76,6 +77,7 @@ def test_checkpoints_are_found_from_any_working_directory(tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)
     assert airinterp.load("checkpoints/sudoku6_Lx_H").config.task == "sudoku"
+    assert runner.invoke(app, ["info", "checkpoints/sudoku6_Lx_H"]).exit_code == 0  # every command: format.load locates too
     assert Checkpoint("checkpoints/sudoku6_Lx_H").path == REPO / "checkpoints/sudoku6_Lx_H"
     (tmp_path / "checkpoints" / "sudoku6_Lx_H").mkdir(parents=True)
     assert Checkpoint("checkpoints/sudoku6_Lx_H").path.resolve() == (tmp_path / "checkpoints/sudoku6_Lx_H").resolve()
@@ -84,9 +86,45 @@ def test_checkpoints_are_found_from_any_working_directory(tmp_path, monkeypatch)
 
 def test_under_torchrun_only_rank_0_prints_the_error(monkeypatch):
     """A CPU-only `torchrun ... --device cuda` fails alike on every rank: one line, from rank 0."""
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
     monkeypatch.setenv("RANK", "1")
     res = runner.invoke(app, ["eval", "checkpoints/sudoku6_Lx_H", "--device", "gpu"])
     assert res.exit_code == 2 and "error:" not in res.output
     monkeypatch.setenv("RANK", "0")
     res = runner.invoke(app, ["eval", "checkpoints/sudoku6_Lx_H", "--device", "gpu"])
     assert res.exit_code == 2 and res.output.count("error:") == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "code", "policy"),
+    [({}, "import airinterp", "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "import airinterp", "ACTIVE"),
+     ({"GOMP_SPINCOUNT": "300000"}, "import airinterp", None), ({}, "import torch, airinterp", None)],
+)
+def test_import_asks_openmp_to_wait_passively_unless_told_otherwise(env, code, policy):
+    """Before torch, `import airinterp` sets OMP_WAIT_POLICY=PASSIVE; a policy or spin count of the
+    user's own, or torch already loaded (too late to matter), leaves the environment alone."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", f"{code}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
+                         env={**base, **env}, capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert out == str(policy)
+
+
+def test_a_rank_specific_failure_under_torchrun_is_said_by_that_rank(monkeypatch, capsys):
+    """Outside torchrun RANK means nothing to the error; under torchrun a failure that is not
+    every rank's own says which rank it came from."""
+    from airinterp.cli._common import fail
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    monkeypatch.setenv("RANK", "3")
+    res = runner.invoke(app, ["eval", "checkpoints/sudoku6_Lx_H", "--device", "gpu"])
+    assert res.output.count("error:") == 1
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    capsys.readouterr()
+    assert fail("cuda:3 is not a device here").exit_code == 2
+    assert "[rank 3] error: cuda:3" in capsys.readouterr().err
+    fail("--device cuda: CUDA is not available", every_rank_alike=True)
+    assert capsys.readouterr().err == ""
