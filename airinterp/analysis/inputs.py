@@ -102,12 +102,7 @@ def open_inputs(
     if task is not None and c.task != task:
         raise InputError(f"checkpoint {ck} is a {c.task} model but task is {task}")
     if data is None:
-        eval_data = ck.card.get("eval_data")
-        found = ck.resolve(eval_data) if eval_data else None
-        if found is None:
-            why = f"the card of {ck} names no test data" if not eval_data else f"the test data its card names ({eval_data}) is not here"
-            raise InputError(f"data: not given and {why}; name a dataset directory")
-        data = found
+        data = ck.test_data()
     data = Path(data)
     ds = PuzzleDataset(data, "test")
     ds.check_fits(c.seq_len, c.vocab_size)

@@ -98,6 +98,16 @@ class Checkpoint:
                 return base / p
         return None
 
+    def test_data(self) -> Path:
+        """The test data the card names (``eval_data``, :meth:`resolve`d); an InputError saying
+        why when the card names none or it is not here."""
+        eval_data = self.card.get("eval_data")
+        found = self.resolve(eval_data) if eval_data else None
+        if found is None:
+            why = f"the card of {self} names no test data" if not eval_data else f"the test data its card names ({eval_data}) is not here"
+            raise InputError(f"data: not given and {why}; name a dataset directory")
+        return found
+
     def load(self, *, device=None, dtype: str | None = None):
         """The model (:func:`airinterp.checkpoints.format.load`)."""
         from airinterp.checkpoints.format import CheckpointError, load

@@ -167,7 +167,6 @@ def eval_cmd(
         check_not_inside_inputs(out)
     from airinterp.analysis.run import sample_distinct
     from airinterp.checkpoints import Checkpoint
-    from airinterp.errors import InputError
     from airinterp.tasks.dataset import PuzzleDataset
     from airinterp.train.evaluate import evaluate
 
@@ -175,11 +174,7 @@ def eval_cmd(
         ck = Checkpoint(checkpoint)
         model = ck.load(device=device)
         if data is None:
-            eval_data = ck.card.get("eval_data")
-            data = ck.resolve(eval_data) if eval_data else None
-            if data is None:
-                why = "names no test data" if not eval_data else f"names {eval_data}, which is not here"
-                raise InputError(f"data: not given and the card of {ck} {why}; give --data DIR")
+            data = ck.test_data()
             typer.echo(f"data: {said(data)} (the test data the card of {said(ck.path)} names)", err=True)
         ds = PuzzleDataset(data, split)
         ds.check_fits(model.config.seq_len, model.config.vocab_size)  # before the progress bar

@@ -13,6 +13,7 @@ import pandas as pd
 
 from airinterp.analysis.reproduce import reproduction_table, setting_text, summary_table
 from airinterp.analysis.suite import CheckpointAnalyses
+from airinterp.checkpoints.paths import shown
 from airinterp.report import figures
 from airinterp.report.html import Document
 
@@ -32,12 +33,6 @@ FIGURE_MAP = [
 ]
 
 
-def _show(path: "str | Path") -> str:
-    from airinterp.checkpoints.paths import shown
-
-    return shown(path)
-
-
 def _card_table(analyses: Sequence[CheckpointAnalyses]) -> pd.DataFrame:
     rows: dict[str, list] = {}
 
@@ -46,7 +41,7 @@ def _card_table(analyses: Sequence[CheckpointAnalyses]) -> pd.DataFrame:
 
     mc = [a.config["model_config"] for a in analyses]
     cards = [a.card for a in analyses]
-    put("checkpoint", [_show(a.config["checkpoint"]) for a in analyses])
+    put("checkpoint", [shown(a.config["checkpoint"]) for a in analyses])
     put("variant", [a.variant for a in analyses])
     put("task / setting", [setting_text(a) for a in analyses])
     put("architecture", [f"d={m['hidden_size']}, {m['num_heads']} heads, {m['L_layers']} shared blocks, H_cycles={m['H_cycles']}, "
@@ -57,7 +52,7 @@ def _card_table(analyses: Sequence[CheckpointAnalyses]) -> pd.DataFrame:
     fe = [c.get("final_eval", {}) for c in cards]
     put("card accuracy (full test split)", [f"exact {e.get('exact_accuracy', float('nan')):.3f}, token {e.get('token_accuracy', float('nan')):.3f}, "
                                              f"non-given {e.get('nongiven_accuracy', float('nan')):.3f}, n={e.get('n', '?')}" if e else "" for e in fe])  # fmt: skip
-    put("test data", [f"{_show(a.config['data'])} ({a.config['n_split']} puzzles, fingerprint {a.config['data_fingerprint'][:12]})" for a in analyses])
+    put("test data", [f"{shown(a.config['data'])} ({a.config['n_split']} puzzles, fingerprint {a.config['data_fingerprint'][:12]})" for a in analyses])
     put("this run", [f"{a.config['n_puzzles']} puzzles (seed {a.config['seed']}), {a.config['n_act']} ACT steps, {a.config['device']}" for a in analyses])
     df = pd.DataFrame(rows, index=[a.name for a in analyses]).T.reset_index(names="field")
     return df
