@@ -129,8 +129,9 @@ def test_data_out_that_exists(tmp_path):
 
 
 def test_failed_build_leaves_nothing(tmp_path):
-    res = invoke("data", "sudoku", "--size", "4x4", "--train", "200", "--test", "100", "--aug", "1", "--out", tmp_path / "s4")
-    assert_clean_error(res, "could not fill 200 train + 100 test 4x4 puzzles", "use --size 6x6")
+    # 4x4 has 9 symmetry classes: the 100 test puzzles claim all of them and no train puzzle is left
+    res = invoke("data", "sudoku", "--size", "4x4", "--train", "10", "--test", "100", "--aug", "1", "--out", tmp_path / "s4")
+    assert_clean_error(res, "could not fill 10 train + 100 test 4x4 puzzles", "use --size 6x6")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -38,7 +38,14 @@ def within_ties(ours: dict, card: dict, fragile: float) -> list[str]:
             if abs(ours[k] - card[k]) > fragile + 1e-9]  # fmt: skip
 
 
-@pytest.mark.parametrize("card_path", CARDS, ids=[p.parent.name for p in CARDS])
+def _card_param(path: Path):
+    """The maze cards (500 mazes of 100 cells x 16 ACT steps: about 85 s each on 2 cores) run with
+    ``pytest -m slow``; CI reproduces the Sudoku, HRM and TRM cards."""
+    marks = [pytest.mark.slow] if path.parent.name.startswith("maze") else []
+    return pytest.param(path, marks=marks, id=path.parent.name)
+
+
+@pytest.mark.parametrize("card_path", [_card_param(p) for p in CARDS])
 def test_card_accuracy_is_reproduced(card_path):
     """Exactly where no answer is near a tie; a puzzle whose smallest top-2 logit margin is below
     near_tie() may flip on another CPU's kernels, and only such puzzles may differ."""
