@@ -3,7 +3,8 @@
 :func:`analyse` runs, on one seeded sample of test puzzles, the decoded rollouts and content
 changes (AIR_SPEC 4.a-4.b), the paired freezes of z_H and of z_L from ACT step 0 (4.c),
 patching of both states across ACT steps with another puzzle's value, the L0_0 vs H0 attention
-contrasts per layer and head (4.d) and one attention example across the analysed steps (4.e).
+contrasts per layer and head (4.d), one attention example across the analysed steps (4.e), and
+the convergence panel (layer lens, commit points, residuals over twice the rollout; not in the paper).
 What it returns holds DataFrames and small arrays only, no tensors and no model, so the report
 code draws figures from tables.
 """
@@ -23,6 +24,7 @@ from airinterp.analysis.roles import RolesResult
 from airinterp.types import ProgressFactory
 
 if TYPE_CHECKING:
+    from airinterp.analysis.convergence import ConvergenceTables
     from airinterp.analysis.decode import DecodedRollout
     from airinterp.tasks.rules import TaskRules, TokenRoles
 from airinterp.errors import InputError
@@ -59,6 +61,7 @@ class CheckpointAnalyses:
     presence: pd.DataFrame = field(default_factory=pd.DataFrame)  # DecodeSection.presence
     grid_io: dict = field(default_factory=dict)  # puzzle -> (inputs, labels) of the puzzles drawn as grids
     state_roles: RolesResult | None = None  # what each state holds (None: TRM single-z, one state)
+    convergence: "ConvergenceTables | None" = None  # layer lens, commit points, residuals (beyond the paper)
 
     @property
     def label(self) -> str:
@@ -206,11 +209,16 @@ def analyse(
             batch = next(puzzle_batches(model, inp.ds, np.array([int(best["puzzle"])]), 1))
             example = attention_example(model, batch, int(best["query"]), layer=0, head=None, steps=steps)
 
+    from airinterp.analysis.convergence import run_convergence, tables
+
+    conv = tables(run_convergence(model, inp.ds, inp.indices, rules, n_act=2 * inp.n_act, batch_size=batch_size,
+                                  progress=bar("convergence", n)), inp.seed)  # fmt: skip
+
     tokens = r.frame(puzzles=grid_puzzles)
     return CheckpointAnalyses(
         name=name, card=inp.source.card, config=inp.config(), task=c.task, variant=c.variant, side=rules.side,
         box=rules.box, token_names=rules.token_names, roles=rules.roles(), updates=sec.updates, indices=np.asarray(inp.indices),
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
-        presence=sec.presence, state_roles=state_roles, grid_io=r.grid_io(grid_puzzles),
+        presence=sec.presence, state_roles=state_roles, grid_io=r.grid_io(grid_puzzles), convergence=conv,
     )  # fmt: skip

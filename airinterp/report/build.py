@@ -30,6 +30,7 @@ FIGURE_MAP = [
     ("Fig 11 / Fig 13", "temporal persistence of one query", "Attention example and persistence (across steps, overlap)"),
     ("Table: accuracy ablation", "exact accuracy per variant (AIR_SPEC 3.3)", "Reproduction table, rows 'accuracy'"),
     ("(not in the paper)", "patching each state across ACT steps", "Patching across sub-steps"),
+    ("(not in the paper)", "layer lens, commit points, fixed-point residuals", "Convergence: layer lens, commit points, fixed points"),
 ]
 
 
@@ -178,6 +179,31 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
 
     doc.figures([roles_lines(a) if a.state_roles is not None else None for a in analyses], names,
                 empty="does not apply (one state)")  # fmt: skip
+
+    # -- convergence --------------------------------------------------------------------------------
+    doc.heading("Convergence: layer lens, commit points, fixed points")
+    doc.para("Not in the paper (airinterp convergence): the rollout runs twice its length. Layer lens: the residual stream "
+             "after every block of every update decoded through the LM head (argmax over all tokens); the share of "
+             "non-given cells decoded to the label, per sub-step (x) and block (y), for the updates that write zL (top) "
+             "and zH (bottom); at the last block it is the update's decoded output. Commit point: the first (sub-step, "
+             "block) of a state's own updates from which a cell decodes the model's answer (its output at the trained "
+             "length) and keeps it until then. Residuals: ||f(z) - z|| / ||z|| of each update over the whole state, and each "
+             "carried state's change per ACT step, for the puzzles right and wrong at the trained length; dashed: the end "
+             "of the trained length. Means over puzzles, 95 % bootstrap CIs (escape shares: Clopper-Pearson).")  # fmt: skip
+    conv = [a.convergence for a in analyses]
+    doc.figures([figures.lens_heatmap(cv.lens, "accuracy", f"{a.label}: layer lens, non-given accuracy", cv.trained_substeps)
+                 if cv is not None else None for a, cv in zip(analyses, conv, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.commit_curves(cv.commit, f"{a.label}: cells committed to the answer ({cv.trained_act} ACT steps)")
+                 if cv is not None else None for a, cv in zip(analyses, conv, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.residual_lines(cv.residual, f"{a.label}: fixed-point residuals over {cv.n_act} ACT steps", cv.trained_act)
+                 if cv is not None else None for a, cv in zip(analyses, conv, strict=True)], names, empty="not run")  # fmt: skip
+    with_conv = [(a, cv) for a, cv in zip(analyses, conv, strict=True) if cv is not None]
+    if with_conv:
+        commit = pd.concat([cv.commit[cv.commit.substep == -1].assign(checkpoint=a.name) for a, cv in with_conv], ignore_index=True)
+        commit = commit[commit.metric.isin(["never", "commit_substep"])]
+        doc.table(commit[["checkpoint", "state", "metric", "mean", "ci_low", "ci_high", "n"]])
+        esc = pd.concat([cv.escape.assign(checkpoint=a.name) for a, cv in with_conv], ignore_index=True)
+        doc.table(esc[["checkpoint", "group", "n", "moved_is", "moved", "share", "ci_low", "ci_high", "answer_changed", "trained_act", "n_act"]])
 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")

@@ -367,3 +367,79 @@ def sweep_panels(table: pd.DataFrame, panels: Sequence[tuple[str, str, str, int 
     fig.update_xaxes(type="log", title_text="training step")
     fig.update_layout(title=title, height=300 * rows_n, width=420 * columns, margin={"t": 80})
     return fig
+
+
+def _trained_line(fig: go.Figure, x: float, rows: int) -> None:
+    """A dashed vertical line where the trained rollout length ends (on every row)."""
+    for r in range(1, rows + 1):
+        fig.add_vline(x=x, line={"dash": "dash", "color": "#555", "width": 1}, row=r, col=1,  # type: ignore[arg-type]
+                      annotation_text="trained length" if r == 1 else None, annotation_position="top left")  # fmt: skip
+
+
+def lens_heatmap(summary: pd.DataFrame, metric: str, title: str, trained_substeps: int) -> go.Figure:
+    """The layer lens (convergence panel): ``metric`` (accuracy or entropy of the non-given cells)
+    after every block of every update, one panel per state (the updates that write it), x the
+    sub-step, y the block; dashed: the end of the trained length."""
+    states = [s for s in ("zL", "zH") if (summary.state == s).any()]
+    fig = make_subplots(rows=len(states), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=[f"{s}: updates that write it" for s in states])  # fmt: skip
+    acc = metric == "accuracy"
+    top = 1.0 if acc else float(np.nanmax(summary[metric].to_numpy(float))) if len(summary) else 1.0
+    for i, s in enumerate(states, start=1):
+        z = summary[summary.state == s].pivot(index="layer", columns="substep", values=metric)
+        fig.add_trace(go.Heatmap(z=z.to_numpy(float), x=z.columns.to_numpy(), y=[f"block {v}" for v in z.index],
+                                 colorscale="Viridis" if acc else "Magma", zmin=0, zmax=top, showscale=i == 1,
+                                 colorbar={"title": {"text": "accuracy<br>(non-given)" if acc else "entropy<br>(nats)", "side": "right"},
+                                           "tickformat": ".2~r"},
+                                 hovertemplate=f"sub-step %{{x}}, %{{y}}: %{{z:.3f}}<extra>{s}</extra>"), row=i, col=1)  # fmt: skip
+    _trained_line(fig, trained_substeps - 0.5, len(states))
+    fig.update_xaxes(title_text="sub-step (flat update index)", row=len(states), col=1)
+    fig.update_layout(title=title, height=200 * len(states) + 160, width=820)
+    return fig
+
+
+def residual_lines(summary: pd.DataFrame, title: str, trained_act: int) -> go.Figure:
+    """Fixed-point residuals (convergence panel): top, ||f(z) - z|| / ||z|| of every update per
+    state; bottom, each carried state's change over an ACT step; log scale, 95 % CIs, dashed: the
+    end of the trained length. Puzzles right (solid) and wrong (dotted) at the trained length
+    apart when the sample has both, else all of them."""
+    groups = [g for g in ("right", "wrong") if (summary.puzzles == g).any()]
+    groups = groups if len(groups) == 2 else ["all"]
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16, subplot_titles=[
+        "per update: ||f(z) - z|| / ||z|| of the state it writes", "per ACT step: carried state's relative change"])  # fmt: skip
+    upd = summary[summary.kind == "update"]
+    n_updates = int(upd.groupby("act").substep.nunique().max()) if len(upd) else 1
+    for row, kind, xcol in ((1, "update", "substep"), (2, "act", "act")):
+        for group in groups:
+            part = summary[(summary.kind == kind) & (summary.puzzles == group)]
+            for s, g in part.groupby("state", sort=False):
+                name = s if group == "all" else f"{s}, {group} (n={int(g.n.iloc[0])})"
+                fig.add_trace(go.Scatter(x=g[xcol], y=g.residual, name=name, legendgroup=name, showlegend=row == 1,
+                                         mode="lines+markers", marker={"size": 4},
+                                         line={"color": STATE_COLOURS.get(s), "dash": "dot" if group == "wrong" else "solid"},
+                                         error_y={"type": "data", "symmetric": False, "array": g.ci_high - g.residual,
+                                                  "arrayminus": g.residual - g.ci_low, "visible": True, "thickness": 1}),
+                              row=row, col=1)  # fmt: skip
+    fig.add_vline(x=trained_act * n_updates - 0.5, line={"dash": "dash", "color": "#555", "width": 1}, row=1, col=1,  # type: ignore[arg-type]
+                  annotation_text="trained length", annotation_position="top left")
+    fig.add_vline(x=trained_act - 0.5, line={"dash": "dash", "color": "#555", "width": 1}, row=2, col=1)  # type: ignore[arg-type]
+    fig.update_yaxes(type="log", title_text="relative change")
+    fig.update_xaxes(title_text="sub-step (flat update index)", row=1, col=1)
+    fig.update_xaxes(title_text="ACT step", row=2, col=1)
+    fig.update_layout(title=title, height=640, width=820)
+    return fig
+
+
+def commit_curves(summary: pd.DataFrame, title: str) -> go.Figure:
+    """Commit points (convergence panel): the share of non-given cells whose state has committed
+    to the answer (decodes it from there on) by the end of each sub-step, per state, 95 % CIs."""
+    fig = go.Figure()
+    g0 = summary[summary.metric == "committed"]
+    for s, g in g0.groupby("state", sort=False):
+        fig.add_trace(go.Scatter(x=g.substep, y=g["mean"], name=s, mode="lines+markers", line={"color": STATE_COLOURS.get(s)},
+                                 marker={"size": 4},
+                                 error_y={"type": "data", "symmetric": False, "array": g.ci_high - g["mean"],
+                                          "arrayminus": g["mean"] - g.ci_low, "visible": True, "thickness": 1}))  # fmt: skip
+    fig.update_layout(title=title, height=380, width=820, xaxis_title="sub-step (flat update index)",
+                      yaxis={"title": "share of non-given cells committed", "range": [0, 1.02]})  # fmt: skip
+    return fig
