@@ -50,7 +50,7 @@ def main() -> None:
         name = f"random paper-size {args.task}"
     else:
         import airinterp
-        from airinterp.analysis.inputs import DEFAULT_CHECKPOINTS, REPO
+        from airinterp.checkpoints.paths import DEFAULT_CHECKPOINTS, REPO
 
         path = args.checkpoint or REPO / DEFAULT_CHECKPOINTS[args.task]
         model = airinterp.load(path, device=args.device, dtype=args.dtype)
