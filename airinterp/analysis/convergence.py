@@ -322,7 +322,8 @@ class Convergence:
     def commit_summary(self, seed: int) -> pd.DataFrame:
         """Per (state, substep of the trained length): the mean share of non-given cells committed
         by then (CI over puzzles); and per state (``substep`` -1) the share that never commits,
-        with the mean commit sub-step and the modal commit layer among cells that do."""
+        the mean commit sub-step of the cells that do (per puzzle, then over the puzzles that have
+        one: ``n``; NaN if none) and the share committing at each block."""
         rows = []
         K = self.trained_substeps
         for s in self.states:
@@ -335,8 +336,8 @@ class Convergence:
             n = np.maximum(1, self.free.sum(1))
             never = ((c < 0) & self.free).sum(1) / n
             sub = np.where((c >= 0) & self.free, c // self.n_layers, np.nan).astype(float)
-            with np.errstate(invalid="ignore"):
-                mean_sub = np.nanmean(np.where(np.isnan(sub).all(1)[:, None], 0, sub), axis=1)
+            some = ~np.isnan(sub).all(1)  # puzzles with a committed cell: the mean commit sub-step is theirs
+            mean_sub = np.array([np.nanmean(row) for row in sub[some]])
             for metric, v in (("never", never), ("commit_substep", mean_sub)):
                 ci = mean_ci(v, seed, "commit", s, metric)
                 rows.append({"state": s, "substep": -1, "act": -1, "metric": metric, "mean": ci["mean"],

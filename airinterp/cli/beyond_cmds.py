@@ -73,8 +73,9 @@ def convergence_cmd(
     s = commit[commit.substep == -1].set_index(["state", "metric"])
     for st in c.states:
         never, sub = s.loc[(st, "never")], s.loc[(st, "commit_substep")]
-        typer.echo(f"{st}: commits at sub-step {sub['mean']:.2f} [{sub['ci_low']:.2f}, {sub['ci_high']:.2f}] on average (a cell "
-                   f"that commits); never commits: {never['mean']:.4f} of non-given cells")  # fmt: skip
+        when = (f"commits at sub-step {sub['mean']:.2f} [{sub['ci_low']:.2f}, {sub['ci_high']:.2f}] on average (a cell that commits)"
+                if sub["n"] else "no cell commits to the answer")  # fmt: skip
+        typer.echo(f"{st}: {when}; never commits: {never['mean']:.4f} of non-given cells")
     upd = residual[residual.kind == "update"]
     for group in ("right", "wrong"):
         for st in c.states:

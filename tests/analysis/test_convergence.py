@@ -148,6 +148,9 @@ def test_escape_and_commit_summaries_by_hand():
     assert by.tolist() == [0.25, 0.5]
     never = cs[(cs.metric == "never")].set_index("state")["mean"]
     assert never["zL"] == 1.0 and never["zH"] == 0.0
+    sub = cs[cs.metric == "commit_substep"].set_index("state")
+    assert sub.loc["zH", "mean"] == pytest.approx(1.5) and sub.loc["zH", "n"] == 3  # sub-steps 0, 1, 2, 3 in every puzzle
+    assert np.isnan(sub.loc["zL", "mean"]) and sub.loc["zL", "n"] == 0  # no cell commits: no mean, not 0
     frame = res.commit_frame()
     assert len(frame) == 2 * 3 * 4 and set(frame.commit_layer[frame.state == "zH"]) == {0, 1}
 
@@ -162,4 +165,5 @@ def test_run_convergence_defaults_to_twice_the_trained_length(tiny_data):
     summary = res.lens_summary(seed=0)
     assert {"accuracy_ci_low", "entropy_ci_high"} <= set(summary.columns)
     rs = res.residual_summary(seed=0)
-    assert set(rs.kind) == {"update", "act"} and len(rs[rs.kind == "act"]) == 6 * 2
+    assert set(rs.kind) == {"update", "act"} and len(rs[(rs.kind == "act") & (rs.puzzles == "all")]) == 6 * 2
+    assert set(rs.puzzles) <= {"all", "right", "wrong"} and "all" in set(rs.puzzles)
