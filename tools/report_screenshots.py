@@ -26,7 +26,8 @@ if len(sys.argv) > 2 and sys.argv[1] == "--widths":
 SECTIONS = {
     "Decoded rollouts (Figs 2-5)": "decode",  # the reproduction table: reports/<report>_reproduction.csv (--tables)
     "Content changes and freeze (Figs 6-7)": "freeze", "Roles of the two states": "roles",
-    "Convergence: layer lens, commit points, fixed points": "convergence", "Patching across sub-steps": "patching",
+    "Convergence: layer lens, commit points, fixed points": "convergence",
+    "Causal locality of writes": "write_locality", "Patching across sub-steps": "patching",
     "Attention locality (Figs 8-9)": "attention", "Attention example and persistence (Figs 10-13)": "example",
 }  # fmt: skip
 

@@ -241,6 +241,9 @@ def _summarise(puzzles: pd.DataFrame, near: str, act: int, source: str, noise: f
         loc_rows.append({"target": target, "state": state, "reader": reader, "reader_stage": stage, "neighbours": near,
                          "locality": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": ci["n"]})  # fmt: skip
     locality = pd.DataFrame(loc_rows)
+    if len(locality):  # in the schedule's order (the pivot sorted the targets by name)
+        order = {t: i for i, t in enumerate(dict.fromkeys(puzzles.target))}
+        locality = locality.sort_values("target", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
     contrast = pd.DataFrame()
     # the two zL targets of the first H-cycle: read next by an L-update and by an H-update
     zl = locality[locality.state == "zL"]

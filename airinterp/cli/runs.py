@@ -170,6 +170,20 @@ class ExampleRun(InputsRun):
         return (r, c)
 
 
+class WriteLocalityRun(InputsRun):
+    act: int = Field(default=1, ge=0)
+    source: str = "noise"
+    noise: float = Field(default=0.1, gt=0)
+    window: int | None = Field(default=None, ge=1)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, v: Any) -> Any:
+        if v not in ("noise", "other"):
+            raise ValueError(f"source {v!r}: expected noise or other")
+        return v
+
+
 class ReportRun(InputsRun):
     compare: tuple[Path, ...] = ()
     n_puzzles: int = Field(default=100, ge=2)

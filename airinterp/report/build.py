@@ -31,6 +31,7 @@ FIGURE_MAP = [
     ("Table: accuracy ablation", "exact accuracy per variant (AIR_SPEC 3.3)", "Reproduction table, rows 'accuracy'"),
     ("(not in the paper)", "patching each state across ACT steps", "Patching across sub-steps"),
     ("(not in the paper)", "layer lens, commit points, fixed-point residuals", "Convergence: layer lens, commit points, fixed points"),
+    ("(not in the paper)", "where a one-cell perturbation spreads", "Causal locality of writes"),
 ]
 
 
@@ -204,6 +205,25 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
         doc.table(commit[["checkpoint", "state", "metric", "mean", "ci_low", "ci_high", "n"]])
         esc = pd.concat([cv.escape.assign(checkpoint=a.name) for a, cv in with_conv], ignore_index=True)
         doc.table(esc[["checkpoint", "group", "n", "moved_is", "moved", "share", "ci_low", "ci_high", "answer_changed", "trained_act", "n_act"]])
+
+    # -- write locality -------------------------------------------------------------------------------
+    doc.heading("Causal locality of writes")
+    doc.para("Not in the paper (airinterp write-locality): after each update of ACT step 1 one seeded non-given cell of the "
+             "state it wrote gets seeded noise of 0.1 x its norm; the rest of the rollout runs. Top: the mean relative "
+             "change ||out' - out|| / ||out|| per cell at the next updates, by class around the perturbed cell (self, "
+             "Sudoku peers / Maze N4 and the diagonal rest of N8, elsewhere). Bottom: the locality of the update that "
+             "reads the perturbation, log(neighbour change / elsewhere change), 0 = no preference; the causal "
+             "counterpart of the attention contrasts. The table pairs the two zL perturbations of the first H-cycle, "
+             "read next by an L-update and by an H-update (L - H > 0: the L-update carries the change more locally).")  # fmt: skip
+    wl = [a.write_locality for a in analyses]
+    doc.figures([figures.write_locality_lines(w.summary, f"{a.label}: one cell perturbed after each update of ACT step {w.act}")
+                 if w is not None else None for a, w in zip(analyses, wl, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.locality_bars(w.locality, f"{a.label}: locality of the reading update") if w is not None else None
+                 for a, w in zip(analyses, wl, strict=True)], names, empty="not run")  # fmt: skip
+    with_wl = [(a, w) for a, w in zip(analyses, wl, strict=True) if w is not None and len(w.contrast)]
+    if with_wl:
+        doc.table(pd.concat([w.contrast.assign(checkpoint=a.name) for a, w in with_wl], ignore_index=True)[
+            ["checkpoint", "quantity", "L_mean", "H_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "p_sign_flip", "n"]])
 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")

@@ -443,3 +443,45 @@ def commit_curves(summary: pd.DataFrame, title: str) -> go.Figure:
     fig.update_layout(title=title, height=380, width=820, xaxis_title="sub-step (flat update index)",
                       yaxis={"title": "share of non-given cells committed", "range": [0, 1.02]})  # fmt: skip
     return fig
+
+
+CLASS_COLOURS = {"self": "#2ca02c", "peers": "#d62728", "N4": "#d62728", "N8 diagonal": "#9467bd", "elsewhere": "#7f7f7f"}
+
+
+def write_locality_lines(summary: pd.DataFrame, title: str) -> go.Figure:
+    """Write locality: one panel per perturbed update, the mean relative change per cell of each
+    geometry class around the perturbed cell at the following updates (log scale, 95 % CIs)."""
+    targets = list(dict.fromkeys(summary.target))
+    cols = 3 if len(targets) > 3 else len(targets)
+    rows = -(-len(targets) // cols)
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=0.2,
+                        subplot_titles=[f"after {t} ({summary[summary.target == t].state.iloc[0]})" for t in targets])  # fmt: skip
+    for i, t in enumerate(targets):
+        r, c = divmod(i, cols)
+        for cls, g in summary[summary.target == t].groupby("class", sort=False):
+            fig.add_trace(go.Scatter(x=g.offset, y=g.change, name=cls, legendgroup=cls, showlegend=i == 0, mode="lines+markers",
+                                     line={"color": CLASS_COLOURS.get(cls)}, text=g.reader,
+                                     hovertemplate="%{text}: %{y:.3g}<extra>" + cls + "</extra>",
+                                     error_y={"type": "data", "symmetric": False, "array": g.change_ci_high - g.change,
+                                              "arrayminus": g.change - g.change_ci_low, "visible": True, "thickness": 1}),
+                          row=r + 1, col=c + 1)  # fmt: skip
+    fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text="relative change per cell", col=1)
+    fig.update_xaxes(title_text="updates later")
+    fig.update_layout(title=title, height=300 * rows + 140, width=820)
+    return fig
+
+
+def locality_bars(locality: pd.DataFrame, title: str) -> go.Figure:
+    """The locality index (log neighbour / elsewhere change) of the update that reads each
+    perturbation, coloured by its stage, 95 % CIs; 0: no preference for the neighbours."""
+    colours = {"L": STATE_COLOURS["zL"], "H": STATE_COLOURS["zH"]}
+    fig = go.Figure(go.Bar(x=[f"{t} -> {r.split('.')[-1]}" for t, r in zip(locality.target, locality.reader, strict=True)],
+                           y=locality.locality, marker_color=[colours.get(s, GREY) for s in locality.reader_stage],
+                           error_y={"type": "data", "symmetric": False, "array": locality.ci_high - locality.locality,
+                                    "arrayminus": locality.locality - locality.ci_low, "visible": True},
+                           hovertext=[f"read by a {s}-update" for s in locality.reader_stage]))  # fmt: skip
+    fig.add_hline(y=0, line={"color": "#555", "width": 1})
+    fig.update_layout(title=title, height=380, width=620, xaxis_title="perturbed update -> reading update (orange: L, blue: H)",
+                      yaxis_title="log(neighbour / elsewhere change)")  # fmt: skip
+    return fig
