@@ -454,7 +454,7 @@ def write_locality_lines(summary: pd.DataFrame, title: str) -> go.Figure:
     targets = list(dict.fromkeys(summary.target))
     cols = 3 if len(targets) > 3 else len(targets)
     rows = -(-len(targets) // cols)
-    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=0.2,
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=min(0.2, 0.6 / rows),
                         subplot_titles=[f"after {t} ({summary[summary.target == t].state.iloc[0]})" for t in targets])  # fmt: skip
     for i, t in enumerate(targets):
         r, c = divmod(i, cols)
@@ -468,7 +468,7 @@ def write_locality_lines(summary: pd.DataFrame, title: str) -> go.Figure:
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text="relative change per cell", col=1)
     fig.update_xaxes(title_text="updates later")
-    fig.update_layout(title=title, height=300 * rows + 140, width=820)
+    fig.update_layout(title=title, height=260 * rows + 140, width=820)
     return fig
 
 

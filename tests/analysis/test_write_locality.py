@@ -86,3 +86,17 @@ def test_summaries_and_bad_options(tiny_data):
                            ({"window": 0}, "window 0")):  # fmt: skip
         with pytest.raises(InputError, match=needle):
             run_write_locality(model, tiny_data, idx, rules, **kwargs)
+
+
+def test_figures_take_a_trm_schedule(tiny_data):
+    """TRM's 3 H-cycles x (6 L-updates + 1) = 21 perturbed updates: 7 rows of panels (the first
+    spacing refused more than 5)."""
+    from airinterp.report import figures
+
+    model = make_model(family="trm", H_cycles=3, L_cycles=6, halt_max_steps=2)
+    res = run_write_locality(model, tiny_data, sample_puzzles(tiny_data.n_examples, 3, seed=0), rules_for("sudoku", 16),
+                             act=1, window=2, batch_size=3)  # fmt: skip
+    assert len(res.locality) == 21
+    fig = figures.write_locality_lines(res.summary, "t")
+    assert len({t.xaxis for t in fig.data}) == 21
+    figures.locality_bars(res.locality, "t")
