@@ -13,9 +13,9 @@ changed. Cells are grouped by the task's geometry around ``q``: ``self``, the ne
 The **locality** of a reading update is ``log(neighbour change / elsewhere change)`` per puzzle at
 the first update after the perturbation (the one that reads it): above 0, the update carries the
 change to the cell's neighbours more than to the rest of the grid. The contrast the issue asks
-for pairs the two zL targets of the first H-cycle on the same puzzles and cell: after ``L0_0`` the
-next update is an L-update (``L0_1``), after ``L0_1`` an H-update (``H0``); ``L - H`` > 0: the
-L-update writes more locally. The query cell is a seeded choice among each puzzle's non-given
+for pairs, on the same puzzles and cell, the first zL target read next by an L-update with the first
+read next by an H-update (2x2 cycles: ``L0_0``, read by ``L0_1``, and ``L0_1``, read by ``H0``;
+TRM's 3x6: ``L0_0`` and ``L0_5``); ``L - H`` > 0: the L-update writes more locally. The query cell is a seeded choice among each puzzle's non-given
 cells (Sudoku blanks, Maze open cells), the same for every target.
 """
 
