@@ -85,6 +85,12 @@ def test_freeze_and_patch_default_to_100_puzzles_like_every_analysis(tmp_path):
         (["attention-example", "--puzzle", "500"], ["--puzzle 500", "0..499"]),
         (["attention-example", "--top-k", "36"], ["--top-k 36", "expected 1..35"]),  # was: persistence 36/k, not 1
         (["attention-example", "--steps", "16"], ["--steps '16'", "0..15"]),
+        (["convergence", "--n-act", "0"], ["'--n-act'"]),
+        (["convergence", "--task", "maze", "--n-puzzles", "501"], ["--n-puzzles 501", "only 500"]),
+        (["write-locality", "--source", "mine"], ["--source 'mine'", "noise or other"]),
+        (["write-locality", "--act", "16"], ["--act 16", "0..15"]),
+        (["write-locality", "--noise", "0"], ["--noise 0", "greater than 0"]),
+        (["write-locality", "--source", "other", "--n-puzzles", "1"], ["--source other", "--n-puzzles >= 2"]),
     ],
 )
 def test_bad_inputs(tmp_path, monkeypatch, args, needles):
@@ -166,3 +172,21 @@ def test_roles_command_on_the_maze_checkpoint(tmp_path):
     assert "disagreement both:" in res.output and json.loads((out / "config.json").read_text())["command"] == "roles"
     res = invoke("roles", "--task", "maze", "--n-puzzles", "0", "--out", tmp_path / "bad")
     assert res.exit_code != 0 and not (tmp_path / "bad").exists()
+
+
+def test_convergence_and_write_locality_commands(tmp_path):
+    res = invoke("convergence", "--n-puzzles", "4", "--n-act", "20", "--out", tmp_path / "c")
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert cfg["n_act"] == 20 and cfg["trained_act"] == 16
+    lens = pd.read_csv(tmp_path / "c" / "lens.csv")
+    assert len(lens) == 4 * 20 * 6 * 4 and lens.past_trained.sum() == 4 * 4 * 6 * 4
+    assert "zH: commits at sub-step" in res.output and "wrong at the trained length" in res.output
+    for name in ("lens_summary.csv", "residual_summary.csv", "commit_summary.csv", "commit_cells.csv", "outcome.csv", "escape.csv"):
+        assert (tmp_path / "c" / name).is_file(), name
+    assert (tmp_path / "c" / "convergence.html").read_text().count("Plotly.newPlot") == 4
+    res = invoke("write-locality", "--task", "maze", "--n-puzzles", "4", "--source", "other", "--out", tmp_path / "w")
+    assert res.exit_code == 0, res.output
+    loc = pd.read_csv(tmp_path / "w" / "locality.csv")
+    assert list(loc.target) == ["L0_0", "L0_1", "H0", "L1_0", "L1_1", "H1"] and (loc.neighbours == "N4").all()
+    assert "locality L - H" in res.output and len(pd.read_csv(tmp_path / "w" / "locality_contrast.csv")) == 1
