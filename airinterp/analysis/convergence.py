@@ -72,12 +72,13 @@ def commit_points(tokens: np.ndarray, answer: np.ndarray) -> np.ndarray:
 class ConvergenceRecorder:
     """Streams the layer lens, commit points and residuals of each batch (module docstring)."""
 
-    def __init__(self, model: HookedAIR, rules: TaskRules, n_act: int) -> None:
+    def __init__(self, model: HookedAIR, rules: TaskRules, n_act: int, answer_act: int | None = None) -> None:
         c = model.config
         self.model = model
         self.rules = rules
         self.n_act = n_act
-        self.trained_act = min(n_act, c.halt_max_steps)
+        # the length whose output is "the answer": the trained one, or what the caller analyses
+        self.trained_act = min(n_act, c.halt_max_steps if answer_act is None else check_n_act(answer_act, c.halt_max_steps))
         self.schedule = model.schedule
         self.n_updates = len(self.schedule)
         self.layers = [len(model.stack(u.stage)) for u in self.schedule]  # per update of one ACT step
@@ -414,11 +415,13 @@ def run_convergence(
     n_act: int | None = None,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    answer_act: int | None = None,
 ) -> Convergence:
     """The convergence panel of the puzzles ``indices`` of ``ds`` (``n_act`` None: twice the
-    trained length)."""
+    trained length); ``answer_act``: the rollout length whose output is the answer (default the
+    trained ``halt_max_steps``; the report passes the length it analyses)."""
     n_act = check_length(model, n_act)
-    rec = ConvergenceRecorder(model, rules, n_act)
+    rec = ConvergenceRecorder(model, rules, n_act, answer_act)
     for batch in puzzle_batches(model, ds, indices, batch_size):
         rollout(model, batch, n_act=n_act, recorders=[rec])
         if progress:

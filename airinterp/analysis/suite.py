@@ -216,7 +216,7 @@ def analyse(
     from airinterp.analysis.convergence import run_convergence, tables
 
     conv = tables(run_convergence(model, inp.ds, inp.indices, rules, n_act=2 * inp.n_act, batch_size=batch_size,
-                                  progress=bar("convergence", n)), inp.seed)  # fmt: skip
+                                  progress=bar("convergence", n), answer_act=inp.n_act), inp.seed)  # fmt: skip
     from airinterp.analysis.write_locality import run_write_locality
 
     locality = run_write_locality(model, inp.ds, inp.indices, rules, act=min(1, c.halt_max_steps - 1), batch_size=batch_size,

@@ -167,3 +167,13 @@ def test_run_convergence_defaults_to_twice_the_trained_length(tiny_data):
     rs = res.residual_summary(seed=0)
     assert set(rs.kind) == {"update", "act"} and len(rs[(rs.kind == "act") & (rs.puzzles == "all")]) == 6 * 2
     assert set(rs.puzzles) <= {"all", "right", "wrong"} and "all" in set(rs.puzzles)
+
+
+def test_the_answer_length_can_be_the_analysed_one(tiny_data):
+    """A report of a 2-step rollout runs 4 steps and takes the answer after 2, not after min(4, 3)."""
+    model = make_model()
+    idx = sample_puzzles(tiny_data.n_examples, 3, seed=0)
+    res = run_convergence(model, tiny_data, idx, rules_for("sudoku", 16), n_act=4, answer_act=2, batch_size=3)
+    with torch.inference_mode():
+        out2 = model(torch.from_numpy(np.asarray(tiny_data.data["inputs"][idx], np.int64)), n_act=2).argmax(-1).numpy()
+    assert res.trained_act == 2 and (res.answer == out2).all()
