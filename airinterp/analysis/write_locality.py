@@ -31,7 +31,7 @@ from airinterp.analysis.run import Hooks, PuzzleBatch, puzzle_batches, rollout
 from airinterp.analysis.stats import mean_ci, paired
 from airinterp.errors import InputError
 from airinterp.model.air import HookedAIR
-from airinterp.model.hooks import HookPoint, read_only, select
+from airinterp.model.hooks import Address, HookPoint, read_only, select
 from airinterp.model.schedule import SubStep
 from airinterp.tasks.dataset import PuzzleDataset
 from airinterp.tasks.rules import TaskRules
@@ -87,9 +87,8 @@ class _Outputs:
 
         @read_only
         def keep(x: Tensor, hook: HookPoint) -> None:
-            name = str(hook.name)
-            _, a, u, _ = name.split(".", 3)
-            k = SubStep.of(model.schedule, int(a), u).flat
+            addr = Address.parse(hook.name)  # type: ignore[arg-type]
+            k = SubStep.of(model.schedule, addr.act, addr.update).flat  # type: ignore[arg-type]
             if k in self.substeps:
                 self.kept[k] = x[:, -C:].float().clone()
                 self.tokens[k] = model.unembed(x).argmax(-1)
@@ -125,6 +124,25 @@ class WriteLocality:
         return self.puzzles
 
 
+def check_write_locality(model: HookedAIR, n_puzzles: int, *, act: object, source: object, noise: object,
+                         window: object) -> int:  # fmt: skip
+    """The options of :func:`run_write_locality` checked before any rollout (an InputError names
+    the first bad one); returns the window in updates (None: one ACT step's worth)."""
+    c = model.config
+    if source not in SOURCES:
+        raise InputError(f"source {source!r}: expected noise or other")
+    if isinstance(noise, bool) or not (isinstance(noise, (int, float)) and noise > 0):
+        raise InputError(f"noise {noise!r}: expected a relative size > 0")
+    if isinstance(act, bool) or not isinstance(act, int) or not 0 <= act < c.halt_max_steps:
+        raise InputError(f"act {act!r}: expected an ACT step of the trained rollout, 0..{c.halt_max_steps - 1}")
+    window = c.n_updates if window is None else window
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise InputError(f"window {window!r}: expected a whole number of updates >= 1")
+    if source == "other" and n_puzzles < 2:
+        raise InputError("source other: needs n_puzzles >= 2 (each puzzle takes another puzzle's value)")
+    return window
+
+
 def run_write_locality(
     model: HookedAIR,
     ds: PuzzleDataset,
@@ -143,17 +161,7 @@ def run_write_locality(
     over the next ``window`` updates (default: one ACT step's worth)."""
     c = model.config
     n = c.n_updates
-    if source not in SOURCES:
-        raise InputError(f"source {source!r}: expected noise or other")
-    if not (isinstance(noise, (int, float)) and noise > 0):
-        raise InputError(f"noise {noise!r}: expected a relative size > 0")
-    if isinstance(act, bool) or not isinstance(act, int) or not 0 <= act < c.halt_max_steps:
-        raise InputError(f"act {act!r}: expected an ACT step inside the trained rollout, 0..{c.halt_max_steps - 1}")
-    window = n if window is None else window
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise InputError(f"window {window!r}: expected a whole number of updates >= 1")
-    if source == "other" and len(indices) < 2:
-        raise InputError("source other: needs at least 2 puzzles (each takes another puzzle's value)")
+    window = check_write_locality(model, len(indices), act=act, source=source, noise=noise, window=window)
     targets = [SubStep(act, u, n) for u in model.schedule]
     last = targets[-1].flat + window
     n_act = last // n + 1

@@ -89,7 +89,7 @@ FLAGS = {
     "source": "--source", "update": "--update", "site": "--site", "steps": "--steps", "query": "--cell",
     "layer": "--layer", "head": "--head", "out": "--out", "epochs": "--epochs", "device": "--device", "size": "--size",
     "state": "--state", "cell": "--cell", "puzzle": "--puzzle", "violations": "--violations", "head_reduce": "--head-reduce",
-    "top_k": "--top-k",
+    "top_k": "--top-k", "act": "--act", "noise": "--noise", "window": "--window",
 }  # fmt: skip
 
 

@@ -114,24 +114,21 @@ def write_locality_cmd(
 ) -> None:
     """Perturb one cell of the state each update writes and follow the change by task geometry (self, neighbours, elsewhere): locality_puzzles.csv, locality_summary.csv, locality.csv, locality_contrast.csv, locality.html."""
     run = parse(WriteLocalityRun, **locals())
-    from airinterp.analysis.write_locality import run_write_locality
+    from airinterp.analysis.write_locality import check_write_locality, run_write_locality
     from airinterp.report import figures
 
     inp = run.open(default_n=100, n_act=False)
     model, c = inp.model, inp.model.config
-    if not 0 <= run.act < c.halt_max_steps:
-        raise fail(f"--act {run.act}: expected an ACT step of the trained rollout, 0..{c.halt_max_steps - 1}")
-    if run.source == "other" and len(inp.indices) < 2:
-        raise fail("--source other: needs --n-puzzles >= 2 (each puzzle takes another's value)")
-    out = out_dir(run.out, "write-locality", inp.checkpoint, f"-{run.source}")
-    display, factory = progress()
     try:
-        with display:
-            res = run_write_locality(model, inp.ds, inp.indices, inp.rules, act=run.act, source=run.source, noise=run.noise,
-                                     window=run.window, batch_size=run.batch_size, seed=inp.seed,
-                                     progress=factory("write locality", len(inp.indices)))  # fmt: skip
+        check_write_locality(model, len(inp.indices), act=run.act, source=run.source, noise=run.noise, window=run.window)
     except input_errors() as err:
         raise fail(err) from None
+    out = out_dir(run.out, "write-locality", inp.checkpoint, f"-{run.source}")
+    display, factory = progress()
+    with display:
+        res = run_write_locality(model, inp.ds, inp.indices, inp.rules, act=run.act, source=run.source, noise=run.noise,
+                                 window=run.window, batch_size=run.batch_size, seed=inp.seed,
+                                 progress=factory("write locality", len(inp.indices)))  # fmt: skip
     what = f"noise {run.noise:g} x the cell's norm" if run.source == "noise" else "another puzzle's value"
     figs = [figures.write_locality_lines(res.summary, f"{c.label}: one cell perturbed ({what}) after each update of ACT step {run.act}"),
             figures.locality_bars(res.locality, f"{c.label}: locality of the update that reads the perturbation")]  # fmt: skip
