@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from airinterp.cli._common import app, fail, input_errors, progress
-from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NAct, Seed, Task
+from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NAct, NPuzzles, Seed, Task
 from airinterp.cli.options import OutDir as Out
 from airinterp.cli.output import out_dir, shown, staging, write_config, write_html, write_table
 from airinterp.cli.runs import AttentionRun, DecodeRun, ExampleRun, FreezeRun, PatchRun, parse
@@ -26,7 +26,7 @@ def decode_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
     data: Data = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")] = None,
+    n_puzzles: NPuzzles = None,
     seed: Seed = 0,
     batch_size: BatchSize = 64,
     device: Device = "cpu",
@@ -96,7 +96,7 @@ def roles_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
     data: Data = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")] = None,
+    n_puzzles: NPuzzles = None,
     seed: Seed = 0,
     batch_size: BatchSize = 64,
     device: Device = "cpu",
@@ -256,7 +256,7 @@ def attention_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
     data: Data = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")] = None,
+    n_puzzles: NPuzzles = None,
     steps: Annotated[str | None, typer.Option(help="ACT steps to analyse, comma-separated (default: the paper's 2,4,...,14,15 inside the rollout, plus its last step)")] = None,
     per_head: Annotated[bool, typer.Option(help="also write per-head contrasts (attention_heads.csv, heat maps)")] = False,
     head_reduce: Annotated[str, typer.Option(help="mean: head average per row (ours); best: the best head per row (the reference pipeline's, biased upward)")] = "mean",

@@ -11,7 +11,7 @@ import typer
 
 from airinterp.cli._common import app, fail, input_errors, progress
 from airinterp.cli.analysis_cmds import _config
-from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, Seed, Task
+from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NPuzzles, Seed, Task
 from airinterp.cli.options import OutDir as Out
 from airinterp.cli.output import out_dir, shown, staging, write_config, write_html, write_table
 from airinterp.cli.runs import InputsRun, WriteLocalityRun, parse
@@ -22,7 +22,7 @@ def convergence_cmd(
     task: Task = None,
     checkpoint: Checkpoint = None,
     data: Data = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")] = None,
+    n_puzzles: NPuzzles = None,
     seed: Seed = 0,
     batch_size: BatchSize = 64,
     device: Device = "cpu",
@@ -106,7 +106,7 @@ def write_locality_cmd(
     source: Annotated[str, typer.Option(help="noise: seeded Gaussian noise of --noise x the cell's norm; other: another puzzle's value at the cell")] = "noise",
     noise: Annotated[float, typer.Option(help="noise size relative to the perturbed cell's norm")] = 0.1,
     window: Annotated[int | None, typer.Option(min=1, help="updates followed after the perturbation (default: one ACT step's worth)")] = None,
-    n_puzzles: Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")] = None,
+    n_puzzles: NPuzzles = None,
     seed: Seed = 0,
     batch_size: BatchSize = 64,
     device: Device = "cpu",

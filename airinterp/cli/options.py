@@ -35,6 +35,7 @@ class TaskName(str, Enum):
 Task = Annotated[str | None, typer.Option(help="sudoku or maze (default: the checkpoint's; sudoku without --checkpoint)")]
 Checkpoint = Annotated[Path | None, typer.Option(help="airinterp checkpoint (default: the shipped default for --task)")]
 Data = Annotated[Path | None, typer.Option(help="dataset directory whose test split to use (default: the one the checkpoint's card names)")]
+NPuzzles = Annotated[int | None, typer.Option(min=1, help="puzzles (a seeded sample; default: 100, or the whole split if smaller)")]
 Seed = Annotated[int, typer.Option(min=0, help="seed of the puzzle sample and of every bootstrap")]
 BatchSize = Annotated[int, typer.Option(min=1, help="puzzles per forward")]
 Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N")]
