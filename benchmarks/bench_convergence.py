@@ -90,8 +90,10 @@ def _peak_child(args, arm: str, n_act: int, q) -> None:
         q.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+def parse_args(doc: str) -> argparse.Namespace:
+    """The options of the analysis benchmarks beside a hooks-off rollout (this one and
+    bench_write_locality.py); sets the torch threads."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[1])
     ap.add_argument("--checkpoint", default=None, help="airinterp checkpoint (default: the shipped one for --task)")
     ap.add_argument("--paper", action="store_true", help="a random paper-size model instead (d=512, 8 heads, 16 ACT steps)")
     ap.add_argument("--task", default="sudoku", choices=["sudoku", "maze"])
@@ -101,23 +103,32 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    return args
 
-    model, ds, tokens, rules, name = _setup(args)
-    trained = model.config.halt_max_steps
-    n_act = 2 * trained
-    arms = _arms(args, model, ds, tokens, rules, n_act)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+
+def median_times(arms: dict, repeats: int, device: str) -> dict[str, float]:
+    """Each arm warmed up once, then run ``repeats`` times interleaved; the median seconds per arm."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for fn in arms.values():  # warm up
         fn()
     times: dict[str, list[float]] = {k: [] for k in arms}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for k, fn in arms.items():
             sync()
             t = time.perf_counter()
             fn()
             sync()
             times[k].append(time.perf_counter() - t)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    model, ds, tokens, rules, name = _setup(args)
+    trained = model.config.halt_max_steps
+    n_act = 2 * trained
+    arms = _arms(args, model, ds, tokens, rules, n_act)
+    med = median_times(arms, args.repeats, args.device)
     c = model.config
     print(f"{name}: batch {args.batch}, {n_act} ACT steps ({trained} trained) = {n_act * c.n_updates} updates x {c.L_layers} "
           f"blocks, {c.seq_len} cells, d={c.hidden_size}, {args.device}, {args.threads} threads")  # fmt: skip
