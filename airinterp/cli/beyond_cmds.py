@@ -1,4 +1,4 @@
-"""Analyses beyond the paper's (issue 25): convergence, write locality.
+"""Analyses beyond the paper's (issue 25): convergence, write locality, state geometry.
 
 Same contract as :mod:`.analysis_cmds`: options checked first (one ``error:`` line, nothing
 written), batched rollouts under a progress bar, ``config.json``, tidy tables and one HTML page
@@ -11,10 +11,10 @@ import typer
 
 from airinterp.cli._common import app, fail, input_errors, progress
 from airinterp.cli.analysis_cmds import _config
-from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NPuzzles, Seed, Task
+from airinterp.cli.options import BatchSize, Checkpoint, Data, Device, NAct, NPuzzles, Seed, Task
 from airinterp.cli.options import OutDir as Out
 from airinterp.cli.output import out_dir, shown, staging, write_config, write_html, write_table
-from airinterp.cli.runs import InputsRun, WriteLocalityRun, parse
+from airinterp.cli.runs import GeometryRun, InputsRun, WriteLocalityRun, parse
 
 
 @app.command("convergence", short_help="Layer lens, commit points, fixed-point residuals (beyond the paper)")
@@ -151,4 +151,81 @@ def write_locality_cmd(
     for _, r in res.contrast.iterrows():
         typer.echo(f"{r['quantity']}: {r['delta_mean']:+.3f} [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}] "
                    f"p={r['p_sign_flip']:.3g}")  # fmt: skip
+    typer.echo(f"wrote {out}")
+
+
+@app.command("geometry", short_help="State trajectories, participation ratios, perturbation basins (beyond the paper)")
+def geometry_cmd(
+    task: Task = None,
+    checkpoint: Checkpoint = None,
+    data: Data = None,
+    n_puzzles: NPuzzles = None,
+    seed: Seed = 0,
+    batch_size: BatchSize = 64,
+    device: Device = "cpu",
+    out: Out = None,
+    n_act: NAct = None,
+    untrained: Annotated[bool, typer.Option(help="also measure a freshly initialised model of the same config (the control)")] = True,
+    basins: Annotated[bool, typer.Option(help="run the perturbation basins (one rollout per state and scale)")] = True,
+    act: Annotated[int, typer.Option(min=1, help="basins: perturb the states as carried into this ACT step")] = 1,
+    scales: Annotated[str | None, typer.Option(help="basins: noise sizes relative to each cell's norm, comma-separated (default 0.1,0.3,1,3,10,30)")] = None,
+) -> None:
+    """PCA of zL and zH on one shared basis, participation ratios per sub-step (pooled and per puzzle, with an untrained control), and perturbation basins: pr.csv, state_pr.csv, components.csv, trajectories.csv, capture.csv, basins_puzzles.csv, basins.csv, geometry.html."""
+    run = parse(GeometryRun, **locals())
+    from airinterp.analysis.geometry import DEFAULT_SCALES, check_basins, run_basins, run_geometry, untrained_like
+    from airinterp.report import figures
+
+    inp = run.open(default_n=100)
+    model, c = inp.model, inp.model.config
+    try:
+        chosen = check_basins(model, act=run.act, scales=DEFAULT_SCALES if run.scales is None else run.scales) if run.basins else ()
+    except input_errors() as err:
+        raise fail(err) from None
+    out = out_dir(run.out, "geometry", inp.checkpoint)
+    display, factory = progress()
+    with display:
+        geos = [run_geometry(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=run.batch_size,
+                             progress=factory("geometry", len(inp.indices)))]  # fmt: skip
+        if run.untrained:
+            geos.append(run_geometry(untrained_like(model, inp.seed), inp.ds, inp.indices, n_act=inp.n_act, batch_size=run.batch_size,
+                                     model_kind="untrained", progress=factory("geometry, untrained", len(inp.indices))))  # fmt: skip
+        bas = (run_basins(model, inp.ds, inp.indices, inp.rules, act=run.act, scales=chosen, batch_size=run.batch_size, seed=inp.seed,
+                          progress=factory(f"basins ({len(c.states) * len(chosen)} rollouts)", len(inp.indices)))
+               if run.basins else None)  # fmt: skip
+    import pandas as pd
+
+    pr = pd.concat([g.pr_summary(inp.seed) for g in geos], ignore_index=True)
+    state_pr = pd.concat([g.state_pr(inp.seed) for g in geos], ignore_index=True)
+    traj = pd.concat([g.frame() for g in geos], ignore_index=True)
+    n = len(inp.indices)
+    figs = [figures.participation_lines(pr, f"{c.label}: participation ratio of each state ({n} puzzles; grey: untrained)"),
+            figures.trajectory_plot(traj, f"{c.label}: zL and zH on one shared PCA basis")]  # fmt: skip
+    if bas is not None:
+        figs.append(figures.basin_curves(bas.summary, f"{c.label}: noise on each state carried into ACT step {run.act}"))
+    with staging(out) as d:
+        write_config(d, {**_config("geometry", run, inp), "scales": list(chosen)})
+        write_table(pr, d / "pr.csv")
+        write_table(state_pr, d / "state_pr.csv")
+        write_table(pd.concat([g.components() for g in geos], ignore_index=True), d / "components.csv")
+        write_table(traj, d / "trajectories.csv")
+        write_table(pd.concat([g.capture() for g in geos], ignore_index=True), d / "capture.csv")
+        if bas is not None:
+            write_table(bas.puzzles, d / "basins_puzzles.csv")
+            write_table(bas.summary, d / "basins.csv")
+        write_html(d / "geometry.html", f"State geometry: {shown(inp.checkpoint)}", figs, [
+            f"{n} test puzzles (seed {inp.seed}), {inp.n_act} ACT steps. Cell vector: a state's d_model vector at one cell. "
+            "Participation ratio tr(S)^2 / ||S||_F^2 of the covariance S of one state's cell vectors at one sub-step: pooled "
+            "over every puzzle and cell, and per puzzle over its cells (mean, 95 % bootstrap CI); untrained: a freshly "
+            "initialised model of the same config. Shared basis: principal components of both states' cell vectors over "
+            "every sub-step; a trajectory is a puzzle's cell-mean state on it. Basins: seeded Gaussian noise of the given "
+            "size x each cell's norm on a state as carried into the ACT step, the rollout run to the trained length; "
+            "unchanged: every cell of the answer as without noise (Clopper-Pearson CIs)."])  # fmt: skip
+    for _, r in state_pr.iterrows():
+        typer.echo(f"PR {r['state']} ({r['model']}): {r['pr_last']:.2f} pooled at {r['last_update']}, {r['pr_per_puzzle_last']:.2f} "
+                   f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] per puzzle, {r['pr_all_substeps']:.2f} over all its sub-steps "
+                   f"(d_model {c.hidden_size})")  # fmt: skip
+    if bas is not None:
+        for _, r in bas.summary.iterrows():
+            typer.echo(f"basin {r['state']} x{r['scale']:g}: answer unchanged {r['unchanged']:.3f} [{r['unchanged_ci_low']:.3f}, "
+                       f"{r['unchanged_ci_high']:.3f}], exact {r['exact']:.3f} (clean {r['exact_clean']:.3f})")  # fmt: skip
     typer.echo(f"wrote {out}")

@@ -184,6 +184,13 @@ class WriteLocalityRun(InputsRun):
         return v
 
 
+class GeometryRun(InputsRun):
+    act: int = Field(default=1, ge=1)
+    scales: str | None = None  # comma-separated noise sizes, checked by the library
+    untrained: bool = True
+    basins: bool = True
+
+
 class ReportRun(InputsRun):
     compare: tuple[Path, ...] = ()
     n_puzzles: int = Field(default=100, ge=2)

@@ -485,3 +485,65 @@ def locality_bars(locality: pd.DataFrame, title: str) -> go.Figure:
     fig.update_layout(title=title, height=380, width=620, xaxis_title="perturbed update -> reading update (orange: L, blue: H)",
                       yaxis_title="log(neighbour / elsewhere change)")  # fmt: skip
     return fig
+
+
+def participation_lines(summary: pd.DataFrame, title: str) -> go.Figure:
+    """Participation ratio of the state each update writes, per sub-step: pooled over puzzles and
+    cells (solid) and the mean per puzzle with its 95 % CI (dotted); the untrained control in grey."""
+    fig = go.Figure()
+    for (model, state), g in summary.groupby(["model", "state"], sort=False):
+        colour = STATE_COLOURS.get(state, GREY) if model == "trained" else GREY
+        dash = "solid" if state == "zH" else "dash"
+        fig.add_trace(go.Scatter(x=g.substep, y=g.pr_pooled, name=f"{state} {model}, pooled", mode="lines",
+                                 line={"color": colour, "dash": dash}, text=g["update"],
+                                 hovertemplate="%{text}: PR %{y:.2f}<extra>" + f"{state} {model}, pooled</extra>"))  # fmt: skip
+        fig.add_trace(go.Scatter(x=g.substep, y=g.pr_per_puzzle, name=f"{state} {model}, per puzzle", mode="markers",
+                                 marker={"color": colour, "size": 4, "symbol": "circle" if state == "zH" else "diamond"},
+                                 text=g["update"], hovertemplate="%{text}: PR %{y:.2f}<extra>" + f"{state} {model}, per puzzle</extra>",
+                                 error_y={"type": "data", "symmetric": False, "array": g.ci_high - g.pr_per_puzzle,
+                                          "arrayminus": g.pr_per_puzzle - g.ci_low, "visible": True, "thickness": 1}))  # fmt: skip
+    fig.update_layout(title=title, height=400, width=820, xaxis_title="sub-step (the update writing the state)",
+                      yaxis_title="participation ratio (1 .. d_model)")  # fmt: skip
+    return fig
+
+
+def trajectory_plot(trajectories: pd.DataFrame, title: str, n_puzzles: int = 5) -> go.Figure:
+    """Both states on the shared basis (PC1 vs PC2): the mean over puzzles per sub-step (thick,
+    the first sub-step marked) and the first ``n_puzzles`` puzzles' own trajectories (thin)."""
+    fig = go.Figure()
+    t = trajectories[trajectories.model == "trained"] if "model" in trajectories else trajectories
+    for state, g in t.groupby("state", sort=False):
+        colour = STATE_COLOURS.get(state, GREY)
+        for i, (p, gp) in enumerate(g.groupby("puzzle", sort=True)):
+            if i >= n_puzzles:
+                break
+            fig.add_trace(go.Scatter(x=gp.pc1, y=gp.pc2, mode="lines", line={"color": colour, "width": 0.6}, opacity=0.35,
+                                     name=f"{state}, one puzzle", legendgroup=f"{state} one", showlegend=i == 0,
+                                     text="act " + gp.act.astype(str) + " " + gp["update"],
+                                     hovertemplate=f"puzzle {p}" + " %{text}<extra></extra>"))  # fmt: skip
+        m = g.groupby("substep", sort=True).agg(pc1=("pc1", "mean"), pc2=("pc2", "mean"), act=("act", "first"),
+                                                update=("update", "first")).reset_index()  # fmt: skip
+        fig.add_trace(go.Scatter(x=m.pc1, y=m.pc2, mode="lines+markers", line={"color": colour, "width": 2.5},
+                                 marker={"size": [10] + [4] * (len(m) - 1), "color": colour}, name=f"{state}, mean over puzzles",
+                                 text="act " + m.act.astype(str) + " " + m["update"],
+                                 hovertemplate="%{text}<extra>" + f"{state} mean</extra>"))  # fmt: skip
+    fig.update_layout(title=title, height=460, width=620, xaxis_title="PC1 of the shared basis",
+                      yaxis_title="PC2 of the shared basis")  # fmt: skip
+    return fig
+
+
+def basin_curves(summary: pd.DataFrame, title: str) -> go.Figure:
+    """Perturbation basins: the share of puzzles whose answer is unchanged after noise of growing
+    size on each state (log x), with Clopper-Pearson intervals."""
+    fig = go.Figure()
+    for state, g in summary.groupby("state", sort=False):
+        fig.add_trace(go.Scatter(x=g.scale, y=g.unchanged, name=state, mode="lines+markers", line={"color": STATE_COLOURS.get(state, GREY)},
+                                 customdata=np.stack([g.cells_changed, g.exact, g.exact_clean], axis=1),
+                                 hovertemplate="noise %{x:g} x norm: unchanged %{y:.3f}, cells changed %{customdata[0]:.3f}, "
+                                               "exact %{customdata[1]:.3f} (clean %{customdata[2]:.3f})<extra>" + state + "</extra>",
+                                 error_y={"type": "data", "symmetric": False, "array": g.unchanged_ci_high - g.unchanged,
+                                          "arrayminus": g.unchanged - g.unchanged_ci_low, "visible": True, "thickness": 1}))  # fmt: skip
+    fig.update_xaxes(type="log", title_text="noise size / the cell's norm", exponentformat="power")
+    fig.update_yaxes(range=[-0.02, 1.02], title_text="puzzles with the answer unchanged")
+    fig.update_layout(title=title, height=380, width=620)
+    return fig
