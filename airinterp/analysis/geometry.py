@@ -162,7 +162,7 @@ class Geometry:
     def states(self) -> list[str]:
         return list(dict.fromkeys(self.state_of))
 
-    def covariance(self, sel: "np.ndarray | slice" = slice(None)) -> np.ndarray:
+    def covariance(self, sel: "np.ndarray | slice | list[int]" = slice(None)) -> np.ndarray:
         """The pooled covariance (ddof 1) of the cell vectors of the sub-steps ``sel`` together."""
         n = self.count[sel].sum()
         if n < 2:
@@ -304,14 +304,13 @@ def check_basins(model: HookedAIR, *, act: object, scales: object) -> tuple[floa
     if isinstance(act, bool) or not isinstance(act, int) or not 1 <= act < T:
         raise InputError(f"act {act!r}: expected the ACT step the perturbed state is carried into, 1..{T - 1} "
                          f"(the model's rollout has {T} steps)")  # fmt: skip
-    if isinstance(scales, str):
-        scales = scales.split(",")
+    given = scales
     try:
-        out = tuple(float(s) for s in scales)  # type: ignore[attr-defined]
+        out = tuple(float(s) for s in (scales.split(",") if isinstance(scales, str) else scales))  # type: ignore[attr-defined]
     except (TypeError, ValueError):
-        raise InputError(f"scales {scales!r}: expected numbers > 0") from None
+        raise InputError(f"scales {given!r}: expected numbers > 0") from None
     if not out or any(not math.isfinite(s) or s <= 0 for s in out):
-        raise InputError(f"scales {scales!r}: expected one or more finite numbers > 0")
+        raise InputError(f"scales {given!r}: expected one or more finite numbers > 0")
     return out
 
 

@@ -172,7 +172,13 @@ def geometry_cmd(
 ) -> None:
     """PCA of zL and zH on one shared basis, participation ratios per sub-step (pooled and per puzzle, with an untrained control), and perturbation basins: pr.csv, state_pr.csv, components.csv, trajectories.csv, capture.csv, basins_puzzles.csv, basins.csv, geometry.html."""
     run = parse(GeometryRun, **locals())
-    from airinterp.analysis.geometry import DEFAULT_SCALES, check_basins, run_basins, run_geometry, untrained_like
+    from airinterp.analysis.geometry import (
+        DEFAULT_SCALES,
+        check_basins,
+        run_basins,
+        run_geometry,
+        untrained_like,
+    )
     from airinterp.report import figures
 
     inp = run.open(default_n=100)
