@@ -91,6 +91,9 @@ def test_freeze_and_patch_default_to_100_puzzles_like_every_analysis(tmp_path):
         (["write-locality", "--act", "16"], ["--act 16", "0..15"]),
         (["write-locality", "--noise", "0"], ["--noise 0", "greater than 0"]),
         (["write-locality", "--source", "other", "--n-puzzles", "1"], ["--source other", "--n-puzzles >= 2"]),
+        (["geometry", "--act", "16"], ["--act 16", "1..15"]),
+        (["geometry", "--scales", "0.1,x"], ["--scales '0.1,x'", "numbers > 0"]),
+        (["geometry", "--scales", "0"], ["--scales '0'", "> 0"]),
     ],
 )
 def test_bad_inputs(tmp_path, monkeypatch, args, needles):
@@ -190,3 +193,21 @@ def test_convergence_and_write_locality_commands(tmp_path):
     loc = pd.read_csv(tmp_path / "w" / "locality.csv")
     assert list(loc.target) == ["L0_0", "L0_1", "H0", "L1_0", "L1_1", "H1"] and (loc.neighbours == "N4").all()
     assert "locality L - H" in res.output and len(pd.read_csv(tmp_path / "w" / "locality_contrast.csv")) == 1
+
+
+def test_geometry_command(tmp_path):
+    res = invoke("geometry", "--n-puzzles", "4", "--scales", "1,30", "--out", tmp_path / "g")
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "g"
+    pr = pd.read_csv(d / "pr.csv")
+    assert set(pr.model) == {"trained", "untrained"} and len(pr) == 2 * 16 * 6
+    b = pd.read_csv(d / "basins.csv")
+    assert list(b.scale) == [1.0, 30.0, 1.0, 30.0] and list(b.state) == ["zL", "zL", "zH", "zH"] and (b.n == 4).all()
+    assert json.loads((d / "config.json").read_text())["scales"] == [1.0, 30.0]
+    for name in ("state_pr.csv", "components.csv", "trajectories.csv", "capture.csv", "basins_puzzles.csv"):
+        assert (d / name).is_file(), name
+    assert (d / "geometry.html").read_text().count("Plotly.newPlot") == 3
+    assert "PR zH (untrained)" in res.output and "basin zL x30" in res.output
+    res = invoke("geometry", "--n-puzzles", "3", "--no-basins", "--no-untrained", "--out", tmp_path / "g2")
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "g2" / "basins.csv").exists() and set(pd.read_csv(tmp_path / "g2" / "pr.csv").model) == {"trained"}
