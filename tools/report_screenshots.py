@@ -27,7 +27,8 @@ SECTIONS = {
     "Decoded rollouts (Figs 2-5)": "decode",  # the reproduction table: reports/<report>_reproduction.csv (--tables)
     "Content changes and freeze (Figs 6-7)": "freeze", "Roles of the two states": "roles",
     "Convergence: layer lens, commit points, fixed points": "convergence",
-    "Causal locality of writes": "write_locality", "Patching across sub-steps": "patching",
+    "Causal locality of writes": "write_locality", "Trajectories and dimensionality": "geometry",
+    "Patching across sub-steps": "patching",
     "Attention locality (Figs 8-9)": "attention", "Attention example and persistence (Figs 10-13)": "example",
 }  # fmt: skip
 

@@ -385,3 +385,43 @@ def basin_summary(puzzles: pd.DataFrame, seed: int) -> pd.DataFrame:
                      "exact_delta": p["delta_mean"], "exact_delta_ci_low": p["delta_ci_low"],
                      "exact_delta_ci_high": p["delta_ci_high"], "n": len(g)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+#: the report's basin scales (fewer rollouts than the CLI's default)
+REPORT_SCALES = (1.0, 3.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class GeometryTables:
+    """What the report draws (tables only): participation ratios of the trained model and its
+    untrained control, per-state PRs, the trained model's trajectories on its shared basis, and
+    the basins' summary (None: not run)."""
+
+    pr: pd.DataFrame
+    state_pr: pd.DataFrame
+    trajectories: pd.DataFrame
+    components: pd.DataFrame
+    basins: "pd.DataFrame | None"
+    act: int
+
+
+def geometry_tables(model: HookedAIR, ds: PuzzleDataset, indices: np.ndarray, rules: TaskRules, *, n_act: int, seed: int,
+                    batch_size: int = 64, scales: Sequence[float] = REPORT_SCALES,
+                    bar: "Callable[[str, int], Callable[[int], None] | None] | None" = None) -> GeometryTables:  # fmt: skip
+    """The report's geometry: the trained model and its untrained control over ``n_act`` ACT
+    steps, and basins at ACT step 1 (when the rollout has a second step)."""
+    n = len(indices)
+
+    def tick(label: str):
+        return bar(label, n) if bar else None
+
+    geos = [run_geometry(model, ds, indices, n_act=n_act, batch_size=batch_size, progress=tick("geometry")),
+            run_geometry(untrained_like(model, seed), ds, indices, n_act=n_act, batch_size=batch_size, model_kind="untrained",
+                         progress=tick("geometry, untrained"))]  # fmt: skip
+    basins = None
+    if model.config.halt_max_steps >= 2:
+        basins = run_basins(model, ds, indices, rules, act=1, scales=scales, batch_size=batch_size, seed=seed,
+                            progress=tick(f"basins ({len(model.config.states) * len(scales)} rollouts)")).summary  # fmt: skip
+    return GeometryTables(pr=pd.concat([g.pr_summary(seed) for g in geos], ignore_index=True),
+                          state_pr=pd.concat([g.state_pr(seed) for g in geos], ignore_index=True),
+                          trajectories=geos[0].trajectories(), components=geos[0].components(), basins=basins, act=1)  # fmt: skip

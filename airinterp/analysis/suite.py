@@ -5,8 +5,9 @@ changes (AIR_SPEC 4.a-4.b), the paired freezes of z_H and of z_L from ACT step 0
 patching of both states across ACT steps with another puzzle's value, the L0_0 vs H0 attention
 contrasts per layer and head (4.d), one attention example across the analysed steps (4.e), and
 the convergence panel (layer lens, commit points, residuals over twice the rollout) and the
-causal locality of writes (one cell perturbed after each update of ACT step 1); those two are not
-in the paper.
+causal locality of writes (one cell perturbed after each update of ACT step 1), and the states'
+geometry (participation ratios with an untrained control, one shared PCA basis, perturbation
+basins); those three are not in the paper.
 What it returns holds DataFrames and small arrays only, no tensors and no model, so the report
 code draws figures from tables.
 """
@@ -28,6 +29,7 @@ from airinterp.types import ProgressFactory
 if TYPE_CHECKING:
     from airinterp.analysis.convergence import ConvergenceTables
     from airinterp.analysis.decode import DecodedRollout
+    from airinterp.analysis.geometry import GeometryTables
     from airinterp.analysis.write_locality import WriteLocality
     from airinterp.tasks.rules import TaskRules, TokenRoles
 from airinterp.errors import InputError
@@ -66,6 +68,7 @@ class CheckpointAnalyses:
     state_roles: RolesResult | None = None  # what each state holds (None: TRM single-z, one state)
     convergence: "ConvergenceTables | None" = None  # layer lens, commit points, residuals (beyond the paper)
     write_locality: "WriteLocality | None" = None  # where updates carry a one-cell perturbation (beyond the paper)
+    geometry: "GeometryTables | None" = None  # participation ratios, shared PCA basis, basins (beyond the paper)
 
     @property
     def label(self) -> str:
@@ -221,6 +224,9 @@ def analyse(
 
     locality = run_write_locality(model, inp.ds, inp.indices, rules, act=min(1, c.halt_max_steps - 1), batch_size=batch_size,
                                   seed=inp.seed, progress=bar("write locality", n))  # fmt: skip
+    from airinterp.analysis.geometry import geometry_tables
+
+    geometry = geometry_tables(model, inp.ds, inp.indices, rules, n_act=inp.n_act, seed=inp.seed, batch_size=batch_size, bar=bar)
 
     tokens = r.frame(puzzles=grid_puzzles)
     return CheckpointAnalyses(
@@ -229,5 +235,5 @@ def analyse(
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
         presence=sec.presence, state_roles=state_roles, grid_io=r.grid_io(grid_puzzles), convergence=conv,
-        write_locality=locality,
+        write_locality=locality, geometry=geometry,
     )  # fmt: skip

@@ -32,6 +32,7 @@ FIGURE_MAP = [
     ("(not in the paper)", "patching each state across ACT steps", "Patching across sub-steps"),
     ("(not in the paper)", "layer lens, commit points, fixed-point residuals", "Convergence: layer lens, commit points, fixed points"),
     ("(not in the paper)", "where a one-cell perturbation spreads", "Causal locality of writes"),
+    ("(not in the paper)", "participation ratios, shared PCA basis, perturbation basins", "Trajectories and dimensionality"),
 ]
 
 
@@ -224,6 +225,30 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     if with_wl:
         doc.table(pd.concat([w.contrast.assign(checkpoint=a.name) for a, w in with_wl], ignore_index=True)[
             ["checkpoint", "quantity", "L_mean", "H_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "p_sign_flip", "n"]])
+
+    # -- geometry -------------------------------------------------------------------------------
+    doc.heading("Trajectories and dimensionality")
+    doc.para("Not in the paper (airinterp geometry). Participation ratio PR = tr(S)^2 / ||S||_F^2 of the covariance S of "
+             "one state's cell vectors (its d_model vector at each cell) at one sub-step: 1 = one direction, d_model = "
+             "isotropic; lines pooled over every puzzle and cell, points the mean per puzzle (over its cells) with 95 % "
+             "bootstrap CIs; grey: a freshly initialised model of the same config (the HRM paper reports PR(zH) 89.95 vs "
+             "PR(zL) 30.22 at d_model 512, untrained 42.09 / 40.75). Middle: zL and zH on one shared PCA basis (both "
+             "states, every sub-step), each puzzle's cell-mean state; thick: the mean over puzzles, the large marker its "
+             "first sub-step. Bottom: perturbation basins, seeded Gaussian noise of the given size x each cell's norm on a "
+             "state as carried into ACT step 1; the share of puzzles whose answer at the trained length is unchanged "
+             "(Clopper-Pearson CIs).")  # fmt: skip
+    geo = [a.geometry for a in analyses]
+    doc.figures([figures.participation_lines(g.pr, f"{a.label}: participation ratio per sub-step") if g is not None else None
+                 for a, g in zip(analyses, geo, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.trajectory_plot(g.trajectories, f"{a.label}: zL and zH on one shared PCA basis") if g is not None else None
+                 for a, g in zip(analyses, geo, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.basin_curves(g.basins, f"{a.label}: noise on the states carried into ACT step {g.act}")
+                 if g is not None and g.basins is not None else None for a, g in zip(analyses, geo, strict=True)], names,
+                empty="not run (one ACT step)")  # fmt: skip
+    with_geo = [(a, g) for a, g in zip(analyses, geo, strict=True) if g is not None]
+    if with_geo:
+        doc.table(pd.concat([g.state_pr.assign(checkpoint=a.name) for a, g in with_geo], ignore_index=True)[
+            ["checkpoint", "model", "state", "pr_all_substeps", "pr_last", "last_update", "pr_per_puzzle_last", "ci_low", "ci_high", "n"]])
 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")
