@@ -11,8 +11,8 @@ NOTEBOOKS = sorted((ROOT / "analyses").glob("*.py"))
 SMALL = {"N_PUZZLES": 4}
 
 
-def test_there_are_the_seven_notebooks():
-    assert [p.stem for p in NOTEBOOKS] == ["01_hooks_tour", "02_decoded_rollouts", "03_freeze", "04_attention_locality", "05_patching", "06_convergence", "07_write_locality"]
+def test_there_are_the_eight_notebooks():
+    assert [p.stem for p in NOTEBOOKS] == ["01_hooks_tour", "02_decoded_rollouts", "03_freeze", "04_attention_locality", "05_patching", "06_convergence", "07_write_locality", "08_geometry"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
