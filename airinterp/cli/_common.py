@@ -90,7 +90,7 @@ FLAGS = {
     "layer": "--layer", "head": "--head", "out": "--out", "epochs": "--epochs", "device": "--device", "size": "--size",
     "state": "--state", "cell": "--cell", "puzzle": "--puzzle", "violations": "--violations", "head_reduce": "--head-reduce",
     "top_k": "--top-k", "act": "--act", "noise": "--noise", "window": "--window",
-    "scales": "--scales",
+    "scales": "--scales", "acts": "--acts", "targets": "--targets", "ablate_acts": "--ablate-acts", "folds": "--folds",
 }  # fmt: skip
 
 

@@ -191,6 +191,13 @@ class GeometryRun(InputsRun):
     basins: bool = True
 
 
+class ProbesRun(InputsRun):
+    acts: str | None = None  # comma-separated ACT steps, checked by the library
+    targets: str | None = None
+    ablate_acts: str | None = None
+    folds: int = Field(default=5, ge=2)
+
+
 class ReportRun(InputsRun):
     compare: tuple[Path, ...] = ()
     n_puzzles: int = Field(default=100, ge=2)
