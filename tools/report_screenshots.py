@@ -28,6 +28,7 @@ SECTIONS = {
     "Content changes and freeze (Figs 6-7)": "freeze", "Roles of the two states": "roles",
     "Convergence: layer lens, commit points, fixed points": "convergence",
     "Causal locality of writes": "write_locality", "Trajectories and dimensionality": "geometry",
+    "Probes and their causal test": "probes",
     "Patching across sub-steps": "patching",
     "Attention locality (Figs 8-9)": "attention", "Attention example and persistence (Figs 10-13)": "example",
 }  # fmt: skip

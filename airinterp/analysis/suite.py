@@ -7,7 +7,7 @@ contrasts per layer and head (4.d), one attention example across the analysed st
 the convergence panel (layer lens, commit points, residuals over twice the rollout) and the
 causal locality of writes (one cell perturbed after each update of ACT step 1), and the states'
 geometry (participation ratios with an untrained control, one shared PCA basis, perturbation
-basins); those three are not in the paper.
+basins) and linear probes with their causal test; those four are not in the paper.
 What it returns holds DataFrames and small arrays only, no tensors and no model, so the report
 code draws figures from tables.
 """
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from airinterp.analysis.convergence import ConvergenceTables
     from airinterp.analysis.decode import DecodedRollout
     from airinterp.analysis.geometry import GeometryTables
+    from airinterp.analysis.probes import Probes
     from airinterp.analysis.write_locality import WriteLocality
     from airinterp.tasks.rules import TaskRules, TokenRoles
 from airinterp.errors import InputError
@@ -69,6 +70,7 @@ class CheckpointAnalyses:
     convergence: "ConvergenceTables | None" = None  # layer lens, commit points, residuals (beyond the paper)
     write_locality: "WriteLocality | None" = None  # where updates carry a one-cell perturbation (beyond the paper)
     geometry: "GeometryTables | None" = None  # participation ratios, shared PCA basis, basins (beyond the paper)
+    probes: "Probes | None" = None  # linear probes and their causal test (beyond the paper)
 
     @property
     def label(self) -> str:
@@ -227,6 +229,9 @@ def analyse(
     from airinterp.analysis.geometry import geometry_tables
 
     geometry = geometry_tables(model, inp.ds, inp.indices, rules, n_act=inp.n_act, seed=inp.seed, batch_size=batch_size, bar=bar)
+    from airinterp.analysis.probes import report_probes
+
+    probes = report_probes(model, inp.ds, inp.indices, rules, seed=inp.seed, batch_size=batch_size, bars=bar) if n >= 2 else None
 
     tokens = r.frame(puzzles=grid_puzzles)
     return CheckpointAnalyses(
@@ -235,5 +240,5 @@ def analyse(
         outcome=outcome, accuracy=accuracy, tokens=tokens, changes=sec.changes, changes_summary=sec.summary, substeps=sec.substeps,
         freeze=freezes, patch=patch, attention=att, example=example, candidates=candidates, notes=notes, family=c.family,
         presence=sec.presence, state_roles=state_roles, grid_io=r.grid_io(grid_puzzles), convergence=conv,
-        write_locality=locality, geometry=geometry,
+        write_locality=locality, geometry=geometry, probes=probes,
     )  # fmt: skip

@@ -33,6 +33,7 @@ FIGURE_MAP = [
     ("(not in the paper)", "layer lens, commit points, fixed-point residuals", "Convergence: layer lens, commit points, fixed points"),
     ("(not in the paper)", "where a one-cell perturbation spreads", "Causal locality of writes"),
     ("(not in the paper)", "participation ratios, shared PCA basis, perturbation basins", "Trajectories and dimensionality"),
+    ("(not in the paper)", "linear probes on zL and zH, their directions ablated", "Probes and their causal test"),
 ]
 
 
@@ -249,6 +250,30 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
     if with_geo:
         doc.table(pd.concat([g.state_pr.assign(checkpoint=a.name) for a, g in with_geo], ignore_index=True)[
             ["checkpoint", "model", "state", "pr_all_substeps", "pr_last", "last_update", "pr_per_puzzle_last", "ci_low", "ci_high", "n"]])
+
+    # -- probes -------------------------------------------------------------------------------
+    doc.heading("Probes and their causal test")
+    doc.para("Not in the paper (airinterp probes). Samples: (puzzle, non-given cell); features: the state an update writes "
+             "there. Targets: the solution; 'still undecided' (the answer state's proposal for the cell changes at a later "
+             "update of the trained length); Sudoku's candidate sets (digit v allowed by the givens and the proposal at the "
+             "cell's peers; averaged over digits in the figure). Probe: logistic regression (scikit-learn) on standardised "
+             "features, 5 folds grouped by puzzle; crosses: the same probe on permuted labels; dashes: the majority label. "
+             "Causal test (bottom): the solution probe's weight directions mean-ablated at the non-given cells of one update's "
+             "output, at ACT step 1 and the last, the rollout run to the trained length; the change of the output's non-given "
+             "accuracy beside a random subspace of the same rank (grey). The table adds the same probe's accuracy on the "
+             "ablated states and a re-fitted probe's: a probe that decodes but whose ablation changes nothing is reported so.")  # fmt: skip
+    pr = [a.probes for a in analyses]
+    doc.figures([figures.probe_lines(p.accuracy, f"{a.label}: probe accuracy per sub-step") if p is not None else None
+                 for a, p in zip(analyses, pr, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.ablation_bars(p.causal, f"{a.label}: output non-given accuracy, solution directions ablated")
+                 if p is not None and len(p.causal) else None for a, p in zip(analyses, pr, strict=True)], names, empty="not run")  # fmt: skip
+    with_pr = [(a, p) for a, p in zip(analyses, pr, strict=True) if p is not None and len(p.causal)]
+    if with_pr:
+        cols = ["checkpoint", "act", "update", "state", "target", "arm", "rank", "probe_acc_clean", "probe_acc_ablated", "refit_acc_ablated",
+                "decode_nongiven_delta", "output_nongiven_delta", "output_nongiven_delta_ci_low", "output_nongiven_delta_ci_high",
+                "output_exact_delta", "n"]  # fmt: skip
+        tab = pd.concat([p.causal.assign(checkpoint=a.name) for a, p in with_pr], ignore_index=True)
+        doc.table(tab[[c for c in cols if c in tab]])
 
     # -- patching -------------------------------------------------------------------------------
     doc.heading("Patching across sub-steps")

@@ -94,6 +94,11 @@ def test_freeze_and_patch_default_to_100_puzzles_like_every_analysis(tmp_path):
         (["geometry", "--act", "16"], ["--act 16", "1..15"]),
         (["geometry", "--scales", "0.1,x"], ["--scales '0.1,x'", "numbers > 0"]),
         (["geometry", "--scales", "0"], ["--scales '0'", "> 0"]),
+        (["probes", "--acts", "16"], ["--acts '16'", "0..15"]),
+        (["probes", "--targets", "digit"], ["--targets 'digit'", "solution, undecided, candidate_1"]),
+        (["probes", "--task", "maze", "--targets", "candidate_1"], ["--targets 'candidate_1'", "solution, undecided"]),
+        (["probes", "--ablate-acts", "x"], ["--ablate-acts 'x'"]),
+        (["probes", "--n-puzzles", "3"], ["--folds 5", "--n-puzzles >= 5"]),
     ],
 )
 def test_bad_inputs(tmp_path, monkeypatch, args, needles):
@@ -211,3 +216,18 @@ def test_geometry_command(tmp_path):
     res = invoke("geometry", "--n-puzzles", "3", "--no-basins", "--no-untrained", "--out", tmp_path / "g2")
     assert res.exit_code == 0, res.output
     assert not (tmp_path / "g2" / "basins.csv").exists() and set(pd.read_csv(tmp_path / "g2" / "pr.csv").model) == {"trained"}
+
+
+def test_probes_command(tmp_path):
+    res = invoke("probes", "--n-puzzles", "6", "--acts", "15", "--targets", "solution,candidate_1", "--ablate-acts", "15", "--folds", "2",
+                 "--out", tmp_path / "p")
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "p"
+    acc = pd.read_csv(d / "probes.csv")
+    assert len(acc) == 6 * 2 and set(acc.act) == {15} and set(acc.target) == {"solution", "candidate_1"}
+    causal = pd.read_csv(d / "causal.csv")
+    assert set(causal.arm) == {"probe", "random"} and set(causal.target) <= {"solution", "candidates"} and set(causal.act) == {15}
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["acts"] == [15] and cfg["ablate_acts"] == [15] and cfg["targets"] == ["solution", "candidate_1"]
+    assert (d / "probes.html").read_text().count("Plotly.newPlot") == 2 and (d / "causal_puzzles.csv").is_file()
+    assert "probe solution from zH at act.15.H1" in res.output and "ablate solution" in res.output

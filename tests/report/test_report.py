@@ -22,7 +22,8 @@ from browser import check_page, layout_issues, why_no_browser  # noqa: E402
 
 SECTIONS = ["Checkpoints", "Summary", "Reproduction table", "Decoded rollouts (Figs 2-5)", "Content changes and freeze (Figs 6-7)",
             "Roles of the two states", "Convergence: layer lens, commit points, fixed points",
-            "Causal locality of writes", "Trajectories and dimensionality", "Patching across sub-steps", "Attention locality (Figs 8-9)", "Attention example and persistence (Figs 10-13)",
+            "Causal locality of writes", "Trajectories and dimensionality", "Probes and their causal test",
+            "Patching across sub-steps", "Attention locality (Figs 8-9)", "Attention example and persistence (Figs 10-13)",
             "Where the paper&#x27;s figures are"]  # fmt: skip
 VERDICTS = {"same direction", "differs", "inconclusive", "matches", "not comparable", "paper inconclusive", "by construction"}
 
