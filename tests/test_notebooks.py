@@ -8,11 +8,11 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "analyses").glob("*.py"))
-SMALL = {"N_PUZZLES": 4}
+SMALL = {"N_PUZZLES": 4, "ACTS": [0, 1], "ABLATE_ACTS": [1]}  # (the probes notebook: fewer fits and rollouts)
 
 
-def test_there_are_the_eight_notebooks():
-    assert [p.stem for p in NOTEBOOKS] == ["01_hooks_tour", "02_decoded_rollouts", "03_freeze", "04_attention_locality", "05_patching", "06_convergence", "07_write_locality", "08_geometry"]
+def test_there_are_the_nine_notebooks():
+    assert [p.stem for p in NOTEBOOKS] == ["01_hooks_tour", "02_decoded_rollouts", "03_freeze", "04_attention_locality", "05_patching", "06_convergence", "07_write_locality", "08_geometry", "09_probes"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
