@@ -14,17 +14,25 @@ pair puzzle by puzzle, step by step. :func:`sweep` returns one tidy table, one r
   and z_H's decodes disagree (AIR_SPEC 4.a-4.b; :func:`~airinterp.analysis.dynamics.changes_table`);
 - ``freeze``: the paired effect of freezing z_H (z_L) from ACT step 0 on the other state's content
   changes (4.c);
+- ``geometry``: per state, its participation ratio at its last write of the rollout, pooled over
+  puzzles and cells and per puzzle (:mod:`~airinterp.analysis.geometry`);
 - ``attention``: the head-mean L0_0 minus H0 contrast of every layer, class and metric (4.d).
+
+Points can also be checkpoints of their own (:func:`checkpoint_point`: seeds and variants); then
+:func:`variant_summary` gives each variant's mean +- sd over its checkpoints and
+:func:`variant_contrast` the first variant minus the others, paired by training seed.
 
 Nothing here is tuned to a series: the definitions are those of the single-checkpoint commands.
 """
 
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from airinterp.checkpoints import Checkpoint
@@ -90,7 +98,7 @@ def series_data(point: SeriesPoint) -> Path | None:
         found = ck.resolve(str(ck.card["eval_data"]))
         if found is not None:
             return found
-    for root in (ck.dir.parent.parent, ck.dir.parent):
+    for root in (ck.dir.parent.parent, ck.dir.parent, ck.dir):  # a run's step_N, a series' step_N, a run's final model
         text = _run_config(root).get("data")
         if text and not str(text).startswith("airinterp ") and Path(text).is_dir():
             return Path(text)
@@ -142,6 +150,16 @@ def point_rows(p: SeriesPoint, inp, *, batch_size: int = 64, attention_batch_siz
         row = res.summary.set_index("metric").loc["content_changes"]
         rows.append(_row(p, v, "freeze", f"freeze {s}: change in {res.measured_state} content changes", row["delta_mean"],
                          row["delta_ci_low"], row["delta_ci_high"], n, state=res.measured_state))  # fmt: skip
+
+    from airinterp.analysis.geometry import run_geometry
+
+    geo = run_geometry(model, inp.ds, inp.indices, n_act=inp.n_act, batch_size=batch_size,
+                       progress=bar(f"{p.series} step {p.step}: geometry", n)).state_pr(seed)  # fmt: skip
+    for g in geo.to_dict("records"):
+        rows.append(_row(p, v, "geometry", "participation ratio per puzzle, last write", g["pr_per_puzzle_last"], g["ci_low"],
+                         g["ci_high"], n, state=g["state"]))  # fmt: skip
+        rows.append(_row(p, v, "geometry", "participation ratio pooled, last write", g["pr_last"], math.nan, math.nan, n,
+                         state=g["state"]))  # fmt: skip
 
     if not c.mlp_t:  # TRM's mlp_t blocks have no attention to contrast
         att = run_attention(model, inp.ds, inp.indices, steps=default_steps(min(inp.n_act, c.halt_max_steps)),
@@ -220,6 +238,8 @@ HEADLINE = (
     ("decode", "content_changes zL minus zH", "zL - zH", None, "", "z_L minus z_H content changes per puzzle"),
     ("freeze", "freeze zH: change in zL content changes", "zL", None, "", "freeze z_H: change in z_L content changes"),
     ("freeze", "freeze zL: change in zH content changes", "zH", None, "", "freeze z_L: change in z_H content changes"),
+    ("geometry", "participation ratio per puzzle, last write", "zL", None, "", "z_L: participation ratio (per puzzle)"),
+    ("geometry", "participation ratio per puzzle, last write", "zH", None, "", "z_H: participation ratio (per puzzle)"),
 )
 
 
@@ -231,4 +251,77 @@ def panels(table: pd.DataFrame, task: str) -> list[tuple]:
     return [*HEADLINE, *[("attention", metric, "", layer, "control", f"layer {layer}: {metric} (control cells)") for layer in layers]]
 
 
-__all__ = ["COLUMNS", "HEADLINE", "SeriesPoint", "panels", "point_rows", "series_data", "series_points", "sweep"]
+# ---- across seeds and variants ---------------------------------------------------------------------
+
+KEYS = ["section", "quantity", "state", "layer", "class"]
+
+
+def checkpoint_point(path: "str | Path") -> SeriesPoint:
+    """One checkpoint as a point of its own: named by its directory (or file stem), at the step its
+    card trained to (0 when the card does not say)."""
+    ck = Checkpoint(Path(path))
+    if not ck.file.is_file():
+        raise InputError(f"checkpoint {path}: no airinterp checkpoint there (a .safetensors file, or a directory with "
+                         "model.safetensors or a sharded index)")  # fmt: skip
+    name = ck.name
+    steps = ck.card.get("total_steps", ck.card.get("steps", 0))
+    return SeriesPoint(name, int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else 0, ck.path)
+
+
+def training_seed(path: "str | Path") -> "int | None":
+    """The training seed a checkpoint's card records (``run.seed``), None if it does not."""
+    run = Checkpoint(Path(path)).card.get("run")
+    seed = run.get("seed") if isinstance(run, dict) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def variant_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and quantity, over its checkpoints (seeds): the mean of their means, the sd
+    (ddof 1; NaN for one checkpoint), min, max and how many: the paper's "mean +- sd over 5 seeds"."""
+    g = table.groupby(["variant", *KEYS], sort=False, dropna=False)["mean"]
+    out = g.agg(mean="mean", sd="std", min="min", max="max", n_checkpoints="count").reset_index()
+    out["layer"] = out["layer"].astype("Int64")
+    return out
+
+
+def variant_contrast(table: pd.DataFrame, seeds: dict[str, "int | None"], first: "str | None" = None) -> pd.DataFrame:
+    """The first variant minus each other, per quantity: paired by training seed where both
+    variants have a checkpoint of that seed (the mean, sd and a t-based 95 % CI of the per-seed
+    differences; ``pairs`` how many), else (no common seed) the difference of the variants' means
+    with ``pairs`` 0 and no interval."""
+    from scipy import stats
+
+    variants = list(dict.fromkeys(table.variant))
+    if len(variants) < 2:
+        return pd.DataFrame()
+    base = first or variants[0]
+    t = table.assign(seed=table.series.map(seeds))
+    rows = []
+    for other in [v for v in variants if v != base]:
+        a, b = t[t.variant == base], t[t.variant == other]
+        for key, ga in a.groupby(KEYS, sort=False, dropna=False):
+            gb = b
+            for k, v in zip(KEYS, key, strict=True):
+                gb = gb[gb[k].isna()] if pd.isna(v) else gb[gb[k] == v]
+            if gb.empty:
+                continue
+            both = sorted(set(ga.seed.dropna()) & set(gb.seed.dropna()))
+            row = dict(zip(KEYS, key, strict=True)) | {"contrast": f"{base} - {other}"}
+            if both:
+                d = np.array([ga[ga.seed == s]["mean"].mean() - gb[gb.seed == s]["mean"].mean() for s in both], float)
+                m, sd = float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else math.nan
+                half = float(stats.t.ppf(0.975, len(d) - 1) * sd / math.sqrt(len(d))) if len(d) > 1 else math.nan
+                row |= {"delta": m, "sd": sd, "ci_low": m - half, "ci_high": m + half, "pairs": len(d),
+                        "paired_by": "training seed " + ",".join(map(str, both))}  # fmt: skip
+            else:
+                row |= {"delta": float(ga["mean"].mean() - gb["mean"].mean()), "sd": math.nan, "ci_low": math.nan,
+                        "ci_high": math.nan, "pairs": 0, "paired_by": "no common training seed: difference of means"}  # fmt: skip
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["layer"] = out["layer"].astype("Int64")
+    return out
+
+
+__all__ = ["COLUMNS", "HEADLINE", "SeriesPoint", "checkpoint_point", "panels", "point_rows", "series_data", "series_points", "sweep",
+           "training_seed", "variant_contrast", "variant_summary"]

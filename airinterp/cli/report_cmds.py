@@ -118,9 +118,10 @@ def _steps(text: str | None) -> list[int] | None:
     return steps
 
 
-@app.command("sweep", short_help="The analyses along training, per checkpoint of a series")
+@app.command("sweep", short_help="The analyses along training (series) or across seeds and variants (checkpoints)")
 def sweep_cmd(
-    series: Annotated[list[Path], typer.Option(help="a training run (its checkpoints/step_N) or a series directory (step_N/); repeat to compare, e.g. Lx_H and its Lx_Hx control")],
+    series: Annotated[list[Path] | None, typer.Option(help="a training run (its checkpoints/step_N) or a series directory (step_N/); repeat to compare, e.g. Lx_H and its Lx_Hx control")] = None,
+    checkpoint: Annotated[list[Path] | None, typer.Option(help="instead of --series: checkpoints (seeds, variants), each a point of its own; repeat; adds variants.csv (mean +- sd per variant) and contrast.csv (the first variant minus the others, paired by training seed)")] = None,
     steps: Annotated[str | None, typer.Option(help="these training steps of every series (comma-separated; default: a run's --checkpoint-at steps and its last, or every step_N of a series)")] = None,
     data: Data = None,
     n_puzzles: Annotated[int, typer.Option(min=2, help="test puzzles (a seeded sample, the same for every checkpoint)")] = 100,
@@ -129,25 +130,39 @@ def sweep_cmd(
     device: Device = "cpu",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="output directory (default: out/sweep/<series names>)")] = None,
 ) -> None:
-    """The analyses along training: accuracy, decoded undecided cells and zL/zH disagreement, freeze effects, attention contrasts per checkpoint of a series: sweep.csv, sweep.html."""
-    from airinterp.analysis.sweep import panels, series_points, sweep
+    """The analyses along training (--series) or across seeds and variants (--checkpoint): accuracy, decoded undecided cells and zL/zH disagreement, freeze effects, attention contrasts per checkpoint: sweep.csv, sweep.html (with --checkpoint also variants.csv, contrast.csv)."""
+    from airinterp.analysis.sweep import (
+        checkpoint_point,
+        panels,
+        series_points,
+        sweep,
+        training_seed,
+        variant_contrast,
+        variant_summary,
+    )
     from airinterp.cli._common import check_device
     from airinterp.cli.output import check_dir_out, staging, write_config, write_table
     from airinterp.report import figures
     from airinterp.report.html import Document
 
     check_device(device)
+    if bool(series) == bool(checkpoint):
+        raise fail("--series or --checkpoint: give one kind (series along training, or checkpoints across seeds and variants)")
+    if checkpoint and steps is not None:
+        raise fail("--steps: only with --series (a checkpoint is one point)")
     chosen = _steps(steps)
-    names = [p.name for p in series]
+    paths = list(series or checkpoint or [])
+    try:
+        points = [series_points(p, chosen) for p in paths] if series else [[checkpoint_point(p)] for p in paths]
+    except input_errors() as err:
+        raise fail(f"--{'series' if series else 'checkpoint'}: {err}") from None
+    names = [s[0].series for s in points]
     if len(set(names)) != len(names):
-        raise fail(f"--series: two series named {next(n for n in names if names.count(n) > 1)!r}; each series is named by its directory")
+        what, kind = ("series", "series") if series else ("checkpoint", "checkpoints")
+        raise fail(f"--{what}: two {kind} named {next(n for n in names if names.count(n) > 1)!r}; each {what} is named by its directory")
     out = out if out is not None else Path("out") / "sweep" / "_vs_".join(names)
     check_not_inside_inputs(out)
     out = check_dir_out(out)
-    try:
-        points = [series_points(p, chosen) for p in series]
-    except input_errors() as err:
-        raise fail(f"--series: {err}") from None
     display, factory = progress()
     with display:
         try:
@@ -156,18 +171,36 @@ def sweep_cmd(
         except input_errors() as err:
             raise fail(err) from None
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    doc = Document(f"Along training: {', '.join(names)}")
+    variants = contrast = None
+    if checkpoint:
+        seeds = {p[0].series: training_seed(p[0].checkpoint) for p in points}
+        variants, contrast = variant_summary(table), variant_contrast(table, seeds)
+    doc = Document(f"Along training: {', '.join(names)}" if series else f"Across checkpoints: {', '.join(names)}")
     doc.para(f"{n_puzzles} test puzzles of {config['data']} (seed {seed}), the same for every checkpoint; each point is one "
              "checkpoint with its puzzle-level 95% CI (exact accuracy: Clopper-Pearson; the rest: bootstrap over puzzles). "
              "Definitions as the single-checkpoint commands: decode (undecided fraction and content changes over the whole "
              "rollout; disagreement: cells whose zL and zH decodes differ, over all sub-steps), freeze (zH or zL frozen "
              "from ACT step 0, paired on the same puzzles), attention (head-mean L0_0 minus H0 contrast).")  # fmt: skip
-    doc.figure(figures.sweep_panels(table, panels(table, config["task"]), title=f"{config['task']}: quantities along training"))
+    if series:
+        doc.figure(figures.sweep_panels(table, panels(table, config["task"]), title=f"{config['task']}: quantities along training"))
+    else:
+        doc.para("Across checkpoints: each dot one checkpoint (a seed of a variant) with its puzzle-level CI; bars: the mean +- sd "
+                 "over a variant's checkpoints (sd needs two). contrast.csv: the first variant minus each other, paired by the "
+                 "training seed the cards record (mean, sd and a t-based 95 % CI over the seeds both have; with no common seed, "
+                 "the difference of the means, no interval).")  # fmt: skip
+        doc.figure(figures.variant_panels(table, variants, panels(table, config["task"]), title=f"{config['task']}: across seeds and variants"))
+        if contrast is not None and len(contrast):
+            doc.heading("Contrast between variants")
+            doc.table(contrast[contrast.section != "attention"].drop(columns=["layer", "class"]))
     head = table[table.section != "attention"].copy()
     doc.heading("All non-attention rows")
     doc.table(head.drop(columns=["layer", "class"]))
     with staging(out) as d:
-        write_config(d, {"command": "sweep", "series": [str(p) for p in series], "steps": chosen, **config, "built": stamp})
+        write_config(d, {"command": "sweep", "series": [str(p) for p in series or []], "checkpoints": [str(p) for p in checkpoint or []],
+                         "steps": chosen, **config, "built": stamp})  # fmt: skip
         write_table(table, d / "sweep.csv")
+        if variants is not None:
+            write_table(variants, d / "variants.csv")
+            write_table(contrast, d / "contrast.csv")
         doc.write(d / "sweep.html", built=stamp)
     typer.echo(f"wrote {out} ({len(config['points'])} checkpoints, {len(table)} rows)")

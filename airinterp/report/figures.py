@@ -611,3 +611,36 @@ def ablation_bars(causal: pd.DataFrame, title: str, metric: str = "output_nongiv
     fig.update_yaxes(title_text=f"ablated - clean, {metric.replace('_', ' ')}", col=1)
     fig.update_layout(title=title, height=400, width=max(620, 300 * max(1, len(targets))), barmode="group")
     return fig
+
+
+def variant_panels(table: pd.DataFrame, variants: pd.DataFrame, panels: Sequence[tuple[str, str, str, int | None, str, str]],
+                   title: str = "", columns: int = 3) -> go.Figure:  # fmt: skip
+    """Quantities across seeds and variants: one panel per ``(section, quantity, state, layer,
+    class, label)``; per variant (x) each checkpoint as a dot with its puzzle-level CI and the
+    mean +- sd over the variant's checkpoints as a bar."""
+    rows_n = -(-len(panels) // columns)
+    fig = make_subplots(rows=rows_n, cols=columns, subplot_titles=[p[5] for p in panels], horizontal_spacing=0.07,
+                        vertical_spacing=0.5 / max(rows_n, 1))  # fmt: skip
+    names = list(dict.fromkeys(table.variant))
+
+    def pick(df: pd.DataFrame, section, quantity, state, layer, cls) -> pd.DataFrame:
+        sel = (df.section == section) & (df.quantity == quantity) & (df.state == state) & (df["class"] == cls)
+        sel &= df.layer.isna() if layer is None else (df.layer == layer)
+        return df[sel]
+
+    for k, (section, quantity, state, layer, cls, _) in enumerate(panels):
+        r, c = k // columns + 1, k % columns + 1
+        v = pick(variants, section, quantity, state, layer, cls)
+        fig.add_trace(go.Bar(x=v.variant, y=v["mean"], marker_color="#d9d9d9", name="mean +- sd over checkpoints", legendgroup="mean",
+                             showlegend=k == 0, error_y={"type": "data", "array": v.sd.fillna(0), "visible": True},
+                             customdata=v.n_checkpoints, hovertemplate="%{x}: %{y:.4g} (%{customdata} checkpoints)<extra></extra>"),
+                      row=r, col=c)  # fmt: skip
+        d = pick(table, section, quantity, state, layer, cls)
+        fig.add_trace(go.Scatter(x=d.variant, y=d["mean"], mode="markers", marker={"color": "#333", "size": 6}, name="one checkpoint",
+                                 legendgroup="one", showlegend=k == 0, text=d.series,
+                                 hovertemplate="%{text}: %{y:.4g}<extra></extra>",
+                                 error_y={"type": "data", "symmetric": False, "array": d.ci_high - d["mean"],
+                                          "arrayminus": d["mean"] - d.ci_low, "thickness": 1}), row=r, col=c)  # fmt: skip
+    fig.update_xaxes(categoryorder="array", categoryarray=names)
+    fig.update_layout(title=title, height=300 * rows_n, width=420 * columns, margin={"t": 80})
+    return fig

@@ -49,7 +49,7 @@ def test_each_point_is_the_single_checkpoint_commands_numbers(runs, tmp_path):
     table = pd.read_csv(tmp_path / "sw" / "sweep.csv")
     config = json.loads((tmp_path / "sw" / "config.json").read_text())
     assert sorted(set(zip(table.series, table.step, strict=True))) == [(run.name, 2), (run.name, 6), (control.name, 2), (control.name, 6)]
-    assert set(table.section) == {"accuracy", "decode", "freeze", "attention"}
+    assert set(table.section) == {"accuracy", "decode", "freeze", "geometry", "attention"}
     assert (tmp_path / "sw" / "sweep.html").read_text().count("<script") == 1 + 1  # plotly inlined once, one figure
 
     # the last point of the Lx_H run, against `airinterp decode` and `airinterp freeze` on the same puzzles
@@ -86,3 +86,48 @@ def test_bad_series_and_steps_are_refused_before_any_work(runs, tmp_path):
     assert_clean_error(invoke("sweep", "--series", run, "--steps", "3", "--out", out), "steps 3: not in series")
     assert_clean_error(invoke("sweep", "--series", run, "--n-puzzles", "99", "--out", out), "--n-puzzles 99", "has 12 distinct puzzles")
     assert not out.exists()
+
+
+def test_across_seeds_and_variants(runs, tmp_path):
+    """Two seeds of each variant as checkpoints: per-checkpoint rows, mean +- sd per variant, and
+    the Lx_H - Lx_Hx contrast paired by training seed, recounted from the per-checkpoint rows."""
+    data, run, control = runs
+    seeds = {}
+    for variant, first in (("Lx_H", run), ("Lx_Hx", control)):
+        other = tmp_path / f"{variant}_seed1"
+        res = invoke("train", "--data", data, "--out", other, "--preset", "tiny", "--variant", variant, "--max-steps", "6",
+                     "--epochs", "100", "--eval-limit", "12", "--act-steps", "2", "--threads", "1", "--seed", "1")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        seeds[variant] = (first, other)
+    cks = [seeds["Lx_H"][0], seeds["Lx_H"][1], seeds["Lx_Hx"][0], seeds["Lx_Hx"][1]]
+    args = [a for ck in cks for a in ("--checkpoint", ck)]
+    res = invoke("sweep", *args, "--n-puzzles", "6", "--out", tmp_path / "sw")
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "sw" / "sweep.csv")
+    variants = pd.read_csv(tmp_path / "sw" / "variants.csv")
+    contrast = pd.read_csv(tmp_path / "sw" / "contrast.csv")
+    assert table.series.nunique() == 4 and set(table.variant) == {"Lx_H", "Lx_Hx"} and set(table.step) == {6}
+    for variant in ("Lx_H", "Lx_Hx"):
+        rows = table[(table.variant == variant) & (table.quantity == "token_accuracy")]["mean"]
+        v = variants[(variants.variant == variant) & (variants.quantity == "token_accuracy")].iloc[0]
+        assert v.n_checkpoints == 2 and v["mean"] == pytest.approx(rows.mean()) and v.sd == pytest.approx(rows.std(ddof=1))
+    # the contrast, paired by the training seed (0 for the fixture's runs, 1 for these)
+    tok = table[table.quantity == "token_accuracy"].set_index("series")["mean"]
+    d = np.array([tok[run.name] - tok[control.name], tok["Lx_H_seed1"] - tok["Lx_Hx_seed1"]])
+    c = contrast[contrast.quantity == "token_accuracy"].iloc[0]
+    assert c.contrast == "Lx_H - Lx_Hx" and c.pairs == 2 and c.paired_by == "training seed 0,1"
+    assert c.delta == pytest.approx(d.mean()) and c.sd == pytest.approx(d.std(ddof=1))
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 1) * d.std(ddof=1) / np.sqrt(2)
+    assert c.ci_low == pytest.approx(d.mean() - half) and c.ci_high == pytest.approx(d.mean() + half)
+    assert "Across checkpoints" in (tmp_path / "sw" / "sweep.html").read_text()
+    cfg = json.loads((tmp_path / "sw" / "config.json").read_text())
+    assert len(cfg["checkpoints"]) == 4 and cfg["series"] == []
+    # one kind at a time; --steps belongs to series
+    for bad, needles in ((["--checkpoint", run, "--series", control], ["--series or --checkpoint", "one kind"]),
+                         (["--checkpoint", run, "--steps", "2"], ["--steps", "only with --series"]),
+                         (["--checkpoint", tmp_path / "nothing"], ["--checkpoint", "no airinterp checkpoint"]),
+                         (["--checkpoint", run, "--checkpoint", run], ["--checkpoint", "two checkpoints named"])):  # fmt: skip
+        assert_clean_error(invoke("sweep", *bad, "--out", tmp_path / "bad"), *needles)
+        assert not (tmp_path / "bad").exists()
