@@ -3,10 +3,12 @@
 # (the accuracy in checkpoints/sudoku6_Lx_H/card.json), list its hooks at one update, verify
 # the model against the reference implementation's tensors, and build its report (every analysis,
 # the paper's numbers beside ours: one offline HTML file), printing the report's path.
-# Outputs go under out/ (AIRINTERP_OUT=DIR puts them elsewhere; the tests use a temporary one).
+# Outputs go under out/ (AIRINTERP_OUT=DIR puts them elsewhere; the tests use a temporary one);
+# the report covers 100 test puzzles (AIRINTERP_N_PUZZLES=N: another number; CI's test uses 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${AIRINTERP_OUT:-out}
+N_PUZZLES=${AIRINTERP_N_PUZZLES:-100}
 bash scripts/setup.sh
 . .venv/bin/activate
 airinterp info checkpoints/sudoku6_Lx_H/model.safetensors
@@ -15,4 +17,4 @@ airinterp hooks checkpoints/sudoku6_Lx_H/model.safetensors --filter 'act.0.H0.ho
 for case in sudoku_default sudoku_symmetric_Lx_Hx maze_default; do
   airinterp verify-reference "tests/data/air_reference/$case.json" | tail -1
 done
-airinterp report --task sudoku --out "$OUT/report/sudoku6_Lx_H.html"
+airinterp report --task sudoku --n-puzzles "$N_PUZZLES" --out "$OUT/report/sudoku6_Lx_H.html"
