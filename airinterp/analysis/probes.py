@@ -464,9 +464,10 @@ def _causal(model, rules, batches, clean_out, data: ProbeData, abl_points, targe
 
 def report_probes(model: HookedAIR, ds: PuzzleDataset, indices: np.ndarray, rules: TaskRules, *, seed: int, batch_size: int = 64,
                   bars: "Callable[[str, int], Callable[[int], None] | None] | None" = None) -> Probes:  # fmt: skip
-    """The report's probes: every target at ACT steps 0, 1, the middle and the last; the causal
-    test of the solution probes at ACT steps 1 and the last (fewer rollouts than the CLI's default)."""
+    """The report's probes (fewer fits and rollouts than the CLI's default): the solution and
+    'undecided' targets at ACT steps 0, 1, the middle and the last; the solution probes ablated
+    at every update of the last ACT step."""
     T = model.config.halt_max_steps
     folds = min(N_FOLDS, len(indices))
-    return run_probes(model, ds, indices, rules, acts=sorted({0, min(1, T - 1), T // 2, T - 1}), ablate_acts=sorted({min(1, T - 1), T - 1}),
-                      ablate_targets=["solution"], folds=folds, batch_size=batch_size, seed=seed, bars=bars)  # fmt: skip
+    return run_probes(model, ds, indices, rules, acts=sorted({0, min(1, T - 1), T // 2, T - 1}), targets=list(BASE_TARGETS),
+                      ablate_acts=[T - 1], ablate_targets=["solution"], folds=folds, batch_size=batch_size, seed=seed, bars=bars)  # fmt: skip

@@ -253,15 +253,15 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
 
     # -- probes -------------------------------------------------------------------------------
     doc.heading("Probes and their causal test")
-    doc.para("Not in the paper (airinterp probes). Samples: (puzzle, non-given cell); features: the state an update writes "
-             "there. Targets: the solution; 'still undecided' (the answer state's proposal for the cell changes at a later "
-             "update of the trained length); Sudoku's candidate sets (digit v allowed by the givens and the proposal at the "
-             "cell's peers; averaged over digits in the figure). Probe: logistic regression (scikit-learn) on standardised "
+    doc.para("Not in the paper (airinterp probes; the report probes ACT steps 0, 1, the middle and the last for two targets, "
+             "the command also Sudoku's candidate sets and more steps). Samples: (puzzle, non-given cell); features: the state "
+             "an update writes there. Targets: the solution; 'still undecided' (the answer state's proposal for the cell "
+             "changes at a later update of the trained length). Probe: logistic regression (scikit-learn) on standardised "
              "features, 5 folds grouped by puzzle; crosses: the same probe on permuted labels; dashes: the majority label. "
              "Causal test (bottom): the solution probe's weight directions mean-ablated at the non-given cells of one update's "
-             "output, at ACT step 1 and the last, the rollout run to the trained length; the change of the output's non-given "
-             "accuracy beside a random subspace of the same rank (grey). The table adds the same probe's accuracy on the "
-             "ablated states and a re-fitted probe's: a probe that decodes but whose ablation changes nothing is reported so.")  # fmt: skip
+             "output in the last ACT step, the rollout run to the end; the change of the output's non-given accuracy beside a "
+             "random subspace of the same rank (grey). The table adds the same probe's accuracy on the ablated states and a "
+             "re-fitted probe's: a probe that decodes but whose ablation changes nothing is reported so.")  # fmt: skip
     pr = [a.probes for a in analyses]
     doc.figures([figures.probe_lines(p.accuracy, f"{a.label}: probe accuracy per sub-step") if p is not None else None
                  for a, p in zip(analyses, pr, strict=True)], names, empty="not run")  # fmt: skip
