@@ -5,7 +5,8 @@ laid out like a checkout (``checkpoints``, ``tests``, ``tools``, ``benchmarks``,
 ``../shared`` beside it when this machine has it), with the venv's ``airinterp`` and ``python``
 first on PATH. ``bash scripts/main.sh`` is run by tests/test_main_job.py (a file of its own, so that
 it runs beside these under pytest-xdist).
-Commands that need what CI does not have are marked: paper-size work and benchmarks ``slow``, CUDA ``gpu``, a
+Commands that need what CI does not have are marked: paper-size work, benchmarks and the example reports
+(2-3 minutes each; CI builds reports in the main job and tests/report) ``slow``, CUDA ``gpu``, a
 checkout of the reference repository at ``../air`` skipped without one. ``bash scripts/test.sh``
 is what CI itself runs.
 """
@@ -44,6 +45,8 @@ def _marks(cmd: str) -> list:
     if cmd.startswith("airinterp data") and "--size" not in cmd:  # the paper's sizes: minutes
         return [pytest.mark.slow]
     if cmd.startswith("python benchmarks/"):  # timing runs (half a minute each): `pytest -m slow`, not CI
+        return [pytest.mark.slow]
+    if cmd.startswith("airinterp report "):  # 2-3 minutes each; CI builds reports in the main job and tests/report
         return [pytest.mark.slow]
     return []
 

@@ -339,6 +339,11 @@ def run_probes(
         tick(len(batch))
     data = rec.result()
     puzzles = data.samples.puzzle.to_numpy()
+    # folds are grouped by puzzle: no more folds than puzzles with a non-given cell (at least 2 to cross-validate)
+    folds = min(folds, len(np.unique(puzzles)))
+    if folds < 2:
+        empty = pd.DataFrame()
+        return Probes(accuracy=empty, puzzles=empty, causal=empty, causal_puzzles=empty, ablate_acts=tuple(ablate_acts))
     rng = np.random.default_rng([seed, 29])
     perm = rng.permutation(len(puzzles))
     acc_rows, puz_rows = [], []

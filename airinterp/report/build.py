@@ -263,8 +263,8 @@ def build_report(analyses: Sequence[CheckpointAnalyses], path: "str | Path", *, 
              "random subspace of the same rank (grey). The table adds the same probe's accuracy on the ablated states and a "
              "re-fitted probe's: a probe that decodes but whose ablation changes nothing is reported so.")  # fmt: skip
     pr = [a.probes for a in analyses]
-    doc.figures([figures.probe_lines(p.accuracy, f"{a.label}: probe accuracy per sub-step") if p is not None else None
-                 for a, p in zip(analyses, pr, strict=True)], names, empty="not run")  # fmt: skip
+    doc.figures([figures.probe_lines(p.accuracy, f"{a.label}: probe accuracy per sub-step") if p is not None and len(p.accuracy) else None
+                 for a, p in zip(analyses, pr, strict=True)], names, empty="not run (fewer than 2 puzzles with non-given cells)")  # fmt: skip
     doc.figures([figures.ablation_bars(p.causal, f"{a.label}: output non-given accuracy, solution directions ablated")
                  if p is not None and len(p.causal) else None for a, p in zip(analyses, pr, strict=True)], names, empty="not run")  # fmt: skip
     with_pr = [(a, p) for a, p in zip(analyses, pr, strict=True) if p is not None and len(p.causal)]
