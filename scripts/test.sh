@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the test suite (slow and GPU tests are deselected): about 16 minutes
+# Set up (scripts/setup.sh) and run the test suite (slow and GPU tests are deselected): about 20 minutes
 # on 2 idle cores. Two pytest-xdist processes (AIRINTERP_TEST_WORKERS; one file's tests stay together,
 # in order) with one torch thread each and OpenMP workers that sleep rather than spin when idle
 # (set OMP_NUM_THREADS / OMP_WAIT_POLICY to override). The suite writes nothing into the checkout.
