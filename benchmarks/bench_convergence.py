@@ -70,11 +70,11 @@ def _arms(args, model, ds, tokens, rules, n_act):
     return {"hooks-off": plain, "convergence": convergence}
 
 
-def _peak_child(args, arm: str, n_act: int, q) -> None:
-    """In a fresh process: load, run ``arm`` once, put the peak memory growth (MB) on ``q``."""
+def _peak_child(args, arms, arm: str, n_act: int, q) -> None:
+    """In a fresh process: load, run ``arms(...)[arm]`` once, put the peak memory growth (MB) on ``q``."""
     torch.set_num_threads(args.threads)
     model, ds, tokens, rules, _ = _setup(args)
-    fn = _arms(args, model, ds, tokens, rules, n_act)[arm]
+    fn = arms(args, model, ds, tokens, rules, n_act)[arm]
     cuda = args.device.startswith("cuda")
     if cuda:
         torch.cuda.synchronize()
@@ -88,6 +88,19 @@ def _peak_child(args, arm: str, n_act: int, q) -> None:
         q.put((torch.cuda.max_memory_allocated() - base) / 2**20)
     else:
         q.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+
+
+def peak_memory(args, arms, arm: str, n_act: int) -> float:
+    """Peak memory growth over loading (MB; CPU max RSS, CUDA max allocated) of one run of arm
+    ``arm`` of the factory ``arms`` (a module-level function, as the benchmarks' ``_arms``), in a
+    fresh process so that earlier arms leave nothing behind."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_peak_child, args=(args, arms, arm, n_act, q))
+    p.start()
+    v = q.get()
+    p.join()
+    return v
 
 
 def parse_args(doc: str) -> argparse.Namespace:
@@ -137,17 +150,12 @@ def main() -> None:
         print(f"{k:<14}{med[k]:>10.4f}")
     print(f"convergence / hooks-off: {med['convergence'] / med['hooks-off']:.3f}x  (target <= 1.5x)")
 
-    ctx = mp.get_context("spawn")
     print(f"peak memory growth over loading, one fresh process per cell (MB; {'CUDA allocated' if args.device != 'cpu' else 'CPU max RSS'}):")
     print(f"{'length':<10}{'hooks-off':>12}{'convergence':>13}{'difference':>12}{'kept':>8}{'state cache':>13}")
     for mult in (1, 2, 4):
         peaks = {}
         for arm in ("hooks-off", "convergence"):
-            q = ctx.Queue()
-            p = ctx.Process(target=_peak_child, args=(args, arm, mult * trained, q))
-            p.start()
-            peaks[arm] = q.get()
-            p.join()
+            peaks[arm] = peak_memory(args, _arms, arm, mult * trained)
         K = mult * trained * c.n_updates
         kept = (args.batch * K * (2 * c.L_layers + 1) * 4 + args.batch * c.seq_len * 8 * 4) / 2**20  # lens, residual; tokens
         cache = args.batch * K * c.n_pos * c.hidden_size * 4 / 2**20  # every update's output, float32

@@ -15,12 +15,9 @@ a cache of the states would hold.
     python benchmarks/bench_geometry.py --task maze
 """
 
-import multiprocessing as mp
-import resource
-
 import numpy as np
 import torch
-from bench_convergence import _setup, median_times, parse_args  # benchmarks/, beside this script
+from bench_convergence import _setup, median_times, parse_args, peak_memory  # benchmarks/, beside this script
 
 
 def _arms(args, model, ds, tokens, rules, n_act):
@@ -39,35 +36,6 @@ def _arms(args, model, ds, tokens, rules, n_act):
         run_basins(model, ds, idx, rules, act=1, batch_size=args.batch)
 
     return {"hooks-off": plain, "geometry": geometry, "basins": basins}
-
-
-def _peak_child(args, arm: str, n_act: int, q) -> None:
-    torch.set_num_threads(args.threads)
-    model, ds, tokens, rules, _ = _setup(args)
-    fn = _arms(args, model, ds, tokens, rules, n_act)[arm]
-    cuda = args.device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    fn()
-    if cuda:
-        torch.cuda.synchronize()
-        q.put((torch.cuda.max_memory_allocated() - base) / 2**20)
-    else:
-        q.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
-
-
-def _peak(args, arm: str, n_act: int) -> float:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_peak_child, args=(args, arm, n_act, q))
-    p.start()
-    v = q.get()
-    p.join()
-    return v
 
 
 def main() -> None:
@@ -92,7 +60,7 @@ def main() -> None:
     for mult in (1, 2, 4):
         n_act = mult * T
         K = n_act * U
-        a, b = _peak(args, "hooks-off", n_act), _peak(args, "geometry", n_act)
+        a, b = peak_memory(args, _arms, "hooks-off", n_act), peak_memory(args, _arms, "geometry", n_act)
         kept = (K * (d * d + d + 1) * 8 + args.batch * K * (d + 1) * 8) / 2**20
         cache = args.batch * K * C * d * 4 / 2**20
         print(f"{mult}x ({n_act:>3})  {a:>10.1f}  {b:>11.1f}  {b - a:>10.1f}  {kept:>6.1f}  {cache:>11.1f}")

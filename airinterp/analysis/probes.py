@@ -117,7 +117,7 @@ class ProbeRecorder:
         self.features: dict[int, list[np.ndarray]] = {k: [] for k in self.points}
         self.samples: list[pd.DataFrame] = []
         self.proposals: list[np.ndarray] = []  # per batch [B, K, C]: the answer state's decode current at k
-        self.initial: list[np.ndarray] = []
+        self.inputs: list[np.ndarray] = []  # per batch [B, cell]: the puzzles' inputs
         self._rows = 0
 
     def hooks(self, model: HookedAIR) -> list[Hook]:
@@ -167,14 +167,14 @@ class ProbeRecorder:
         for k in self.points:
             self.features[k].append(self._feat[k])
         self.proposals.append(tok)
-        self.initial.append(np.asarray(b.inputs.cpu().numpy()))
+        self.inputs.append(np.asarray(b.inputs.cpu().numpy()))
 
     def result(self) -> "ProbeData":
         if not self.samples:
             raise InputError("no batch was recorded")
         return ProbeData(samples=pd.concat(self.samples, ignore_index=True),
                          features={k: np.concatenate(v) for k, v in self.features.items()},
-                         proposals=np.concatenate(self.proposals), inputs=np.concatenate(self.initial))  # fmt: skip
+                         proposals=np.concatenate(self.proposals), inputs=np.concatenate(self.inputs))  # fmt: skip
 
 
 @dataclass
@@ -392,6 +392,8 @@ def _causal(model, rules, batches, clean_out, data: ProbeData, abl_points, targe
     clean_ng = ((clean == labels_all) & free_all).sum(1) / n_free
     clean_exact = ((clean == labels_all) | ~free_all).all(1).astype(float)
     index = np.concatenate([b.indices for b in batches])
+    free_ts = [torch.from_numpy(~np.asarray(rules.given_mask(b.inputs.cpu().numpy()), bool) & (b.labels >= 0)).to(b.inputs.device)
+               for b in batches]  # fmt: skip
     rows, puz = [], []
     groups = ablation_groups(rules, targets)
     for k in abl_points:
@@ -410,17 +412,16 @@ def _causal(model, rules, batches, clean_out, data: ProbeData, abl_points, targe
             q = orthonormal_span(np.concatenate([d.T for d, _ in dirs]))
             mu = X.mean(0)
             r = q.shape[1]
+            # per sample, the members' mean: the probe's own accuracy before and after, a re-fitted probe after
+            before = np.mean([p.predict(X) == labels[m] for m, p in pipes.items()], axis=0)
+            acc = _per_puzzle(before, puzzles).reindex(index)
             for arm, basis in (("probe", q), ("random", random_span(X.shape[1], r, seed, k, gi))):
                 Xa = X - ((X - mu) @ basis) @ basis.T
-                # per sample, the members' mean: the probe's own accuracy before and after, a re-fitted probe after
-                before = np.mean([p.predict(X) == labels[m] for m, p in pipes.items()], axis=0)
                 same = np.mean([p.predict(Xa) == labels[m] for m, p in pipes.items()], axis=0)
                 refit = np.mean([_fit_predict(Xa, labels[m], puzzles, folds, seed)[0] == labels[m] for m in pipes], axis=0)
                 out_tok, dec_ng, dec_clean = [], [], []
                 qt, mt = torch.from_numpy(basis).float(), torch.from_numpy(mu).float()
-                for batch in batches:
-                    free_t = torch.from_numpy(~np.asarray(rules.given_mask(batch.inputs.cpu().numpy()), bool)
-                                              & (batch.labels >= 0)).to(batch.inputs.device)  # fmt: skip
+                for batch, free_t in zip(batches, free_ts, strict=True):
                     seen: dict[str, Tensor] = {}
 
                     def hit(x: Tensor, hook: HookPoint, free_t=free_t, seen=seen) -> Tensor:
@@ -442,7 +443,6 @@ def _causal(model, rules, batches, clean_out, data: ProbeData, abl_points, targe
                 ng = ((tok == labels_all) & free_all).sum(1) / n_free
                 exact = ((tok == labels_all) | ~free_all).all(1).astype(float)
                 dng, dcl = np.concatenate(dec_ng), np.concatenate(dec_clean)
-                acc = _per_puzzle(before, puzzles).reindex(index)
                 same_p = _per_puzzle(same, puzzles).reindex(index)
                 refit_p = _per_puzzle(refit, puzzles).reindex(index)
                 row = {"substep": k, "act": s.act, "update": s.update.name, "state": s.update.state, "target": t, "arm": arm, "rank": r,

@@ -118,6 +118,17 @@ def test_report_command_prints_its_path_and_tables(cli_report):
     assert "checkpoints/sudoku6_Lx_H<" in path.read_text() and str(ROOT) not in path.read_text()  # paths relative to the repository
 
 
+def test_a_tiny_report_is_reproducible(tiny_analyses, tiny_data, tmp_path):
+    """CI's reproducibility check (the CLI's is slow): the tiny model analysed afresh gives the
+    same report and reproduction table, byte for byte apart from the timestamp."""
+    again = analyse(_inputs(tiny_data, "Lx_H"), batch_size=4)
+    a = build_report([tiny_analyses[0]], tmp_path / "a.html", built="one").read_text()
+    b = build_report([again], tmp_path / "b.html", built="two").read_text()
+    assert "built one" in a and "built two" in b
+    assert _strip(a) == _strip(b)
+    assert reproduction_table(tiny_analyses[0], []).equals(reproduction_table(again, []))
+
+
 @pytest.mark.slow  # a second 2-checkpoint report (~140 s on 2 cores): with pytest -m slow, to keep CI under 20 minutes
 def test_report_command_is_reproducible(cli_report):
     path, output, args = cli_report
