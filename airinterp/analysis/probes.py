@@ -240,7 +240,10 @@ def probe_directions(pipe) -> tuple[np.ndarray, np.ndarray]:
     """[d, r] orthonormal basis of the probe's weight directions in the state's own coordinates,
     and the mean the ablation keeps (the samples' feature mean)."""
     scaler, lr = pipe[0], pipe[-1]
-    return orthonormal_span(lr.coef_ / scaler.scale_[None, :]), scaler.mean_
+    w = lr.coef_ / scaler.scale_[None, :]
+    if len(w) > 1:  # softmax: only the classes' differences decide, so a vector shared by every row
+        w = w - w.mean(0, keepdims=True)  # (what the solver leaves of it) is no direction of the probe
+    return orthonormal_span(w), scaler.mean_
 
 
 def _per_puzzle(correct: np.ndarray, puzzles: np.ndarray) -> pd.Series:

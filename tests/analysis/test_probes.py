@@ -51,6 +51,21 @@ def test_a_planted_linear_feature_is_found_and_its_ablation_removes_it():
     assert (pipe.predict(X - ((X - mu) @ r) @ r.T) == y).mean() > 0.5
 
 
+def test_a_softmax_probes_span_ignores_what_its_rows_share():
+    """Adding one vector to every class's weights changes no prediction of a softmax probe, so it
+    is no direction of the probe: the span keeps rank classes - 1 (an unconverged solver leaves
+    such a shared part, and it was counted as one more direction to ablate)."""
+    X, y, _ = _planted()
+    pipe = fit_probe(X, y)
+    before = pipe.predict(X)
+    lr = pipe[-1]
+    lr.coef_ = lr.coef_ + 0.05 * np.random.default_rng(3).standard_normal(lr.coef_.shape[1])
+    assert (pipe.predict(X) == before).all()
+    q, mu = probe_directions(pipe)
+    assert q.shape == (16, 3)
+    assert len(set(pipe.predict(X - ((X - mu) @ q) @ q.T))) == 1  # the probe's whole decision is in the span
+
+
 def test_ablate_is_the_projection_onto_the_complement():
     g = torch.Generator().manual_seed(0)
     x, mean = torch.randn(3, 5, 8, generator=g), torch.randn(8, generator=g)
