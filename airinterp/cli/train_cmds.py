@@ -131,7 +131,8 @@ def train_cmd(
         task_id = bar.add_task("train", total=trainer.stop_at, completed=trainer.pos.step, info="")
 
         def show(step: int, v: dict) -> None:
-            info = f"loss {v['lm_loss']:.3f} acc {v['accuracy']:.3f} exact {v['exact_accuracy']:.3f} {v['steps_per_s']:.2f} it/s"
+            halted = f"acc {v['accuracy']:.3f} exact {v['exact_accuracy']:.3f}" if v["halted_rows"] else "no row halted"
+            info = f"loss {v['lm_loss']:.3f} {halted} {v['steps_per_s']:.2f} it/s"
             bar.update(task_id, completed=step, info=info)
 
         summary = trainer.fit(show)

@@ -77,6 +77,21 @@ def _train(data: Path, out: Path, *extra: str) -> list[str]:
             "--eval-limit", "12", "--epochs", "1000", *extra]  # fmt: skip
 
 
+def test_a_step_where_no_row_halted_logs_no_accuracy():
+    """Per-row metrics average over the rows that halted at the step; with none they are absent
+    (they were logged as accuracy 0 over "1 halted row", read as a collapse)."""
+    from types import SimpleNamespace
+
+    from airinterp.train.loop import Trainer
+
+    me = SimpleNamespace(run=SimpleNamespace(global_batch_size=4), world=1)
+    t = torch.tensor
+    none = Trainer._metrics(me, {"lm_loss": t(2.0), "count": t(0.0), "accuracy": t(0.0), "steps": t(0.0)}, 1e-3)
+    assert none == {"lm_loss": 0.5, "halted_rows": 0.0, "lr": 1e-3}
+    two = Trainer._metrics(me, {"lm_loss": t(2.0), "count": t(2.0), "accuracy": t(1.5), "steps": t(8.0)}, 1e-3)
+    assert two == {"lm_loss": 0.5, "accuracy": 0.75, "steps": 4.0, "halted_rows": 2.0, "lr": 1e-3}
+
+
 def test_tiny_model_learns(sudoku4, tmp_path):
     res = runner.invoke(app, ["train", "--data", str(sudoku4), "--out", str(tmp_path / "run"), "--preset", "tiny",
                               "--max-steps", "200", "--epochs", "1000", "--eval-limit", "12", "--task", "sudoku"])  # fmt: skip
