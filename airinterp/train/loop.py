@@ -428,10 +428,11 @@ class Trainer:
             merged = dict(zip(keys, stacked, strict=True))
         values = {k: float(v) for k, v in merged.items()}
         count = values.pop("count")
+        out = {k: v / run.global_batch_size for k, v in values.items() if k.endswith("loss")}
         # the per-row metrics (accuracy, exact, q_halt, steps) are over the rows that halted at this
         # step; when none did they are absent, not 0 (a logged 0 read as a collapse)
-        out = {k: v / run.global_batch_size if k.endswith("loss") else v / count
-               for k, v in values.items() if k.endswith("loss") or count > 0}  # fmt: skip
+        if count > 0:
+            out.update({k: v / count for k, v in values.items() if not k.endswith("loss")})
         out["halted_rows"] = count
         out["lr"] = lr
         return out
